@@ -1,0 +1,35 @@
+# The README's two commands: `make report` and `make test`. Everything else is a helper.
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+QUARTER ?=
+DEMO := data/demo
+
+.PHONY: report test install demo-data clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+
+# Reinstall when pyproject.toml changes; the stamp keeps repeated runs fast.
+$(VENV)/.installed: pyproject.toml | $(BIN)/python
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
+	touch $@
+
+install: $(VENV)/.installed
+
+$(DEMO)/events.parquet: | $(VENV)/.installed
+	$(BIN)/workbench demo-data --seed 7 --out $(DEMO)
+
+demo-data: $(DEMO)/events.parquet
+
+report: $(VENV)/.installed $(DEMO)/events.parquet
+	$(BIN)/workbench report --log $(DEMO)/events.parquet --reps $(DEMO)/reps.csv \
+		--quotas $(DEMO)/quotas.csv $(if $(QUARTER),--quarter $(QUARTER),) --out reports
+
+test: $(VENV)/.installed
+	$(BIN)/python -m pytest
+
+clean:
+	rm -rf $(VENV) reports/*/ .pytest_cache

@@ -1,0 +1,69 @@
+"""Quarters and dates: the calendar every analysis shares.
+
+Quarters are calendar quarters written ``2026Q3``; bounds are UTC and half-open,
+``[start, end)``.
+"""
+
+from __future__ import annotations
+
+import re
+
+import pandas as pd
+
+from .errors import WorkbenchError
+
+_QUARTER = re.compile(r"^\s*(?:(\d{4})\s*[-_ ]?\s*Q([1-4])|Q([1-4])\s*[-_ /]?\s*(\d{4}))\s*$", re.I)
+
+
+def parse_quarter(text: object) -> str | None:
+    """Normalise '2026Q3', '2026-Q3', '2026 q3', 'Q3 2026' to '2026Q3'; None if malformed."""
+    if not isinstance(text, str):
+        return None
+    m = _QUARTER.match(text)
+    if not m:
+        return None
+    year, q = (m.group(1), m.group(2)) if m.group(1) else (m.group(4), m.group(3))
+    return f"{year}Q{q}"
+
+
+def check_quarter(text: object) -> str:
+    """Like :func:`parse_quarter` but raise :class:`WorkbenchError` when malformed."""
+    q = parse_quarter(text)
+    if q is None:
+        raise WorkbenchError(f"{text!r} is not a quarter.", hint="write quarters as 2026Q3.")
+    return q
+
+
+def quarter_bounds(quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
+    """UTC start (inclusive) and end (exclusive) of a quarter."""
+    q = pd.Period(check_quarter(quarter), freq="Q")
+    return (
+        pd.Timestamp(q.start_time).tz_localize("UTC"),
+        pd.Timestamp((q + 1).start_time).tz_localize("UTC"),
+    )
+
+
+def quarter_of(ts: pd.Series | pd.Timestamp) -> pd.Series | str:
+    """The quarter label ('2026Q3') of a timestamp or a Series of them."""
+    if isinstance(ts, pd.Series):
+        return ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period("Q").astype(str)
+    t = pd.Timestamp(ts)
+    t = t.tz_convert("UTC").tz_localize(None) if t.tzinfo else t
+    return str(t.to_period("Q"))
+
+
+def shift_quarter(quarter: str, n: int) -> str:
+    """The quarter ``n`` quarters after (negative: before) ``quarter``."""
+    return str(pd.Period(check_quarter(quarter), freq="Q") + n)
+
+
+def week_of_quarter(ts: pd.Timestamp, quarter: str | None = None) -> int:
+    """1-based week of the quarter that ``ts`` falls in (week 1 = first 7 days)."""
+    start, _ = quarter_bounds(quarter or quarter_of(ts))
+    return int((pd.Timestamp(ts) - start).days // 7) + 1
+
+
+def to_utc(ts: object) -> pd.Timestamp:
+    """A timestamp in UTC; naive input is taken as UTC."""
+    t = pd.Timestamp(ts)
+    return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")

@@ -1,0 +1,82 @@
+"""``workbench check``: validate any input file and write its quarantine table next to it.
+
+The first thing a consultant runs on a client's export: it says how many rows
+are usable, why the others are not, and leaves ``<name>.quarantine.csv`` (each
+unusable row with its row number, column and reason) beside the file.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import pandas as pd
+
+from .errors import WorkbenchError
+from .io import LoadResult, load_table, read_event_log, read_table
+from .validation import ValidationReport, fail_if_nothing_kept
+
+_MULTI_SUFFIXES = (".xes.gz",)
+
+
+def quarantine_path(path: str | Path) -> Path:
+    """Where the quarantine table of ``path`` goes: 'deals.csv' -> 'deals.quarantine.csv'."""
+    path = Path(path)
+    name = path.name
+    stem = next((name[: -len(s)] for s in _MULTI_SUFFIXES if name.lower().endswith(s)), path.stem)
+    return path.with_name(f"{stem}.quarantine.csv")
+
+
+def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, Any] | str | None = None,
+               dayfirst: bool = False, timezone: str = "UTC", encoding: str = "utf-8", profile: Any = None,
+               log: Any = None) -> tuple[ValidationReport, Path | None]:
+    """Validate an input file and write its quarantine table next to it.
+
+    Parameters
+    ----------
+    path : path
+        An event log (any kind), a reps table or a quota table, in any format
+        :func:`workbench.io.read_table` reads.
+    kind : {'auto', 'events', 'stage_history', 'opportunities', 'reps', 'quotas'}
+        'auto' guesses from the column names.
+    mapping : dict or str, optional
+        As for :func:`workbench.io.read_event_log` ('case_id=Col,...' or a JSON/YAML file).
+    dayfirst, timezone, encoding, profile
+        As for :func:`workbench.io.read_event_log`.
+    log : path or DataFrame, optional
+        For a quota table: the event log whose reps and teams the quotas must name.
+
+    Returns
+    -------
+    report : ValidationReport
+    quarantine : Path or None
+        ``<name>.quarantine.csv`` beside the input, or None when no row was set
+        aside (a stale one from an earlier check is then removed).
+
+    Raises
+    ------
+    WorkbenchError
+        The file cannot be read, a required column is missing, or no row is
+        usable (the quarantine table is written first, and the message names it).
+    """
+    path = Path(path)
+    raw = read_table(path, encoding=encoding)
+    if log is not None and kind in ("auto", "quotas") and not isinstance(log, (LoadResult, pd.DataFrame)):
+        log = read_event_log(log, dayfirst=dayfirst, timezone=timezone, encoding=encoding, profile=profile)
+    result = load_table(raw, kind, mapping=mapping, profile=profile, dayfirst=dayfirst, timezone=timezone, log=log)
+    out: Path | None = quarantine_path(path)
+    try:
+        if result.quarantine.empty:
+            out.unlink(missing_ok=True)
+            out = None
+        else:
+            result.quarantine.to_csv(out, index=False)
+    except OSError as exc:
+        raise WorkbenchError(f"cannot write the quarantine table ({exc.strerror or exc}).", file=str(out),
+                             hint="check that the folder of the input file is writable.") from None
+    try:
+        fail_if_nothing_kept(result.report, result.quarantine)
+    except WorkbenchError as exc:
+        hint = (exc.hint or "") + (f" Each row and its reason is in {out}." if out else "")
+        raise WorkbenchError(exc.problem, file=exc.file, column=exc.column, row=exc.row, hint=hint) from None
+    return result.report, out

@@ -1,0 +1,82 @@
+"""Column names of the canonical event log and the pm4py names they map to.
+
+The canonical event log is a pandas DataFrame with one row per event, sorted by
+``case_id`` then ``timestamp`` (ties keep their input order):
+
+========== ====================================== ==========================
+column     meaning                                dtype
+========== ====================================== ==========================
+case_id    the deal / opportunity                 string
+activity   what happened                          string
+timestamp  when                                   datetime64, tz UTC
+rep        who did it / the deal owner (optional) string
+team       the rep's team (optional)              string
+region     the rep's region (optional)            string
+amount     deal value at that event (optional)    float64
+========== ====================================== ==========================
+
+Any other column is kept as an attribute (``customer_type`` new/existing,
+``lead_source``, ``product``, ``channel``, ``close_date``...).
+"""
+
+from __future__ import annotations
+
+import pandas as pd
+
+from .errors import WorkbenchError
+
+CASE = "case_id"
+ACTIVITY = "activity"
+TIMESTAMP = "timestamp"
+REP = "rep"
+TEAM = "team"
+REGION = "region"
+AMOUNT = "amount"
+
+REQUIRED = (CASE, ACTIVITY, TIMESTAMP)
+ORG = (REP, TEAM, REGION)
+
+#: pm4py's standard column names, accepted on input, produced for pm4py.
+PM4PY_NAMES = {
+    CASE: "case:concept:name",
+    ACTIVITY: "concept:name",
+    TIMESTAMP: "time:timestamp",
+    REP: "org:resource",
+}
+
+
+class MissingColumnError(WorkbenchError):
+    """An analysis was asked of a log without the column it needs."""
+
+
+def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
+    """Return a copy of a canonical log with pm4py's column names.
+
+    pm4py adds helper columns to the frames it is given, so it always gets a copy.
+    """
+    out = log.rename(columns={k: v for k, v in PM4PY_NAMES.items() if k in log.columns})
+    out[PM4PY_NAMES[CASE]] = out[PM4PY_NAMES[CASE]].astype(str)
+    out[PM4PY_NAMES[ACTIVITY]] = out[PM4PY_NAMES[ACTIVITY]].astype(str)
+    return out
+
+
+def has_column(log: pd.DataFrame, column: str) -> bool:
+    """True when ``column`` exists and holds at least one value."""
+    return column in log.columns and bool(log[column].notna().any())
+
+
+def require(log: pd.DataFrame, columns: tuple[str, ...] | list[str], analysis: str) -> None:
+    """Raise a one-line :class:`~workbench.errors.WorkbenchError` when ``log`` lacks a column.
+
+    Analyses that need ``rep`` or ``amount`` call this first, so that a log
+    without them gets "<analysis> needs column 'rep', which this log does not
+    have" and the caller can skip that analysis and run the rest.
+    """
+    for column in columns:
+        if not has_column(log, column):
+            raise MissingColumnError(
+                f"{analysis} needs column {column!r}, which this log does not have; skipped.",
+                column=column,
+                hint=f"map a column of your export to {column!r} to get this analysis.",
+            )
+

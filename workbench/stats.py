@@ -1,0 +1,106 @@
+"""Significance tests shared by every comparison the workbench reports.
+
+A difference is only called a finding when its test says so after a
+multiple-testing correction (seed 000: practices were kept only where the
+influence was statistically significant). Each function returns a pandas
+Series so that many comparisons stack into one DataFrame.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy import stats as sps
+from statsmodels.stats.multitest import multipletests
+from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
+
+
+def rate_difference(
+    success_a: int, total_a: int, success_b: int, total_b: int, *, alpha: float = 0.05
+) -> pd.Series:
+    """Difference of two proportions ``a - b`` with a Newcombe interval and a p-value.
+
+    The p-value is Fisher's exact test when a cell is small (any expected count
+    under 5), the score test otherwise.
+
+    Returns
+    -------
+    Series with rate_a, rate_b, n_a, n_b, diff, ci_low, ci_high, p_value.
+    """
+    out = {"rate_a": np.nan, "rate_b": np.nan, "n_a": int(total_a), "n_b": int(total_b),
+           "diff": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+    if total_a == 0 or total_b == 0:
+        return pd.Series(out)
+    ra, rb = success_a / total_a, success_b / total_b
+    out.update(rate_a=ra, rate_b=rb, diff=ra - rb)
+    low, high = confint_proportions_2indep(
+        success_a, total_a, success_b, total_b, method="newcomb", alpha=alpha
+    )
+    out.update(ci_low=float(low), ci_high=float(high))
+    table = np.array([[success_a, total_a - success_a], [success_b, total_b - success_b]])
+    expected = table.sum(1, keepdims=True) * table.sum(0, keepdims=True) / table.sum()
+    if (expected < 5).any():
+        out["p_value"] = float(sps.fisher_exact(table).pvalue)
+    elif ra == rb:
+        out["p_value"] = 1.0
+    else:
+        out["p_value"] = float(test_proportions_2indep(
+            success_a, total_a, success_b, total_b, method="score").pvalue)
+    return pd.Series(out)
+
+
+def median_difference(
+    a: pd.Series | np.ndarray,
+    b: pd.Series | np.ndarray,
+    *,
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    seed: int = 0,
+) -> pd.Series:
+    """Difference of medians ``a - b`` with a bootstrap interval and a Mann-Whitney p-value.
+
+    Durations are skewed, so the rank test is used rather than a t-test, and
+    the interval is a seeded percentile bootstrap of the difference of medians.
+
+    Returns
+    -------
+    Series with median_a, median_b, n_a, n_b, diff, ci_low, ci_high, p_value.
+    """
+    a = np.asarray(pd.Series(a).dropna(), dtype=float)
+    b = np.asarray(pd.Series(b).dropna(), dtype=float)
+    out = {"median_a": np.nan, "median_b": np.nan, "n_a": a.size, "n_b": b.size,
+           "diff": np.nan, "ci_low": np.nan, "ci_high": np.nan, "p_value": np.nan}
+    if a.size == 0 or b.size == 0:
+        return pd.Series(out)
+    out.update(median_a=float(np.median(a)), median_b=float(np.median(b)))
+    out["diff"] = out["median_a"] - out["median_b"]
+    rng = np.random.default_rng(seed)
+    boot = (np.median(rng.choice(a, (n_boot, a.size)), axis=1)
+            - np.median(rng.choice(b, (n_boot, b.size)), axis=1))
+    out["ci_low"], out["ci_high"] = np.quantile(boot, [alpha / 2, 1 - alpha / 2])
+    if a.size > 1 or b.size > 1:
+        out["p_value"] = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
+    return pd.Series(out)
+
+
+def adjust_pvalues(p_values: pd.Series, *, method: str = "fdr_bh") -> pd.Series:
+    """Multiple-testing corrected p-values (Benjamini-Hochberg by default); NaN stays NaN."""
+    p = pd.Series(p_values, dtype=float)
+    out = pd.Series(np.nan, index=p.index, name="p_adjusted")
+    ok = p.notna()
+    if ok.any():
+        out[ok] = multipletests(p[ok].to_numpy(), method=method)[1]
+    return out
+
+
+def mark_findings(table: pd.DataFrame, *, alpha: float = 0.05, method: str = "fdr_bh") -> pd.DataFrame:
+    """Add ``p_adjusted`` and ``significant`` columns to a table of comparisons.
+
+    ``significant`` is True only when the corrected p-value is below ``alpha``
+    and the interval excludes zero, so noise is not reported as a finding.
+    """
+    out = table.copy()
+    out["p_adjusted"] = adjust_pvalues(out["p_value"], method=method)
+    excludes_zero = (out["ci_low"] > 0) | (out["ci_high"] < 0)
+    out["significant"] = (out["p_adjusted"] < alpha) & excludes_zero
+    return out
