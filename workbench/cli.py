@@ -1,0 +1,116 @@
+"""The ``workbench`` command: check an export, make demo data, write the quarterly report."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from .errors import WorkbenchError
+
+INPUT_KINDS = ("auto", "events", "stage_history", "opportunities", "reps", "quotas")
+
+
+def _check(args: argparse.Namespace) -> int:
+    from .check import check_file
+    from .io import parse_mapping
+
+    report, quarantine_path = check_file(
+        args.path,
+        kind=args.kind,
+        mapping=parse_mapping(args.mapping) if args.mapping else None,
+        dayfirst=args.dayfirst,
+        timezone=args.timezone,
+        encoding=args.encoding,
+        profile=args.profile,
+        log=args.log,
+    )
+    print(report)
+    if quarantine_path is not None:
+        print(f"\nQuarantined rows written to {quarantine_path}")
+    return 0
+
+
+def _demo_data(args: argparse.Namespace) -> int:
+    from .synth import write_demo_data
+
+    size: str | int = int(args.size) if args.size.isdigit() else args.size
+    paths = write_demo_data(args.out, seed=args.seed, size=size, time_scale=args.time_scale)
+    for name, path in paths.items():
+        print(f"{name}: {path}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from .report import build_report
+
+    index = build_report(
+        log=args.log,
+        quarter=args.quarter,
+        as_of=args.as_of,
+        quotas=args.quotas,
+        reps=args.reps,
+        profile=args.profile,
+        mapping=args.mapping,
+        kind=args.kind,
+        anonymize=args.anonymize,
+        seed=args.seed,
+        out=args.out,
+        timeout=args.timeout,
+    )
+    print(f"Report written to {index}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``workbench`` command."""
+    parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    check = sub.add_parser("check", help="validate an input file and write its quarantine table")
+    check.add_argument("path", help="event log, stage history, opportunity table, reps or quotas file")
+    check.add_argument("--kind", choices=INPUT_KINDS, default="auto")
+    check.add_argument("--mapping", help="'case_id=Opportunity ID,activity=Stage' or a JSON/YAML file")
+    check.add_argument("--dayfirst", action="store_true", help="read 05.03.2026 as 5 March")
+    check.add_argument("--timezone", default="UTC", help="timezone of naive timestamps")
+    check.add_argument("--encoding", default="utf-8")
+    check.add_argument("--profile", help="'ppvvc', 'salesforce' or a profile YAML/JSON file")
+    check.add_argument("--log", help="the event log, to validate reps or quotas against")
+    check.set_defaults(func=_check)
+
+    demo = sub.add_parser("demo-data", help="generate the demo CRM event log, reps and quotas")
+    demo.add_argument("--seed", type=int, default=7)
+    demo.add_argument("--out", type=Path, default=Path("data/demo"))
+    demo.add_argument("--size", default="default", help="tiny, small, default, 1m, 10m or a number of events")
+    demo.add_argument("--time-scale", type=float, default=1.0, help="multiplies every duration")
+    demo.set_defaults(func=_demo_data)
+
+    report = sub.add_parser("report", help="run the notebooks and write the quarterly report")
+    report.add_argument("--log", required=True, help="event log (CSV, Parquet, Excel, XES)")
+    report.add_argument("--quarter", help="e.g. 2026Q3 (default: the quarter of the as-of date)")
+    report.add_argument("--as-of", help="forecast date inside the quarter (default: the last event)")
+    report.add_argument("--quotas")
+    report.add_argument("--reps")
+    report.add_argument("--profile", default="ppvvc")
+    report.add_argument("--mapping")
+    report.add_argument("--kind", choices=INPUT_KINDS[:4], default="auto")
+    report.add_argument("--anonymize", action="store_true", help="replace names by stable pseudonyms")
+    report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--out", type=Path, default=Path("reports"))
+    report.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
+    report.set_defaults(func=_report)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point; returns the exit code (2 on a problem with the user's input)."""
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except WorkbenchError as exc:
+        print(f"workbench {args.command}: {exc}", file=sys.stderr)
+        return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())
