@@ -391,3 +391,17 @@ def test_excel_text_exports_bom_and_utf16(tmp_path, encoding, sep):
     path = tmp_path / "export.csv"
     path.write_bytes((INPUTS / "events.csv").read_text(encoding="utf-8").replace(",", sep).encode(encoding))
     assert_canonical(read_event_log(path).log, EXPECTED_EVENTS)
+
+
+def test_lifecycle_start_of_the_closing_activity_does_not_close_the_deal():
+    df = pd.DataFrame({
+        "case_id": ["a"] * 4,
+        "activity": ["Lead Created", "Closed Won", "Closed Won", "Follow-up"],
+        "lifecycle": ["complete", "start", "complete", "complete"],
+        "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"], utc=True),
+    })
+    result = read_event_log(df)
+    # Only the follow-up after the completed close is set aside; the close's own start/complete stay.
+    assert result.quarantine["source_row"].tolist() == [4]
+    assert result.quarantine["reason"].tolist() == ["event_after_close"]
+    assert result.log["activity"].tolist() == ["Lead Created", "Closed Won", "Closed Won"]

@@ -8,7 +8,7 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 # conda-forge spells a few packages differently from PyPI.
-CONDA_NAMES = {"python-duckdb": "duckdb", "graphviz": "graphviz"}
+CONDA_NAMES = {"python-duckdb": "duckdb", "python-graphviz": "graphviz"}
 
 
 def _name(requirement: str) -> str:

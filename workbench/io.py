@@ -608,8 +608,15 @@ def _sort_events(log: pd.DataFrame) -> pd.DataFrame:
 
 
 def after_close_mask(log: pd.DataFrame, profile: SalesProcessProfile) -> np.ndarray:
-    """Events of a sorted log that come after their case's first won/lost event."""
-    closing = log[ACTIVITY].isin(profile.closing).to_numpy().astype("int64")
+    """Events of a sorted log that come after their case's first won/lost event.
+
+    In a log with lifecycle transitions the close is the *completion* of the
+    closing activity, so its own ``start`` event does not close the deal.
+    """
+    closing = log[ACTIVITY].isin(profile.closing)
+    if "lifecycle" in log.columns:
+        closing &= log["lifecycle"].astype("string").str.lower().ne("start").fillna(True)
+    closing = closing.to_numpy().astype("int64")
     before = pd.Series(closing, index=log.index).groupby(log[CASE].to_numpy(), sort=False).cumsum().to_numpy()
     return (before - closing) >= 1
 

@@ -1,0 +1,246 @@
+"""Conformance: deviations on a hand-made log, replay and alignments against pm4py, the demo's ground truth."""
+
+import numpy as np
+import pandas as pd
+import pm4py
+import pytest
+
+from workbench import conformance as cf
+from workbench.io import read_event_log
+from workbench.profile import PPVVC
+from workbench.schema import MissingColumnError, to_pm4py
+from workbench.synth import generate_demo_data
+
+LC, RE, FC, Q, DM, SI, P, N = PPVVC.stages
+FU, WON, LOST = "Follow-up", "Closed Won", "Closed Lost"
+T0 = pd.Timestamp("2026-01-01", tz="UTC")
+
+# case -> (team, rep, [(activity, day)]); the expected deviations are worked out by hand below.
+CASES = {
+    "C00": ("T1", "ann", [(LC, 0), (FC, 1), (Q, 2), (DM, 3), (P, 4), (N, 5), (WON, 6)]),
+    "C01": ("T1", "ann", [(LC, 0), (FC, 1), (LOST, 2)]),
+    "C02": ("T1", "bob", [(LC, 0), (FC, 1), (DM, 2), (P, 3), (LOST, 4)]),
+    "C03": ("T1", "bob", [(LC, 0), (FC, 1), (P, 2), (Q, 3), (DM, 4), (P, 5), (LOST, 6)]),
+    "C04": ("T1", "bob", [(LC, 0), (FC, 1), (FU, 2), (Q, 60)]),
+    "C05": ("T2", "cy", [(LC, 0), (FC, 1), (Q, 2), (LOST, 3), (FU, 100)]),
+    "C06": ("T2", "cy", [(LC, 0), (FC, 1), (Q, 2), (DM, 3), (P, 4), (WON, 5)]),
+    "C07": ("T2", "cy", [(LC, 0), (FC, 1), (Q, 2), (P, 3), (N, 4), (WON, 5)]),
+    "C08": ("T2", "dee", [(LC, 0), (FC, 1), (Q, 2), (DM, 3), (FU, 4), (Q, 5), (DM, 6), (P, 7), (LOST, 8)]),
+    "C09": ("T2", "dee", [(LC, 0), ("Coffee", 1), (FC, 2), (Q, 3)]),
+    "C10": ("T2", "dee", [(LC, 0), (FC, 45)]),
+}
+EXPECTED = {
+    ("C02", "skipped_stage"), ("C02", "premature_proposal"),
+    ("C03", "premature_proposal"), ("C03", "stage_regression"),
+    ("C04", "followup_gap"),
+    ("C05", "after_close"),
+    ("C06", "won_without_milestones"),
+    ("C07", "skipped_stage"), ("C07", "won_without_milestones"),
+    ("C08", "stage_regression"),
+}
+
+
+def make_log(cases=CASES) -> pd.DataFrame:
+    rows = [{"case_id": c, "activity": a, "timestamp": T0 + pd.Timedelta(days=d), "team": team, "rep": rep}
+            for c, (team, rep, events) in cases.items() for a, d in events]
+    return pd.DataFrame(rows)
+
+
+def pairs(dev: pd.DataFrame) -> set:
+    return set(zip(dev["case_id"], dev["kind"]))
+
+
+def test_deviations_on_the_hand_made_log():
+    dev = cf.detect_deviations(make_log())
+    assert pairs(dev) == EXPECTED
+    row = dev.set_index(["case_id", "kind"])
+    assert row.loc[("C02", "skipped_stage"), "detail"] == "skipped Qualification"
+    assert row.loc[("C07", "skipped_stage"), "detail"] == "skipped Discovery Meeting"
+    assert row.loc[("C07", "won_without_milestones"), "count"] == 1  # Discovery Meeting (Power, Vision)
+    assert row.loc[("C06", "won_without_milestones"), "detail"] == "won without Control (Negotiation)"
+    assert row.loc[("C08", "stage_regression"), "detail"] == "back from Discovery Meeting to Qualification"
+    assert row.loc[("C04", "followup_gap"), "first_at"] == T0 + pd.Timedelta(days=2)
+    assert row.loc[("C05", "after_close"), "first_at"] == T0 + pd.Timedelta(days=100)
+    assert list(dev.columns) == ["case_id", "kind", "count", "first_at", "detail"]
+
+
+def test_gap_threshold_is_strict_and_a_parameter():
+    log = make_log()
+    assert ("C10", "followup_gap") not in pairs(cf.detect_deviations(log))  # exactly 45 days
+    assert ("C10", "followup_gap") in pairs(cf.detect_deviations(log, gap_days=44.9))
+    # the gap between the close and a later follow-up is not a follow-up gap
+    assert ("C05", "followup_gap") not in pairs(cf.detect_deviations(log, gap_days=1))
+    with pytest.raises(cf.WorkbenchError, match="gap_days"):
+        cf.detect_deviations(log, gap_days=0)
+
+
+def test_quarantined_events_after_close_count_for_their_case():
+    log = make_log()
+    log = log[~((log["case_id"] == "C05") & (log["activity"] == FU))]
+    quarantine = pd.DataFrame({"source_row": [7], "column": ["activity"], "reason": ["event_after_close"],
+                               "case_id": ["C05"], "activity": [FU], "timestamp": ["2026-04-11 00:00:00+00:00"]})
+    assert pairs(cf.detect_deviations(log)) == EXPECTED - {("C05", "after_close")}
+    dev = cf.detect_deviations(log, quarantine=quarantine)
+    assert pairs(dev) == EXPECTED
+    assert dev.set_index(["case_id", "kind"]).loc[("C05", "after_close"), "first_at"] == T0 + pd.Timedelta(days=100)
+    with pytest.raises(cf.WorkbenchError, match="case_column"):
+        cf.detect_deviations(log, quarantine=quarantine.rename(columns={"case_id": "Opportunity"}))
+    renamed = quarantine.rename(columns={"case_id": "Opportunity"})
+    assert pairs(cf.detect_deviations(log, quarantine=renamed, case_column="Opportunity")) == EXPECTED
+
+
+def test_lifecycle_start_complete_log_gives_the_same_deviations():
+    log = make_log()
+    start = log.assign(lifecycle="start", timestamp=log["timestamp"] - pd.Timedelta(hours=1))
+    both = pd.concat([start, log.assign(lifecycle="complete")]).sort_values(["case_id", "timestamp"],
+                                                                           kind="stable", ignore_index=True)
+    assert pairs(cf.detect_deviations(both)) == EXPECTED
+
+
+def test_token_replay_fitness_matches_pm4py_and_treats_open_deals_as_prefixes():
+    log = make_log()
+    fit = cf.token_replay_fitness(log).set_index("case_id")
+    for case in ("C00", "C01", "C06"):  # the happy path, lost early, an optional stage skipped
+        assert fit.loc[case, "fitness"] == 1.0 and fit.loc[case, "is_fit"]
+    assert fit.loc["C04", "is_fit"]  # open, with a loop, fitting so far
+    # an activity the profile does not know leaves the tokens alone but makes the case unfit
+    assert fit.loc["C09", "fitness"] == 1.0 and not fit.loc["C09", "is_fit"]
+    for case in ("C02", "C05", "C08"):  # skipped stage, event after close, regression
+        assert fit.loc[case, "fitness"] < 1.0 and not fit.loc[case, "is_fit"]
+    assert fit.loc["C04", "closed"] == False and fit.loc["C00", "closed"] == True  # noqa: E712
+    # closed deals: the same numbers as pm4py's own replay on the reference net
+    net, im, fm = cf.reference_model(PPVVC)
+    closed = log[log["case_id"].isin(fit.index[fit["closed"]])]
+    theirs = pm4py.conformance_diagnostics_token_based_replay(to_pm4py(closed), net, im, fm)
+    ids = sorted(closed["case_id"].unique())  # pm4py returns cases in case-id order
+    got = fit.loc[ids, "fitness"].to_numpy()
+    assert np.allclose(got, [r["trace_fitness"] for r in theirs])
+
+
+def test_reference_model_shape():
+    net, im, fm = cf.reference_model(PPVVC)
+    labels = [t.label for t in net.transitions if t.label is not None]
+    assert sorted(s for s in labels if s in PPVVC.stages) == sorted(PPVVC.stages)
+    assert labels.count(LOST) == len(PPVVC.stages)  # lost reachable from every stage
+    assert labels.count(WON) == 1
+    assert labels.count(FU) == len(PPVVC.stages) + 1  # anywhere before the close
+    silent = [t for t in net.transitions if t.label is None]
+    assert len(silent) == len(PPVVC.optional)
+    open_net, _, _ = cf.reference_model(PPVVC, open_cases=True)
+    assert len([t for t in open_net.transitions if t.label is None]) == len(PPVVC.optional) + len(PPVVC.stages)
+
+
+def test_variant_alignments_match_pm4py_per_variant():
+    log = make_log()
+    ali = cf.variant_alignments(log, top=20, max_seconds=60)
+    assert ali["count"].sum() == len(CASES) and ali["aligned"].all()
+    by_variant = ali.set_index(ali["variant"].map(tuple))
+    skipped = by_variant.loc[[tuple(a for a, _ in CASES["C02"][2])]].iloc[0]
+    assert skipped["model_moves"] == [Q] and skipped["log_moves"] == []
+    assert "skipped Qualification" in skipped["deviations"]
+    net, im, fm = cf.reference_model(PPVVC)
+    one = log[log["case_id"] == "C02"]
+    theirs = pm4py.conformance_diagnostics_alignments(to_pm4py(one), net, im, fm)[0]
+    assert skipped["fitness"] == pytest.approx(theirs["fitness"]) and skipped["cost"] == theirs["cost"]
+    clean = by_variant.loc[[tuple(a for a, _ in CASES["C00"][2])]].iloc[0]
+    assert clean["fitness"] == 1.0 and clean["deviations"] == "conforms"
+
+
+def test_alignment_budget_leaves_variants_unaligned_not_wrong():
+    ali = cf.variant_alignments(make_log(), max_seconds=0)
+    assert not ali["aligned"].any() and ali["fitness"].isna().all()
+
+
+def test_summary_per_team_by_hand():
+    s = cf.conformance_summary(make_log(), by="team", n_boot=200).set_index("team")
+    assert s.loc["T1", "cases"] == 5 and s.loc["T1", "conforming"] == 2
+    assert s.loc["T1", "share_conforming"] == pytest.approx(0.4)
+    assert s.loc["T1", "win_rate_conforming"] == pytest.approx(0.5)  # C00 won, C01 lost
+    assert s.loc["T1", "win_rate_deviating"] == 0.0  # C02, C03 lost
+    assert s.loc["T2", "conforming"] == 2 and np.isnan(s.loc["T2", "win_rate_conforming"])  # only open ones
+    assert s.loc["T2", "win_rate_deviating"] == pytest.approx(0.5)  # C06, C07 won; C05, C08 lost
+    assert (s.loc["T2", ["after_close", "won_without_milestones", "skipped_stage", "stage_regression"]]
+            .tolist() == [1, 2, 1, 1])
+    assert not s["win_significant"].any()  # 11 deals prove nothing
+    fit = cf.token_replay_fitness(make_log())
+    with_fit = cf.conformance_summary(make_log(), by="team", fitness=True, n_boot=50).set_index("team")
+    t1 = fit[fit["case_id"].isin(["C00", "C01", "C02", "C03", "C04"])]["fitness"].mean()
+    assert with_fit.loc["T1", "mean_fitness"] == pytest.approx(t1) and t1 < 1.0
+
+
+def test_process_pays_by_hand_with_outcome_neutral_kinds():
+    t = cf.process_pays(make_log(), n_boot=200).set_index("measure")
+    # deviating (outcome-neutral kinds): C02, C03, C08 closed, C04 open
+    assert t.loc["win_rate", "conforming"] == pytest.approx(3 / 5)  # C00, C06, C07 won; C01, C05 lost
+    assert t.loc["win_rate", "deviating"] == 0.0
+    assert (t.loc["win_rate", "n_conforming"], t.loc["win_rate", "n_deviating"]) == (5, 3)
+    assert t.loc["cycle_days", "conforming"] == 5.0  # 6, 2, 3, 5, 5 days
+    assert t.loc["cycle_days", "deviating"] == 6.0  # 4, 6, 8 days
+    assert t.loc["cycle_days", "diff"] == -1.0
+
+
+def test_missing_rep_is_one_line_and_the_rest_runs():
+    log = make_log().drop(columns=["rep", "team"])
+    with pytest.raises(MissingColumnError) as err:
+        cf.conformance_summary(log, by="rep")
+    assert "\n" not in str(err.value) and "'rep'" in str(err.value)
+    assert pairs(cf.detect_deviations(log)) == EXPECTED
+    assert cf.conformance_summary(log, by=None, n_boot=100)["cases"].iloc[0] == len(CASES)
+
+
+@pytest.fixture(scope="module")
+def demo():
+    return generate_demo_data(seed=11, size="small")
+
+
+def _precision_recall(truth: set, found: set) -> tuple[float, float]:
+    hit = len(truth & found)
+    return (hit / len(found) if found else 1.0), (hit / len(truth) if truth else 1.0)
+
+
+def _check_against_truth(demo, dev):
+    truth = set(map(tuple, demo.truth.deviations[["case_id", "kind"]].to_numpy()))
+    found = pairs(dev)
+    assert truth, "the demo plants deviations"
+    for kind in cf.KINDS:
+        t = {x for x in truth if x[1] == kind}
+        f = {x for x in found if x[1] == kind}
+        assert t, kind
+        precision, recall = _precision_recall(t, f)
+        assert precision >= 0.9 and recall >= 0.9, (kind, precision, recall)
+    precision, recall = _precision_recall(truth, found)
+    assert precision >= 0.9 and recall >= 0.9
+
+
+def test_detector_finds_what_the_generator_planted(demo):
+    _check_against_truth(demo, cf.detect_deviations(demo.events, gap_days=demo.truth.followup_gap_days))
+
+
+def test_detector_with_the_loaders_quarantine(demo):
+    loaded = read_event_log(demo.events)
+    assert (loaded.quarantine["reason"] == "event_after_close").any()
+    dev = cf.detect_deviations(loaded.log, quarantine=loaded.quarantine, gap_days=demo.truth.followup_gap_days)
+    _check_against_truth(demo, dev)
+
+
+def test_conforming_reps_conform_more(demo):
+    s = cf.conformance_summary(demo.events, by="rep", gap_days=demo.truth.followup_gap_days, n_boot=100)
+    good = s["rep"].isin(demo.truth.conforming_reps)
+    assert good.any() and (~good).any()
+    assert s.loc[good, "share_conforming"].median() > s.loc[~good, "share_conforming"].median()
+
+
+def test_xes_with_start_and_complete_degrades_gracefully(tmp_path):
+    log = make_log().drop(columns=["rep", "team"])
+    start = log.assign(**{"lifecycle:transition": "start"}, timestamp=log["timestamp"] - pd.Timedelta(hours=1))
+    both = pd.concat([start, log.assign(**{"lifecycle:transition": "complete"})])
+    both = both.sort_values(["case_id", "timestamp"], ignore_index=True)
+    path = tmp_path / "deals.xes"
+    pm4py.write_xes(to_pm4py(both), str(path), case_id_key="case:concept:name")
+    for after_close in ("quarantine", "keep"):
+        loaded = read_event_log(path, after_close=after_close)
+        dev = cf.detect_deviations(loaded.log, quarantine=loaded.quarantine)
+        assert pairs(dev) == EXPECTED, after_close
+    with pytest.raises(MissingColumnError):
+        cf.conformance_summary(loaded.log, by="rep")
+    assert cf.token_replay_fitness(loaded.log).set_index("case_id").loc["C00", "fitness"] == 1.0

@@ -1,0 +1,346 @@
+"""The columnar engine against pm4py on the same logs, and against hand-computed values."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import pandas as pd
+import pm4py
+import pytest
+
+from workbench import engine
+from workbench.errors import WorkbenchError
+from workbench.profile import PPVVC
+from workbench.schema import to_pm4py
+
+
+def ts(text: str) -> pd.Timestamp:
+    return pd.Timestamp(text, tz="UTC")
+
+
+def tie_log() -> pd.DataFrame:
+    """Ties inside cases (B: three events at one instant), single-event cases (C, D)."""
+    rows = [
+        ("A", "Lead Created", "2024-01-01 09:00"),
+        ("A", "First Contact", "2024-01-02 09:00"),
+        ("A", "Follow-up", "2024-01-02 09:00"),
+        ("A", "Qualification", "2024-01-04 21:00"),
+        ("A", "Closed Won", "2024-01-10 09:00"),
+        ("B", "Lead Created", "2024-02-01 00:00"),
+        ("B", "Qualification", "2024-02-01 00:00"),
+        ("B", "First Contact", "2024-02-01 00:00"),
+        ("B", "Closed Lost", "2024-02-03 00:00:00.5"),
+        ("C", "Lead Created", "2024-03-01 00:00"),
+        ("D", "First Contact", "2024-03-05 00:00"),
+        ("E", "Lead Created", "2024-01-01 00:00"),
+        ("E", "First Contact", "2024-01-01 00:00"),
+        ("E", "Closed Won", "2024-01-03 00:00"),
+    ]
+    return pd.DataFrame(
+        {
+            "case_id": [r[0] for r in rows],
+            "activity": [r[1] for r in rows],
+            "timestamp": [ts(r[2]) for r in rows],
+        }
+    )
+
+
+def random_log(seed: int, n_cases: int = 80) -> pd.DataFrame:
+    """Random cases of 1-12 events on a coarse time grid, so that ties are frequent."""
+    rng = np.random.default_rng(seed)
+    acts = np.array(["a", "b", "c", "d", "e", "f"])
+    frames = []
+    for i in range(n_cases):
+        n = int(rng.integers(1, 13))
+        hours = np.sort(rng.integers(0, 6, size=n)).cumsum() * 3600 + rng.integers(0, 2, size=n)
+        frames.append(
+            pd.DataFrame(
+                {
+                    "case_id": f"c{i:03d}",
+                    "activity": rng.choice(acts, size=n),
+                    "timestamp": ts("2024-01-01") + pd.to_timedelta(hours, unit="s"),
+                }
+            )
+        )
+    return pd.concat(frames, ignore_index=True)
+
+
+def shuffled(log: pd.DataFrame, seed: int) -> pd.DataFrame:
+    """Rows in random order but, within a case and timestamp, the same relative order."""
+    rng = np.random.default_rng(seed)
+    group = log.groupby(["case_id", "timestamp"]).ngroup().to_numpy()
+    # a stable sort on a random key per (case, timestamp) keeps tied events in order
+    key = rng.random(group.max() + 1)[group]
+    return log.iloc[np.argsort(key, kind="stable")].reset_index(drop=True)
+
+
+LOGS = {
+    "ties": tie_log,
+    "random": lambda: random_log(3),
+    "random_shuffled": lambda: shuffled(random_log(4), 5),
+}
+
+
+@pytest.fixture(params=list(LOGS), scope="module")
+def log(request) -> pd.DataFrame:
+    return LOGS[request.param]()
+
+
+# ------------------------------------------------------------------- against pm4py
+def reference(log: pd.DataFrame) -> pd.DataFrame:
+    """pm4py's input: the log sorted as the schema prescribes (stable, so ties keep order).
+
+    pm4py's start/end activities and variants take a case's rows as they stand.
+    """
+    return to_pm4py(log.sort_values(["case_id", "timestamp"], kind="stable"))
+
+
+def test_directly_follows_matches_pm4py(log):
+    edges = engine.directly_follows(log)
+    dfg, _, _ = pm4py.discover_dfg(reference(log))
+    assert dict(zip(zip(edges.source, edges.target), edges.frequency)) == dfg
+
+
+def test_performance_matches_pm4py(log):
+    edges = engine.directly_follows(log).set_index(["source", "target"])
+    perf, _, _ = pm4py.discover_performance_dfg(reference(log))
+    assert set(perf) == set(edges.index)
+    for pair, stats in perf.items():
+        row = edges.loc[pair]
+        for ours, theirs in (("wait_mean_s", "mean"), ("wait_median_s", "median"),
+                             ("wait_min_s", "min"), ("wait_max_s", "max")):
+            assert row[ours] == pytest.approx(float(stats[theirs]), rel=1e-9, abs=1e-6), (pair, theirs)
+
+
+def test_start_end_match_pm4py(log):
+    se = engine.start_end_activities(log)
+    p = reference(log)
+    assert {a: n for a, n in zip(se.activity, se.start) if n} == pm4py.get_start_activities(p)
+    assert {a: n for a, n in zip(se.activity, se.end) if n} == pm4py.get_end_activities(p)
+
+
+def test_variants_match_pm4py(log):
+    v = engine.variants(log)
+    assert dict(zip(v.variant, v["count"])) == pm4py.get_variants(reference(log))
+    assert v["share"].sum() == pytest.approx(1.0)
+    assert list(v["count"]) == sorted(v["count"], reverse=True)
+
+
+def test_case_durations_match_pm4py(log):
+    cases = engine.case_durations(log)
+    assert len(cases) == log.case_id.nunique()
+    assert sorted(cases.duration_s) == pytest.approx(sorted(pm4py.get_all_case_durations(reference(log))))
+
+
+def test_to_pm4py_dfg_gives_pm4py_objects(log):
+    dfg, start, end = engine.to_pm4py_dfg(engine.directly_follows(log), engine.start_end_activities(log))
+    assert (dfg, start, end) == pm4py.discover_dfg(reference(log))
+    perf, _, _ = engine.to_pm4py_dfg(engine.directly_follows(log), engine.start_end_activities(log),
+                                     measure="performance")
+    theirs, _, _ = pm4py.discover_performance_dfg(reference(log))
+    assert perf.keys() == theirs.keys()
+    for k in perf:
+        assert perf[k]["mean"] == pytest.approx(float(theirs[k]["mean"]))
+
+
+def test_one_pass_dfg_matches_pm4py(log):
+    edges, se = engine.dfg(log)
+    assert list(edges.columns) == ["source", "target", "frequency"]
+    assert engine.to_pm4py_dfg(edges, se) == pm4py.discover_dfg(reference(log))
+    pd.testing.assert_frame_equal(se, engine.start_end_activities(log))
+
+
+def test_activity_counts_match_pandas(log):
+    ac = engine.activity_counts(log).set_index("activity")
+    g = log.groupby("activity")
+    assert ac["events"].to_dict() == g.size().to_dict()
+    assert ac["cases"].to_dict() == g.case_id.nunique().to_dict()
+
+
+# ------------------------------------------------------------------- hand-computed
+def test_ties_keep_input_order_by_hand():
+    v = engine.variants(tie_log()).set_index("variant")
+    # B's three simultaneous events stay in their row order
+    assert v.loc[[("Lead Created", "Qualification", "First Contact", "Closed Lost")], "count"].item() == 1
+    assert v.loc[[("Lead Created", "Qualification", "First Contact", "Closed Lost")],
+                 "mean_duration_s"].item() == 2 * 86400 + 0.5
+    edges = engine.directly_follows(tie_log()).set_index(["source", "target"])
+    assert edges.loc[("Lead Created", "First Contact"), "frequency"] == 2  # A and E
+    # waits A: 1 day, E: 0 s -> mean 43200, p90 by linear interpolation 0.9 * 86400
+    assert edges.loc[("Lead Created", "First Contact"), "wait_mean_s"] == 43200.0
+    assert edges.loc[("Lead Created", "First Contact"), "wait_p90_s"] == pytest.approx(0.9 * 86400)
+    assert edges.loc[("First Contact", "Closed Lost"), "wait_max_s"] == 2 * 86400 + 0.5
+
+
+def sales_log() -> pd.DataFrame:
+    rows = [
+        # case, activity, time, rep, amount, segment
+        ("D1", "Lead Created", "2024-01-01", "ann", 100.0, None),
+        ("D1", "First Contact", "2024-01-03", "ann", None, "smb"),
+        ("D1", "Follow-up", "2024-01-04", "ann", None, "ent"),
+        ("D1", "First Contact", "2024-01-05", "ann", None, None),
+        ("D1", "Qualification", "2024-01-08", "ann", 150.0, None),
+        ("D1", "First Contact", "2024-01-10", "bob", None, None),
+        ("D1", "Closed Won", "2024-01-20", "bob", None, None),
+        ("D1", "Follow-up", "2024-04-02", "cy", 999.0, None),  # after the close
+        ("D2", "Lead Created", "2024-02-01", None, None, "ent"),
+        ("D2", "Qualification", "2024-02-11", "dan", 80.0, None),
+        ("D2", "Closed Lost", "2024-04-11", None, None, None),
+        ("D3", "Lead Created", "2024-03-30", "eve", 40.0, None),
+        ("D3", "Follow-up", "2024-04-30", None, None, None),
+    ]
+    return pd.DataFrame(
+        {
+            "case_id": [r[0] for r in rows],
+            "activity": [r[1] for r in rows],
+            "timestamp": [ts(r[2]) for r in rows],
+            "rep": pd.array([r[3] for r in rows], dtype="str"),
+            "amount": [r[4] for r in rows],
+            "segment": pd.array([r[5] for r in rows], dtype="str"),
+        }
+    )
+
+
+def test_case_table_by_hand():
+    ct = engine.case_table(sales_log(), PPVVC).set_index("case_id")
+    assert list(ct.index) == ["D1", "D2", "D3"]
+    d1, d2, d3 = ct.loc["D1"], ct.loc["D2"], ct.loc["D3"]
+    assert (d1.outcome, d2.outcome, d3.outcome) == ("won", "lost", "open")
+    assert d1.closed_at == ts("2024-01-20") and d2.closed_at == ts("2024-04-11") and pd.isna(d3.closed_at)
+    assert d1.start == ts("2024-01-01") and d1.end == ts("2024-04-02")
+    assert d1.duration_s == (ts("2024-04-02") - ts("2024-01-01")).total_seconds()
+    assert list(ct.n_events) == [8, 3, 2]
+    assert (d1.amount, d2.amount, d3.amount) == (999.0, 80.0, 40.0)  # last known amount
+    assert d1.rep == "bob"  # the rep on the closing event, not the later 'cy'
+    assert d2.rep == "dan"  # closing event has no rep: the last known one
+    assert d3.rep == "eve"
+    assert (d1.segment, d2.segment) == ("smb", "ent") and pd.isna(d3.segment)  # first non-null
+
+
+def test_stage_visits_by_hand():
+    sv = engine.stage_visits(sales_log(), PPVVC)
+    d1 = sv[sv.case_id == "D1"]
+    # the follow-up neither ends First Contact nor starts anything; the return after
+    # Qualification is visit 2; the close ends the last visit; the late follow-up is ignored
+    assert list(zip(d1.stage, d1.visit)) == [
+        ("Lead Created", 1), ("First Contact", 1), ("Qualification", 1), ("First Contact", 2)
+    ]
+    assert list(d1.entered) == [ts("2024-01-01"), ts("2024-01-03"), ts("2024-01-08"), ts("2024-01-10")]
+    assert list(d1.left) == [ts("2024-01-03"), ts("2024-01-08"), ts("2024-01-10"), ts("2024-01-20")]
+    assert list(d1.duration_s) == [2 * 86400, 5 * 86400, 2 * 86400, 10 * 86400]
+    assert list(d1.rep) == ["ann", "ann", "ann", "bob"]
+    d3 = sv[sv.case_id == "D3"]
+    assert list(d3.stage) == ["Lead Created"] and pd.isna(d3.left.item()) and pd.isna(d3.duration_s.item())
+    assert sv[sv.case_id == "D2"].duration_s.tolist() == [10 * 86400, 60 * 86400]
+
+
+def test_kpis_by_period_by_hand():
+    k = engine.kpis_by_period(sales_log(), PPVVC, freq="Q").set_index("period")
+    assert list(k.index) == ["2024Q1", "2024Q2"]
+    assert k.loc["2024Q1", ["created", "won", "lost"]].tolist() == [3, 1, 0]
+    assert k.loc["2024Q2", ["created", "won", "lost"]].tolist() == [0, 0, 1]
+    assert k.loc["2024Q1", "won_amount"] == 999.0  # the case's last known amount
+    assert k.loc["2024Q1", "win_rate"] == 1.0 and k.loc["2024Q2", "win_rate"] == 0.0
+    assert k.loc["2024Q1", "mean_cycle_days"] == 19.0 and k.loc["2024Q2", "mean_cycle_days"] == 70.0
+    m = engine.kpis_by_period(sales_log(), PPVVC, freq="M")
+    assert m.period.tolist() == ["2024-01", "2024-02", "2024-03", "2024-04"]
+    assert m.created.tolist() == [1, 1, 1, 0]
+
+
+# ------------------------------------------------------------------- files and inputs
+def test_parquet_and_csv_give_the_frame_results(tmp_path, log):
+    pq, csv = tmp_path / "log.parquet", tmp_path / "log.csv"
+    log.to_parquet(pq, row_group_size=7)
+    log.to_csv(csv, index=False)
+    expected = engine.variants(log)
+    for path in (pq, csv, str(pq)):
+        got = engine.variants(path)
+        assert got.variant.tolist() == expected.variant.tolist()
+        assert got["count"].tolist() == expected["count"].tolist()
+    pd.testing.assert_frame_equal(engine.directly_follows(pq), engine.directly_follows(log))
+
+
+def test_pm4py_column_names_are_accepted():
+    pm = to_pm4py(tie_log())
+    assert engine.variants(pm).variant.tolist() == engine.variants(tie_log()).variant.tolist()
+
+
+def test_naive_timestamps_are_taken_as_utc():
+    log = tie_log()
+    log["timestamp"] = log.timestamp.dt.tz_localize(None)
+    assert engine.case_durations(log).start.dt.tz is not None
+    assert engine.case_durations(log).duration_s.tolist() == engine.case_durations(tie_log()).duration_s.tolist()
+
+
+@pytest.mark.parametrize(
+    "mutate, words",
+    [
+        (lambda d: d.drop(columns="activity"), "'activity'"),
+        (lambda d: d.assign(timestamp=d.timestamp.astype(str)), "datetimes"),
+        (lambda d: d.assign(case_id=d.case_id.where(d.index != 3, None)), "row 4"),
+    ],
+)
+def test_bad_frames_raise_workbench_errors(mutate, words):
+    with pytest.raises(WorkbenchError, match=words):
+        engine.directly_follows(mutate(tie_log()))
+
+
+def test_bad_files_raise_workbench_errors(tmp_path):
+    with pytest.raises(WorkbenchError, match="not found"):
+        engine.variants(tmp_path / "missing.parquet")
+    (tmp_path / "log.xes").write_text("<log/>")
+    with pytest.raises(WorkbenchError, match="Parquet or CSV"):
+        engine.variants(tmp_path / "log.xes")
+    tie_log().drop(columns="timestamp").to_csv(tmp_path / "no_time.csv", index=False)
+    with pytest.raises(WorkbenchError, match="'timestamp'"):
+        engine.variants(tmp_path / "no_time.csv")
+
+
+def test_empty_log_gives_empty_results():
+    empty = tie_log().iloc[:0]
+    assert engine.directly_follows(empty).empty
+    assert engine.start_end_activities(empty).empty
+    assert engine.variants(empty).empty
+    assert engine.case_table(empty).empty
+
+
+def test_input_frame_is_not_modified():
+    log = tie_log()
+    before = log.copy()
+    engine.case_table(log)
+    pd.testing.assert_frame_equal(log, before)
+    assert not math.isnan(engine.variants(log)["share"].sum())
+
+
+def test_ibis_table_input_runs_on_its_own_backend():
+    import ibis
+
+    log = tie_log()
+    table = ibis.memtable(log.assign(_ord=range(len(log))))
+    assert engine.variants(table).variant.tolist() == engine.variants(log).variant.tolist()
+    # without an ordinal, ties fall back to the activity name: B's three tied events sort a-z
+    plain = ibis.memtable(log)
+    b = [v for v in engine.variants(plain).variant if v[-1] == "Closed Lost"]
+    assert b == [("First Contact", "Lead Created", "Qualification", "Closed Lost")]
+
+
+def test_configure_sets_duckdb_memory_limit_and_spill_directory(tmp_path):
+    saved = (engine._config.memory_limit, engine._config.temp_directory)
+    try:
+        engine.configure(memory_limit="512MB", temp_directory=tmp_path / "spill")
+        raw = engine.connect().con
+        limit = raw.sql("SELECT current_setting('memory_limit')").fetchall()[0][0]
+        assert limit.startswith(("488", "512"))  # DuckDB prints 512 MB as 488.2 MiB
+        assert raw.sql("SELECT current_setting('temp_directory')").fetchall()[0][0] == str(tmp_path / "spill")
+        assert engine.variants(tie_log())["count"].sum() == 5  # still works under the new settings
+    finally:
+        engine._config.memory_limit, engine._config.temp_directory = saved
+        engine._connections.pop("duckdb", None)
+
+
+def test_unknown_period_and_backend_raise_workbench_errors():
+    with pytest.raises(WorkbenchError, match="unknown period"):
+        engine.kpis_by_period(sales_log(), freq="fortnight")
+    with pytest.raises(WorkbenchError, match="unknown engine backend"):
+        engine.variants(tie_log(), backend="oracle")

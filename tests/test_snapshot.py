@@ -1,0 +1,103 @@
+"""Tests of deal snapshots (workbench.snapshot) on a hand-computed log."""
+
+from __future__ import annotations
+
+import pandas as pd
+import pytest
+
+from workbench.errors import WorkbenchError
+from workbench.snapshot import bookings, closed_won_to_date, deal_states, snapshot
+
+
+def _log(rows) -> pd.DataFrame:
+    log = pd.DataFrame(rows, columns=["case_id", "activity", "timestamp", "rep", "amount", "customer_type"])
+    log["timestamp"] = pd.to_datetime(log["timestamp"], utc=True)
+    return log
+
+
+# Stage ranks (PPVVC): Lead Created 0, Research 1, First Contact 2, Qualification 3,
+# Discovery Meeting 4, Send Information 5, Proposal 6, Negotiation 7.
+ROWS = [
+    ("A", "Lead Created", "2026-01-02", "ann", 100.0, "new"),
+    ("A", "First Contact", "2026-01-05", "ann", None, None),
+    ("A", "Follow-up", "2026-01-06", "ann", None, None),
+    ("A", "Proposal", "2026-01-10", "ann", 120.0, None),   # skips Qualification, Discovery Meeting
+    ("A", "Follow-up", "2026-01-12", "ann", None, None),
+    ("A", "Closed Won", "2026-02-01", "ann", None, None),
+    ("B", "Lead Created", "2026-01-03", "bob", 50.0, "existing"),
+    ("B", "Qualification", "2026-01-04", "bob", None, None),  # skips First Contact (for now)
+    ("B", "First Contact", "2026-01-20", "bob", None, None),  # a regression; no longer skipped
+    ("B", "Closed Lost", "2026-03-01", "bob", None, None),
+    ("C", "Follow-up", "2026-01-03", "bob", 10.0, None),      # no stage yet
+    ("D", "Lead Created", "2026-01-20", "ann", 70.0, None),
+    ("D", "Closed Won", "2026-04-02", "cat", 75.0, None),     # won next quarter, by another rep
+]
+
+
+@pytest.fixture
+def log() -> pd.DataFrame:
+    return _log(ROWS)
+
+
+def test_snapshot_on_jan_15_matches_hand_computed_state(log):
+    s = snapshot(log, "2026-01-15", quarter="2026Q1").set_index("case_id")
+    assert sorted(s.index) == ["A", "B", "C"]          # D not created yet
+    a = s.loc["A"]
+    assert (a["stage"], a["stage_rank"], a["amount"], a["rep"]) == ("Proposal", 6, 120.0, "ann")
+    assert a["age_days"] == 13 and a["time_in_stage_days"] == 5
+    assert a["last_activity"] == "Follow-up" and a["days_since_last_activity"] == 3
+    assert (a["n_events"], a["n_followups"], a["stages_skipped"], a["regressions"]) == (5, 2, 2, 0)
+    assert a["customer_type"] == "new"
+    assert a["days_left"] == 76                        # 2026-04-01 minus 2026-01-15
+    b = s.loc["B"]
+    assert (b["stage"], b["stages_skipped"], b["regressions"]) == ("Qualification", 1, 0)
+    c = s.loc["C"]
+    assert (c["stage"], c["n_followups"], c["amount"]) == ("Lead Created", 1, 10.0)
+
+
+def test_snapshot_later_sees_regression_and_excludes_closed_deals(log):
+    s = snapshot(log, "2026-02-15").set_index("case_id")
+    assert sorted(s.index) == ["B", "C", "D"]           # A won on Feb 1
+    b = s.loc["B"]
+    assert (b["stage"], b["regressions"], b["stages_skipped"]) == ("First Contact", 1, 0)
+    assert b["time_in_stage_days"] == 26 and b["age_days"] == 43
+
+
+def test_an_event_at_as_of_is_not_visible(log):
+    # A's win is at 2026-02-01 00:00 exactly: as of that instant A is still open.
+    s = snapshot(log, "2026-02-01")
+    assert "A" in set(s["case_id"])
+    assert "A" not in set(snapshot(log, "2026-02-01 00:00:01")["case_id"])
+
+
+def test_snapshot_of_states_equals_snapshot_of_cut_log(log):
+    states = deal_states(log)
+    for as_of in ["2026-01-04", "2026-01-15", "2026-02-15", "2026-03-15"]:
+        t = pd.Timestamp(as_of, tz="UTC")
+        full = snapshot(states, t)
+        cut = snapshot(log[log["timestamp"] < t], t)
+        pd.testing.assert_frame_equal(full, cut)
+
+
+def test_bookings_and_closed_won_to_date(log):
+    won = bookings(log)
+    assert list(won["case_id"]) == ["A", "D"]
+    assert list(won["amount"]) == [120.0, 75.0]         # last amount recorded up to the win
+    assert list(won["rep"]) == ["ann", "cat"]           # rep on the winning event
+    cw = closed_won_to_date(log, "2026-03-01", "2026Q1")
+    assert cw.to_dict("records") == [{"rep": "ann", "closed_won_to_date": 120.0, "deals_won": 1}]
+    assert closed_won_to_date(log, "2026-02-01", "2026Q1").empty   # the win is at as_of, not before
+    q2 = closed_won_to_date(log, "2026-06-01", "2026Q2")
+    assert q2.to_dict("records") == [{"rep": "cat", "closed_won_to_date": 75.0, "deals_won": 1}]
+
+
+def test_bad_logs_get_a_workbench_error(log):
+    with pytest.raises(WorkbenchError, match="'timestamp'"):
+        snapshot(log.drop(columns="timestamp"), "2026-01-15")
+    naive = log.assign(timestamp=log["timestamp"].dt.tz_localize(None))
+    with pytest.raises(WorkbenchError, match="timezone-aware"):
+        snapshot(naive, "2026-01-15")
+    missing = log.copy()
+    missing.loc[3, "timestamp"] = pd.NaT
+    with pytest.raises(WorkbenchError, match="row 4"):
+        snapshot(missing, "2026-01-15")

@@ -1,0 +1,719 @@
+"""The columnar engine: every aggregation that touches every event, written once.
+
+Each aggregation is one Ibis expression over the *prepared* event table, executed
+in-process on DuckDB by default (over a pandas DataFrame, or streaming over
+Parquet / CSV files larger than memory, spilling to a temp directory) or on Spark
+through Ibis's pyspark backend. Results are small pandas frames; durations are
+seconds as float. pm4py then works on these results (see :func:`to_pm4py_dfg`).
+
+Event order follows pm4py: events of a case are ordered by timestamp, ties by
+input order, kept as an explicit ordinal: a DataFrame's row order, a Parquet
+file's row number, a CSV file's line order. (On Spark, files carry no row number:
+ties there fall back to the activity name unless the table has an ``_ord`` column.)
+
+Functions take the log as a canonical DataFrame, a Parquet/CSV path or an Ibis
+table, plus ``backend="duckdb" | "pyspark"`` or an Ibis connection ``con``.
+"""
+
+from __future__ import annotations
+
+import tempfile
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import duckdb
+import ibis
+import ibis.expr.datatypes as dt
+import ibis.expr.types as ir
+import numpy as np
+import pandas as pd
+from ibis.backends.sql.datatypes import DuckDBType
+
+from .errors import WorkbenchError
+from .profile import SalesProcessProfile, get_profile
+from .schema import ACTIVITY, AMOUNT, CASE, ORG, PM4PY_NAMES, REQUIRED, TIMESTAMP
+
+__all__ = [
+    "activity_counts",
+    "case_durations",
+    "case_table",
+    "configure",
+    "connect",
+    "dfg",
+    "directly_follows",
+    "events",
+    "kpis_by_period",
+    "stage_visits",
+    "start_end_activities",
+    "to_pm4py_dfg",
+    "variants",
+]
+
+#: Internal columns of the prepared table: input ordinal, time in microseconds.
+ORD, T = "_ord", "_t"
+_INTERNAL = (ORD, T)
+_EPOCH = ibis.timestamp("1970-01-01 00:00:00", timezone="UTC")
+_US = 1e6
+
+
+# --------------------------------------------------------------------------- backends
+@dataclass
+class EngineConfig:
+    """DuckDB settings: memory cap (e.g. '8GB'; None = DuckDB's 80% of RAM),
+    the directory it spills to, and its thread count (None = all cores)."""
+
+    memory_limit: str | None = None
+    temp_directory: str = str(Path(tempfile.gettempdir()) / "workbench-duckdb")
+    threads: int | None = None
+
+
+_config = EngineConfig()
+_connections: dict[str, Any] = {}
+
+
+def configure(
+    *, memory_limit: str | None = None, temp_directory: str | None = None, threads: int | None = None
+) -> EngineConfig:
+    """Set DuckDB's memory limit, spill directory and threads for the next connection.
+
+    Returns the configuration in force. The cached DuckDB connection is dropped so
+    the next call connects with the new settings.
+    """
+    if memory_limit is not None:
+        _config.memory_limit = memory_limit
+    if temp_directory is not None:
+        _config.temp_directory = str(temp_directory)
+    if threads is not None:
+        _config.threads = threads
+    _connections.pop("duckdb", None)
+    return _config
+
+
+def connect(backend: str = "duckdb") -> ibis.BaseBackend:
+    """The shared Ibis connection for ``backend`` ('duckdb' or 'pyspark'), created once."""
+    if backend in _connections:
+        return _connections[backend]
+    if backend == "duckdb":
+        Path(_config.temp_directory).mkdir(parents=True, exist_ok=True)
+        settings: dict[str, Any] = {"temp_directory": _config.temp_directory}
+        if _config.memory_limit:
+            settings["memory_limit"] = _config.memory_limit
+        if _config.threads:
+            settings["threads"] = _config.threads
+        con = ibis.duckdb.connect(**settings)
+    elif backend == "pyspark":
+        con = ibis.pyspark.connect(spark_session())
+    else:
+        raise WorkbenchError(f"unknown engine backend {backend!r}.", hint="use 'duckdb' or 'pyspark'.")
+    _connections[backend] = con
+    return con
+
+
+def spark_session(master: str = "local[2]"):
+    """A local Spark session in UTC (the existing one if Spark is already running)."""
+    import shutil
+
+    if shutil.which("java") is None:
+        raise WorkbenchError(
+            "the Spark backend needs a Java runtime, and none is installed.",
+            hint="install one (e.g. apt-get install default-jre-headless) or use backend='duckdb'.",
+        )
+    try:
+        from pyspark.sql import SparkSession
+    except ImportError:
+        raise WorkbenchError("the Spark backend needs pyspark, which is not installed.",
+                             hint="pip install pyspark, or use backend='duckdb'.") from None
+    return (
+        SparkSession.builder.master(master)
+        .appName("workbench")
+        .config("spark.sql.session.timeZone", "UTC")
+        .config("spark.ui.enabled", "false")
+        .config("spark.sql.shuffle.partitions", "2")
+        .config("spark.sql.execution.arrow.pyspark.enabled", "true")
+        .getOrCreate()
+    )
+
+
+# --------------------------------------------------------------------------- input
+#: Name the DuckDB fast path registers the input under (per cursor, so calls don't clash).
+_SRC = "_wb_events"
+
+
+_UTC_TS = dt.Timestamp(timezone="UTC")
+
+
+@ibis.udf.scalar.builtin(name="epoch_us")
+def _epoch_us_duckdb(ts: _UTC_TS) -> dt.int64:  # type: ignore[empty-body]
+    """DuckDB's microseconds since the epoch."""
+
+
+@ibis.udf.scalar.builtin(name="unix_micros")
+def _epoch_us_spark(ts: _UTC_TS) -> dt.int64:  # type: ignore[empty-body]
+    """Spark's microseconds since the epoch."""
+
+
+def _epoch_us(ts: ir.TimestampValue, backend: str) -> ir.IntegerValue:
+    # The same quantity under each engine's own fast name; Ibis's generic DATE_DIFF
+    # runs through time-zone arithmetic and costs more than the whole DFG.
+    if backend == "duckdb":
+        return _epoch_us_duckdb(ts)
+    if backend == "pyspark":
+        return _epoch_us_spark(ts)
+    return ts.delta(_EPOCH, unit="microsecond")
+
+
+def _file_kind(path: Path) -> str:
+    if not path.exists() and not any(ch in str(path) for ch in "*?["):
+        raise WorkbenchError("file not found.", file=str(path), hint="check the path.")
+    name = path.name.lower()
+    if name.endswith((".csv", ".csv.gz", ".tsv")):
+        return "csv"
+    if name.endswith((".parquet", ".pq")) or path.is_dir():
+        return "parquet"
+    raise WorkbenchError(
+        "the engine reads Parquet or CSV files only.",
+        file=str(path),
+        hint="load other formats with workbench.io.read_event_log and pass the DataFrame.",
+    )
+
+
+def _file_sql(path: Path) -> str:
+    """DuckDB source of a file, numbering its rows in file order as ``_ord``."""
+    kind = _file_kind(path)
+    src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+    lit = "'" + src.replace("'", "''") + "'"
+    if kind == "parquet":
+        return f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ORD} FROM read_parquet({lit}, file_row_number=true)"
+    # DuckDB keeps insertion order for a plain scan, so this numbers the file's lines.
+    return f"SELECT *, row_number() OVER () - 1 AS {ORD} FROM read_csv({lit}, header=true)"
+
+
+def _read_file(path: Path, con: ibis.BaseBackend) -> ir.Table:
+    """A file as an Ibis table of any backend (Spark: no row order, see the module doc)."""
+    kind = _file_kind(path)
+    try:
+        if con.name == "duckdb":
+            return con.sql(_file_sql(path))
+        return con.read_parquet(str(path)) if kind == "parquet" else con.read_csv(str(path), header=True)
+    except Exception as exc:  # the backends raise their own types for unreadable files
+        raise WorkbenchError(f"cannot read the file: {exc}", file=str(path), hint="check its format.") from None
+
+
+def _frame(log: pd.DataFrame) -> pd.DataFrame:
+    """The DataFrame checked, with canonical names, ``_ord`` and ``_t`` added (a new frame)."""
+    log = log.rename(columns={v: k for k, v in PM4PY_NAMES.items() if v in log.columns and k not in log.columns})
+    missing = [c for c in REQUIRED if c not in log.columns]
+    if missing:
+        raise WorkbenchError(
+            f"the event log has no column {missing[0]!r}.",
+            column=missing[0],
+            hint="load it with workbench.io.read_event_log, which maps your columns to case_id, activity, timestamp.",
+        )
+    for c in REQUIRED:
+        bad = log[c].isna().to_numpy()
+        if bad.any():
+            raise WorkbenchError(
+                f"{int(bad.sum())} events have no {c}.",
+                column=c,
+                row=int(np.argmax(bad)) + 1,
+                hint="load the log with workbench.io.read_event_log, which sets such rows aside.",
+            )
+    ts = log[TIMESTAMP]
+    if not pd.api.types.is_datetime64_any_dtype(ts):
+        raise WorkbenchError(
+            f"timestamps must be datetimes, not {ts.dtype}.",
+            column=TIMESTAMP,
+            hint="parse them with pd.to_datetime(..., utc=True) or load with workbench.io.read_event_log.",
+        )
+    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
+    ts = ts.dt.as_unit("us")
+    frame = log.assign(**{TIMESTAMP: ts, ORD: np.arange(len(log), dtype="int64"), T: ts.astype("int64")})
+    return frame.reset_index(drop=True)
+
+
+def _memtable(frame: pd.DataFrame) -> ir.Table:
+    try:
+        return ibis.memtable(frame)
+    except Exception as exc:  # pyarrow cannot type a column (mixed objects)
+        raise WorkbenchError(
+            f"a column cannot be handed to the engine: {exc}",
+            hint="give each attribute column a single type (e.g. astype(str)).",
+        ) from None
+
+
+def _prepare(t: ir.Table, backend: str, *, file: str | None = None) -> ir.Table:
+    """Canonical names and types, plus ``_ord`` and ``_t`` when the source lacks them."""
+    renames = {k: v for k, v in PM4PY_NAMES.items() if v in t.columns and k not in t.columns}
+    if renames:
+        t = t.rename(renames)
+    missing = [c for c in REQUIRED if c not in t.columns]
+    if missing:
+        raise WorkbenchError(
+            f"the event log has no column {missing[0]!r}.",
+            column=missing[0],
+            file=file,
+            hint="map your export's columns to case_id, activity, timestamp (workbench.io.read_event_log).",
+        )
+    casts = {c: t[c].cast("string") for c in (CASE, ACTIVITY) if not t[c].type().is_string()}
+    ts_type = t[TIMESTAMP].type()
+    if not (ts_type.is_timestamp() and ts_type.timezone == "UTC"):
+        casts[TIMESTAMP] = t[TIMESTAMP].cast(_UTC_TS)
+    if casts:
+        t = t.mutate(**casts)
+    if ORD not in t.columns:
+        # no input order known (Spark over files, a foreign table): ties break by activity name
+        t = t.mutate(**{ORD: ibis.row_number().over(order_by=[t[CASE], t[TIMESTAMP], t[ACTIVITY]])})
+    if T not in t.columns:
+        t = t.mutate(**{T: _epoch_us(t[TIMESTAMP], backend)})
+    return t
+
+
+def events(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> tuple[ir.Table, ibis.BaseBackend]:
+    """The prepared event table and the connection that executes it.
+
+    Columns: the canonical ones (pm4py names are renamed), ``timestamp`` as UTC,
+    ``_ord`` (input order) and ``_t`` (microseconds since the epoch). Use it to
+    write further aggregations in Ibis that run wherever these do.
+    """
+    file = None
+    if isinstance(log, ir.Table):
+        t = log
+        if con is None:
+            try:
+                con = t._find_backend()
+            except ibis.common.exceptions.IbisError:  # an in-memory table: run it on ``backend``
+                con = connect(backend)
+    else:
+        con = con or connect(backend)
+        if isinstance(log, pd.DataFrame):
+            t = _memtable(_frame(log))
+        elif isinstance(log, (str, Path)):
+            file = str(log)
+            t = _read_file(Path(log), con)
+        else:
+            raise WorkbenchError(
+                f"the engine takes a DataFrame, a Parquet/CSV path or an Ibis table, not {type(log).__name__}."
+            )
+    return _prepare(t, con.name, file=file), con
+
+
+def _case_window(t: ir.Table, **kw: Any):
+    return ibis.window(group_by=t[CASE], order_by=[t[T], t[ORD]], **kw)
+
+
+def _order_key(t: ir.Table) -> ir.StructValue:
+    """A struct that sorts events of a case in log order (time, then input order)."""
+    return ibis.struct({"t": t[T], "o": t[ORD]})
+
+
+# --------------------------------------------------------------------------- execution
+Build = Callable[..., ir.Table]
+_sql_cache: dict[tuple, str] = {}
+
+
+def _compiled(build: Build, schema: ibis.Schema, args: tuple) -> str:
+    """DuckDB SQL of ``build(prepared table, *args)``, compiled once per input schema."""
+    key = (build.__qualname__, tuple(schema.items()), repr(args))
+    if key not in _sql_cache:
+        t = _prepare(ibis.table(schema, name=_SRC), "duckdb")
+        _sql_cache[key] = ibis.to_sql(build(t, *args), dialect="duckdb")
+    return _sql_cache[key]
+
+
+def _aggregate(
+    log: Any, builds: Sequence[tuple[Build, tuple]], *, backend: str, con: ibis.BaseBackend | None
+) -> list[pd.DataFrame]:
+    """Run each ``build(prepared, *args)`` on ``log`` and return the results as DataFrames.
+
+    DuckDB over a DataFrame or a file takes a fast path: the input is registered
+    on a fresh cursor and the SQL Ibis compiled for its schema is reused, which
+    keeps a call on a small log at a few milliseconds.
+    """
+    if con is None and backend == "duckdb" and isinstance(log, (pd.DataFrame, str, Path)):
+        cur = connect("duckdb").con.cursor()
+        file = str(log) if isinstance(log, (str, Path)) else None
+        try:
+            if file is None:
+                cur.register(_SRC, _frame(log))
+            else:
+                cur.execute(f"CREATE TEMP VIEW {_SRC} AS {_file_sql(Path(log))}")
+            rel = cur.sql(f"SELECT * FROM {_SRC} LIMIT 0")
+            schema = ibis.schema({c: DuckDBType.from_string(str(ty)) for c, ty in zip(rel.columns, rel.types)})
+            sqls = [_compiled(build, schema, args) for build, args in builds]
+            return [cur.sql(sql).to_arrow_table().to_pandas() for sql in sqls]
+        except WorkbenchError:
+            raise
+        except duckdb.Error as exc:
+            raise WorkbenchError(f"the engine cannot process this log: {exc}", file=file,
+                                 hint="check the column types (load with workbench.io.read_event_log).") from None
+        finally:
+            cur.close()
+    t, con = events(log, backend=backend, con=con)
+    return [con.execute(build(t, *args)) for build, args in builds]
+
+
+# --------------------------------------------------------------------------- expressions
+def dfg_expr(t: ir.Table, performance: bool = True) -> ir.Table:
+    """Pairs of consecutive events per case, with what start and end activities need.
+
+    One row per (source, target), plus one row per (source, NULL) for the last
+    events of cases; ``_starts`` counts the pair's sources that open a case. With
+    ``performance``, the waits' mean, median, 90th percentile, min and max.
+    One window pass gives the DFG and the start/end activities together.
+    """
+    w = _case_window(t)
+    e = t.mutate(target=t[ACTIVITY].lead().over(w), _first=t[T].lag().over(w).isnull())
+    if performance:
+        e = e.mutate(_wait=(t[T].lead().over(w) - t[T]) / _US)
+    aggs: dict[str, Any] = {"frequency": e.count(), "_starts": e._first.cast("int64").sum()}
+    if performance:
+        aggs.update(wait_mean_s=e._wait.mean(), wait_min_s=e._wait.min(), wait_max_s=e._wait.max(),
+                    _q=e._wait.quantile([0.5, 0.9]))  # one sort for both quantiles
+    g = e.group_by(source=e[ACTIVITY], target=e.target).agg(**aggs)
+    if performance:
+        g = g.mutate(wait_median_s=g._q[0], wait_p90_s=g._q[1]).drop("_q")
+    return g
+
+
+def activity_counts_expr(t: ir.Table) -> ir.Table:
+    """Ibis expression of :func:`activity_counts` over a prepared table."""
+    return t.group_by(activity=t[ACTIVITY]).agg(events=t.count(), cases=t[CASE].nunique())
+
+
+def case_variants_expr(t: ir.Table) -> ir.Table:
+    """One row per case: its activity sequence (array) and its duration in seconds."""
+    # Sorting (time, ordinal, activity) structs inside the array keeps the log order on
+    # every backend; Spark cannot order an aggregate directly.
+    ev = ibis.struct({"t": t[T], "o": t[ORD], "a": t[ACTIVITY]})
+    per_case = t.group_by(t[CASE]).agg(
+        _seq=ev.collect(), _d=(t[T].max() - t[T].min()) / _US
+    )
+    return per_case.mutate(variant=per_case._seq.sort().map(lambda e: e.a)).drop("_seq")
+
+
+def variants_expr(t: ir.Table) -> ir.Table:
+    """Ibis expression of :func:`variants` (without share and order) over a prepared table."""
+    c = case_variants_expr(t)
+    return c.group_by(c.variant).agg(count=c.count(), mean_duration_s=c._d.mean())
+
+
+def _closing(t: ir.Table, profile: SalesProcessProfile) -> ir.BooleanValue:
+    return t[ACTIVITY].isin(list(profile.closing))
+
+
+def case_table_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
+    """Ibis expression of :func:`case_table` over a prepared table."""
+    key = _order_key(t)
+    close = _closing(t, profile)
+    aggs: dict[str, Any] = {
+        "start": t[TIMESTAMP].min(),
+        "end": t[TIMESTAMP].max(),
+        "duration_s": (t[T].max() - t[T].min()) / _US,
+        "n_events": t.count(),
+        "_close_activity": t[ACTIVITY].argmin(key, where=close),
+        "closed_at": t[TIMESTAMP].min(where=close),
+        "_close_t": t[T].min(where=close),
+        "_start_t": t[T].min(),
+    }
+    if AMOUNT in t.columns:
+        aggs[AMOUNT] = t[AMOUNT].argmax(key, where=t[AMOUNT].notnull())
+    for col in ORG:
+        if col in t.columns:
+            # the owner on the (first) closing event that names one, else the latest known owner
+            aggs[col] = ibis.coalesce(
+                t[col].argmin(key, where=close & t[col].notnull()),
+                t[col].argmax(key, where=t[col].notnull()),
+            )
+    skip = set(REQUIRED) | set(ORG) | {AMOUNT} | set(_INTERNAL)
+    for col in t.columns:
+        if col not in skip and not col.startswith("_"):
+            aggs[col] = t[col].argmin(key, where=t[col].notnull())
+    c = t.group_by(t[CASE]).agg(**aggs)
+    outcome = (
+        ibis.cases(
+            (c._close_activity.isin(list(profile.won)), "won"),
+            (c._close_activity.isin(list(profile.lost)), "lost"),
+            else_="open",
+        )
+    )
+    return c.mutate(outcome=outcome).drop("_close_activity")
+
+
+def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
+    """Ibis expression of :func:`stage_visits` over a prepared table."""
+    rel = t.filter(t[ACTIVITY].isin(list(profile.stages) + list(profile.closing)))
+    close = _closing(rel, profile).cast("int64")
+    w = _case_window(rel)
+    rel = rel.mutate(
+        _prev=rel[ACTIVITY].lag().over(w),
+        _closed_before=close.sum().over(_case_window(rel, rows=(None, 0))) - close,
+        _is_close=close == 1,
+    )
+    # nothing after the deal closed starts a visit; the closing event itself ends the last one
+    rel = rel.filter(rel._closed_before == 0)
+    bound = rel.filter(rel._is_close | rel._prev.isnull() | (rel._prev != rel[ACTIVITY]))
+    wb = _case_window(bound)
+    bound = bound.mutate(left=bound[TIMESTAMP].lead().over(wb), _next_t=bound[T].lead().over(wb))
+    visits = bound.filter(~bound._is_close)
+    wv = ibis.window(group_by=[visits[CASE], visits[ACTIVITY]], order_by=[visits[T], visits[ORD]])
+    cols = {
+        CASE: visits[CASE],
+        "stage": visits[ACTIVITY],
+        "visit": ibis.row_number().over(wv) + 1,
+        "entered": visits[TIMESTAMP],
+        "left": visits.left,
+        "duration_s": (visits._next_t - visits[T]) / _US,
+    }
+    for col in ORG:
+        if col in visits.columns:
+            cols[col] = visits[col]
+    return visits.select(**cols)
+
+
+def case_durations_expr(t: ir.Table) -> ir.Table:
+    """Ibis expression of :func:`case_durations` over a prepared table."""
+    return t.group_by(t[CASE]).agg(
+        start=t[TIMESTAMP].min(), end=t[TIMESTAMP].max(), duration_s=(t[T].max() - t[T].min()) / _US
+    )
+
+
+def created_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str) -> ir.Table:
+    """Cases per period of their first event."""
+    c = case_table_expr(t, profile)
+    return c.group_by(period_start=c.start.truncate(unit)).agg(created=c.count())
+
+
+def closed_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str) -> ir.Table:
+    """Won, lost, won amount and mean cycle (days) of the cases closed in each period."""
+    c = case_table_expr(t, profile)
+    closed = c.filter(c.outcome != "open")
+    won = closed.outcome == "won"
+    agg = {
+        "won": won.cast("int64").sum(),
+        "lost": (~won).cast("int64").sum(),
+        "mean_cycle_days": ((closed._close_t - closed._start_t) / (_US * 86400)).mean(),
+    }
+    if AMOUNT in t.columns:
+        agg["won_amount"] = closed[AMOUNT].sum(where=won)
+    return closed.group_by(period_start=closed.closed_at.truncate(unit)).agg(**agg)
+
+
+# --------------------------------------------------------------------------- public API
+def dfg(
+    log: Any, *, performance: bool = False, backend: str = "duckdb", con: ibis.BaseBackend | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The DFG and the start/end activities in one pass over the log.
+
+    Returns
+    -------
+    (edges, start_end): edges as :func:`directly_follows` (frequency only unless
+    ``performance``), start_end as :func:`start_end_activities`. Hand both to
+    :func:`to_pm4py_dfg` for pm4py.
+    """
+    (g,) = _aggregate(log, [(dfg_expr, (performance,))], backend=backend, con=con)
+    return _edges(g, performance), _start_end(g)
+
+
+def _edges(g: pd.DataFrame, performance: bool) -> pd.DataFrame:
+    cols = ["source", "target", "frequency"]
+    if performance:
+        cols += ["wait_mean_s", "wait_median_s", "wait_p90_s", "wait_min_s", "wait_max_s"]
+    out = g.loc[g["target"].notna(), cols].copy()
+    out["frequency"] = out["frequency"].astype("int64")
+    return _sorted(out, ["frequency", "source", "target"], [False, True, True])
+
+
+def _start_end(g: pd.DataFrame) -> pd.DataFrame:
+    start = g.groupby("source")["_starts"].sum()
+    end = g.loc[g["target"].isna()].set_index("source")["frequency"]
+    out = pd.DataFrame({"start": start, "end": end}).fillna(0).astype("int64")
+    out = out[(out["start"] > 0) | (out["end"] > 0)].rename_axis("activity").reset_index()
+    return _sorted(out, ["start", "end", "activity"], [False, False, True])
+
+
+def directly_follows(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """Directly-follows pairs with their frequency and waiting-time statistics.
+
+    A pair is two consecutive events of a case (pm4py's ``discover_dfg``); the
+    wait is the time between them in seconds (``discover_performance_dfg``).
+
+    Returns
+    -------
+    DataFrame[source, target, frequency, wait_mean_s, wait_median_s, wait_p90_s,
+    wait_min_s, wait_max_s], most frequent first.
+    """
+    return dfg(log, performance=True, backend=backend, con=con)[0]
+
+
+def start_end_activities(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """How many cases start and end with each activity.
+
+    Returns
+    -------
+    DataFrame[activity, start, end] (pm4py's ``get_start_activities`` /
+    ``get_end_activities`` as columns), only activities that start or end a case.
+    """
+    return dfg(log, backend=backend, con=con)[1]
+
+
+def activity_counts(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """Events and distinct cases per activity: DataFrame[activity, events, cases]."""
+    (out,) = _aggregate(log, [(activity_counts_expr, ())], backend=backend, con=con)
+    out[["events", "cases"]] = out[["events", "cases"]].astype("int64")
+    return _sorted(out, ["events", "activity"], [False, True])
+
+
+def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """The variants (activity sequences of cases), most frequent first.
+
+    Returns
+    -------
+    DataFrame[variant (tuple of str), count, share, mean_duration_s]; ``share``
+    is the fraction of cases, the duration is first to last event of a case.
+    """
+    (out,) = _aggregate(log, [(variants_expr, ())], backend=backend, con=con)
+    out["variant"] = [tuple(v) for v in out["variant"]]
+    out["count"] = out["count"].astype("int64")
+    total = out["count"].sum()
+    out["share"] = out["count"] / total if total else np.nan
+    out = out[["variant", "count", "share", "mean_duration_s"]]
+    return _sorted(out, ["count", "variant"], [False, True])
+
+
+def case_durations(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
+    """Each case's first and last event and the seconds between: DataFrame[case_id, start, end, duration_s]."""
+    (out,) = _aggregate(log, [(case_durations_expr, ())], backend=backend, con=con)
+    return _sorted(out, [CASE], [True])
+
+
+def case_table(
+    log: Any,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    backend: str = "duckdb",
+    con: ibis.BaseBackend | None = None,
+) -> pd.DataFrame:
+    """One row per case: its span, size, outcome and attributes.
+
+    A case is closed by its first event whose activity is in ``profile.won`` or
+    ``profile.lost``. ``amount`` is the last known amount; ``rep``, ``team`` and
+    ``region`` are those on the closing event, else the last known ones; every
+    other attribute column takes the case's first non-null value.
+
+    Returns
+    -------
+    DataFrame[case_id, start, end, duration_s, n_events, outcome, closed_at,
+    amount?, rep?, team?, region?, <attributes>...], sorted by case_id.
+    """
+    profile = get_profile(profile)
+    (out,) = _aggregate(log, [(case_table_expr, (profile,))], backend=backend, con=con)
+    out = out.drop(columns=["_close_t", "_start_t"])
+    out["n_events"] = out["n_events"].astype("int64")
+    first = [CASE, "start", "end", "duration_s", "n_events", "outcome", "closed_at"]
+    first += [c for c in (AMOUNT, *ORG) if c in out.columns]
+    out = out[first + [c for c in out.columns if c not in first]]
+    return _sorted(out, [CASE], [True])
+
+
+def stage_visits(
+    log: Any,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    backend: str = "duckdb",
+    con: ibis.BaseBackend | None = None,
+) -> pd.DataFrame:
+    """Visits of the profile's stages, one row per visit.
+
+    Consecutive events of the same stage are one visit; another stage or the
+    close ends it (loops such as follow-ups and unknown activities do neither);
+    coming back to a stage later is a new visit. Events after the close are
+    ignored.
+
+    Returns
+    -------
+    DataFrame[case_id, stage, visit (1, 2, ... per case and stage), entered, left
+    (NaT while current), duration_s, rep?, team?, region?] (org columns of the
+    entering event), sorted by case_id and entered.
+    """
+    profile = get_profile(profile)
+    (out,) = _aggregate(log, [(stage_visits_expr, (profile,))], backend=backend, con=con)
+    out["visit"] = out["visit"].astype("int64")
+    return _sorted(out, [CASE, "entered", "stage", "visit"], [True] * 4)
+
+
+_FREQS = {"Q": "quarter", "M": "month", "W": "week", "Y": "year"}
+
+
+def kpis_by_period(
+    log: Any,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    freq: str = "Q",
+    backend: str = "duckdb",
+    con: ibis.BaseBackend | None = None,
+) -> pd.DataFrame:
+    """Deals created, won and lost per period, with won amount, win rate and cycle.
+
+    A deal counts as created in the period of its first event and as won/lost in
+    the period of its close. ``win_rate`` = won / (won + lost) of the deals closed
+    in the period; ``mean_cycle_days`` is their mean time from first event to close.
+
+    Returns
+    -------
+    DataFrame[period ('2026Q3', '2026-07', ...), period_start, created, won, lost,
+    won_amount, win_rate, mean_cycle_days], in time order.
+    """
+    if freq.upper() not in _FREQS:
+        raise WorkbenchError(f"unknown period {freq!r}.", hint=f"use one of {sorted(_FREQS)}.")
+    unit = freq.upper()
+    profile = get_profile(profile)
+    a, b = _aggregate(log, [(created_by_period_expr, (profile, unit)), (closed_by_period_expr, (profile, unit))],
+                      backend=backend, con=con)
+    out = a.merge(b, on="period_start", how="outer").sort_values("period_start", ignore_index=True)
+    for col in ("created", "won", "lost"):
+        out[col] = out[col].fillna(0).astype("int64")
+    if "won_amount" in out.columns:  # a period without wins won nothing
+        out["won_amount"] = out["won_amount"].astype("float64").fillna(0.0)
+    else:
+        out["won_amount"] = np.nan
+    closed_n = out["won"] + out["lost"]
+    out["win_rate"] = np.where(closed_n > 0, out["won"] / closed_n.where(closed_n > 0, 1), np.nan)
+    start = pd.to_datetime(out["period_start"], utc=True)
+    out["period_start"] = start
+    out.insert(0, "period", start.dt.tz_localize(None).dt.to_period(unit).astype(str))
+    return out[["period", "period_start", "created", "won", "lost", "won_amount", "win_rate", "mean_cycle_days"]]
+
+
+# --------------------------------------------------------------------------- to pm4py
+def to_pm4py_dfg(
+    edges: pd.DataFrame, start_end: pd.DataFrame, *, measure: str = "frequency"
+) -> tuple[dict, dict, dict]:
+    """pm4py's ``(dfg, start_activities, end_activities)`` from the engine's results.
+
+    ``measure='frequency'`` gives ``{(a, b): count}`` as ``pm4py.discover_dfg``;
+    ``'performance'`` gives ``{(a, b): {'mean', 'median', 'min', 'max'}}`` in
+    seconds as ``pm4py.discover_performance_dfg``.
+    """
+    if measure == "frequency":
+        dfg = {(s, t): int(f) for s, t, f in zip(edges["source"], edges["target"], edges["frequency"])}
+    elif measure == "performance":
+        dfg = {
+            (r.source, r.target): {
+                "mean": float(r.wait_mean_s),
+                "median": float(r.wait_median_s),
+                "min": float(r.wait_min_s),
+                "max": float(r.wait_max_s),
+            }
+            for r in edges.itertuples(index=False)
+        }
+    else:
+        raise WorkbenchError(f"unknown measure {measure!r}.", hint="use 'frequency' or 'performance'.")
+    starts = {a: int(n) for a, n in zip(start_end["activity"], start_end["start"]) if n > 0}
+    ends = {a: int(n) for a, n in zip(start_end["activity"], start_end["end"]) if n > 0}
+    return dfg, starts, ends
+
+
+def _sorted(df: pd.DataFrame, by: Sequence[str], ascending: Sequence[bool]) -> pd.DataFrame:
+    return df.sort_values(list(by), ascending=list(ascending), kind="mergesort", ignore_index=True)

@@ -1,0 +1,1 @@
+"""seaborn / matplotlib figures; every function returns its Figure so a notebook can restyle it."""

@@ -1,0 +1,102 @@
+"""Figures of the sales KPIs: funnel, cycle length against the seed, attainment distribution.
+
+Each function takes the table computed by :mod:`workbench.kpis` and returns its
+matplotlib Figure (drawn on ``ax`` when one is given) so a notebook can restyle it.
+"""
+
+from __future__ import annotations
+
+import matplotlib.pyplot as plt
+import pandas as pd
+import seaborn as sns
+from matplotlib.axes import Axes
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
+
+from ..kpis import SEED_CYCLE_TABLE, SEED_SHARE_REPS_AT_QUOTA
+
+
+def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
+    if ax is None:
+        _, ax = plt.subplots(figsize=size, layout="constrained")
+    return ax
+
+
+def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Deals that reached each stage, with the stage-to-stage conversion written on each bar.
+
+    Parameters
+    ----------
+    funnel : DataFrame
+        The output of :func:`workbench.kpis.funnel`.
+    """
+    ax = _axes(ax, (7, 0.5 * len(funnel) + 1.5))
+    sns.barplot(data=funnel, x="reached", y="stage", color=sns.color_palette()[0], ax=ax)
+    for i, row in enumerate(funnel.itertuples()):
+        label = f"{row.reached:,}" + ("" if pd.isna(row.conversion) else f"  ({row.conversion:.0%})")
+        ax.text(row.reached, i, " " + label, va="center")
+    ax.set(xlabel="deals that reached the stage (conversion from the stage above)", ylabel="",
+           title="Sales funnel")
+    ax.set_xlim(0, max(funnel["reached"].max(), 1) * 1.25)
+    return ax.figure
+
+
+def plot_cycle_length(cycles: pd.DataFrame, *, segment: str = "customer_type") -> Figure:
+    """Share of deals per cycle-length bucket, the log next to the seed's B2B table (seed 003, l.66-72).
+
+    Parameters
+    ----------
+    cycles : DataFrame
+        The output of :func:`workbench.kpis.cycle_length`.
+    """
+    groups = [g for g in ("new", "existing") if g in set(cycles[segment])] or sorted(set(cycles[segment]))
+    fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), sharey=True,
+                             layout="constrained", squeeze=False)
+    order = list(SEED_CYCLE_TABLE["bucket"])
+    for ax, group in zip(axes[0], groups):
+        part = cycles[cycles[segment].eq(group)]
+        long = pd.concat([
+            pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["share"], "source": "this log"}),
+            pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["seed_share"],
+                          "source": "seed (B2B benchmark)"}),
+        ]).dropna(subset=["share"])
+        sns.barplot(data=long, x="bucket", y="share", hue="source", order=order, ax=ax)
+        ax.set(title=f"{segment} = {group}", xlabel="sales cycle", ylabel="share of deals")
+        ax.tick_params(axis="x", rotation=30)
+        ax.yaxis.set_major_formatter("{x:.0%}")
+    fig.suptitle("Sales cycle length against the seed's B2B table")
+    return fig
+
+
+def plot_attainment(
+    rep_attainment: pd.DataFrame,
+    *,
+    quarter: str | None = None,
+    ax: Axes | None = None,
+) -> Figure:
+    """Distribution of quota attainment across reps, with the 100% line and the share at quota.
+
+    Parameters
+    ----------
+    rep_attainment : DataFrame
+        The output of :func:`workbench.kpis.attainment`.
+    quarter : str, optional
+        Show one quarter; default all quarters pooled.
+    """
+    data = rep_attainment if quarter is None else rep_attainment[rep_attainment["quarter"].eq(quarter)]
+    data = data.dropna(subset=["attainment"]).assign(percent=lambda d: 100 * d["attainment"])
+    ax = _axes(ax, (7, 4))
+    sns.histplot(data=data, x="percent", hue="team" if "team" in data else None, multiple="stack",
+                 binwidth=10, binrange=(0, max(200, data["percent"].max() + 10) if len(data) else 200), ax=ax)
+    ax.axvline(100, color="black", linestyle="--", label="quota (100%)")
+    share = data["at_quota"].mean() if len(data) else float("nan")
+    team = data["bookings"].sum() / data["quota"].sum() if len(data) else float("nan")
+    ax.yaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.set(xlabel="attainment (% of quota)", ylabel="reps",
+           title=(f"Quota attainment{' ' + quarter if quarter else ''}: {share:.0%} of reps at quota, "
+                  f"total {team:.0%}\n(seed 002: teams at 99% with only "
+                  f"{SEED_SHARE_REPS_AT_QUOTA:.0%} of reps at quota)"))
+    return ax.figure
+
+
+__all__ = ["plot_funnel", "plot_cycle_length", "plot_attainment"]

@@ -1,0 +1,174 @@
+"""What every report notebook does around its analyses: load, filter, anonymise, record results.
+
+Notebooks stay thin: a parameters cell, then ``data = notebook.load(...)``,
+the analyses, and ``results.headline(...)`` / ``results.figure(...)`` for the
+numbers and figures the index page and the tests read from ``<name>.json``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import dataclasses
+import json
+import math
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .schema import MissingColumnError
+
+
+def load(
+    log: str | Path,
+    *,
+    kind: str = "auto",
+    mapping: str | None = None,
+    quotas: str | Path | None = None,
+    reps: str | Path | None = None,
+    profile: str | Path | None = None,
+    team: str | None = None,
+    region: str | None = None,
+    anonymize: bool = False,
+    salt: str | None = None,
+    after_close: str = "quarantine",
+):
+    """Load and validate the inputs, keep one team or region if asked, and anonymise if asked.
+
+    Returns
+    -------
+    SalesData
+        As :func:`workbench.io.load_sales_data`, filtered and anonymised.
+    """
+    from .io import load_sales_data, parse_mapping
+
+    data = load_sales_data(
+        log, reps=reps, quotas=quotas, profile=profile, kind=kind, after_close=after_close,
+        mapping=parse_mapping(mapping) if mapping else None,
+    )
+    for column, value in (("team", team), ("region", region)):
+        if value is not None:
+            data = dataclasses.replace(data, log=data.log[data.log[column] == value].reset_index(drop=True))
+    if anonymize:
+        data = anonymize_data(data, salt)
+    return data
+
+
+def anonymize_data(data, salt: str | None = None):
+    """Replace rep, manager, team, account and deal names everywhere in a SalesData."""
+    from .anonymize import Pseudonymizer, default_salt
+
+    pseudo = Pseudonymizer(salt or default_salt())
+    frames = {
+        f.name: pseudo.frame(getattr(data, f.name))
+        for f in dataclasses.fields(data)
+        if isinstance(getattr(data, f.name), pd.DataFrame) and f.name != "quarantine"
+    }
+    frames["quarantine"] = pseudo.cells(data.quarantine)
+    report = data.report
+    if hasattr(report, "warnings"):
+        report = dataclasses.replace(report, warnings=[pseudo.text(w) for w in report.warnings])
+    return dataclasses.replace(data, report=report, **frames)
+
+
+@contextlib.contextmanager
+def skipping(analysis: str) -> Iterator[None]:
+    """Run an analysis; if the log lacks a column it needs, print one line and go on."""
+    try:
+        yield
+    except MissingColumnError as exc:
+        print(f"Skipped {analysis}: {exc.problem}")
+
+
+def _plain(value: object) -> object:
+    """JSON-safe version of numpy / pandas scalars and containers."""
+    if isinstance(value, dict):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if isinstance(value, pd.DataFrame):
+        return _plain(value.to_dict(orient="records"))
+    if isinstance(value, pd.Series):
+        return _plain(value.to_dict())
+    if isinstance(value, (pd.Timestamp, pd.Timedelta)):
+        return value.isoformat()
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
+class Results:
+    """Collects a notebook's key numbers and figures and writes them to ``<name>.json``.
+
+    Parameters
+    ----------
+    name : str
+        The notebook's name (file stem).
+    output_dir : str or Path
+        Where the JSON goes; figures go to its ``figures/`` folder.
+    """
+
+    def __init__(self, name: str, output_dir: str | Path = ".") -> None:
+        self.name = name
+        self.output_dir = Path(output_dir)
+        self.values: dict = {"headline": [], "figures": []}
+
+    def headline(self, label: str, value: object) -> None:
+        """A number for the report's one-page summary."""
+        self.values["headline"].append({"label": label, "value": _plain(value)})
+
+    def __setitem__(self, key: str, value: object) -> None:
+        self.values[key] = _plain(value)
+
+    def figure(self, fig, name: str):
+        """Save a matplotlib figure as ``figures/<notebook>-<name>.png`` and return it for display."""
+        folder = self.output_dir / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = folder / f"{self.name}-{name}.png"
+        fig.savefig(path, dpi=110, bbox_inches="tight")
+        self.values["figures"].append(f"figures/{path.name}")
+        return fig
+
+    def write(self) -> Path:
+        """Write the JSON file and return its path."""
+        path = self.output_dir / f"{self.name}.json"
+        path.write_text(json.dumps(self.values, indent=2, ensure_ascii=False), encoding="utf-8")
+        return path
+
+
+def setup(
+    name: str,
+    *,
+    log: str | Path,
+    output_dir: str | Path = ".",
+    quarter: str | None = None,
+    as_of: str | None = None,
+    **load_options,
+):
+    """Everything a report notebook does after its parameters cell.
+
+    Loads the inputs (:func:`load`), resolves the quarter and the as-of date,
+    keeps only the events up to the as-of date (a report as of a past date sees
+    only what was known then) and opens the notebook's :class:`Results`.
+
+    Returns
+    -------
+    data, quarter, as_of, results
+    """
+    import warnings
+
+    import matplotlib
+
+    from .report import resolve_period
+
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    matplotlib.rcParams["figure.max_open_warning"] = 0
+    pd.set_option("display.max_columns", 30, "display.width", 200, "display.precision", 2)
+    data = load(log, **load_options)
+    quarter, as_of = resolve_period(data.log, quarter, as_of)
+    known = data.log[data.log["timestamp"] <= as_of].reset_index(drop=True)
+    data = dataclasses.replace(data, log=known)
+    return data, quarter, as_of, Results(name, output_dir)

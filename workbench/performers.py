@@ -1,0 +1,189 @@
+"""Top-performing reps versus the rest: what do they do differently?
+
+Seed 000 lists "knowing why top sellers succeed" among the world-class sales
+practices, and keeps a practice only where its influence is statistically
+significant. So :func:`compare_performers` compares the top reps' deals with the
+others' on variants, activity mix and stage timing, tests every difference
+(:mod:`workbench.stats`) and corrects for multiple testing; only the significant
+rows are findings (:func:`performer_findings`).
+
+A deal belongs to its owner: the rep on its closing event, else its last known
+rep (:func:`workbench.engine.case_table`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import engine, kpis
+from .conformance import prepared_events
+from .errors import WorkbenchError
+from .profile import SalesProcessProfile, get_profile
+from .schema import ACTIVITY, AMOUNT, CASE, REP, require
+from .stats import mark_findings, median_difference, rate_difference
+
+METRICS = ("won_amount", "won_deals", "win_rate")
+DAY_S = 86_400
+COMPARISON_COLUMNS = ["aspect", "item", "measure", "top", "rest", "n_top", "n_rest", "diff", "ci_low", "ci_high",
+                      "p_value"]
+
+
+def rank_reps(
+    log: pd.DataFrame,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    metric: str = "won_amount",
+    min_closed: int = 5,
+) -> pd.DataFrame:
+    """Reps ranked by ``metric`` over their closed deals.
+
+    Parameters
+    ----------
+    metric : {'won_amount', 'won_deals', 'win_rate'}
+        Bookings (needs ``amount``), number of deals won, or won / closed.
+    min_closed : int
+        Reps with fewer closed deals are listed but not ranked (``rank`` NaN).
+
+    Returns
+    -------
+    DataFrame[rep, closed, won, win_rate, won_amount?, rank], best first.
+    """
+    if metric not in METRICS:
+        raise WorkbenchError(f"unknown performance metric {metric!r}.", hint=f"use one of {list(METRICS)}.")
+    ev = prepared_events(log)
+    require(ev, [REP], "top performers")
+    if metric == "won_amount":
+        require(ev, [AMOUNT], "top performers by won amount")
+    cases = kpis.case_table(ev, profile=get_profile(profile))
+    closed = cases[(cases["outcome"] != "open") & cases[REP].notna()].copy()
+    closed["won"] = closed["outcome"] == "won"
+    aggs = {"closed": ("won", "size"), "won": ("won", "sum")}
+    if AMOUNT in closed.columns:
+        closed["won_amount"] = closed[AMOUNT].where(closed["won"], 0.0).fillna(0.0)
+        aggs["won_amount"] = ("won_amount", "sum")
+    reps = closed.groupby(REP, sort=True).agg(**aggs).reset_index()
+    reps["won"] = reps["won"].astype("int64")
+    reps["win_rate"] = reps["won"] / reps["closed"]
+    score = reps["won"] if metric == "won_deals" else reps[metric]
+    eligible = reps["closed"] >= min_closed
+    reps["rank"] = score.where(eligible).rank(ascending=False, method="first")
+    reps = reps.sort_values(["rank", REP], na_position="last", kind="stable", ignore_index=True)
+    cols = [REP, "closed", "won", "win_rate"] + (["won_amount"] if "won_amount" in reps.columns else []) + ["rank"]
+    return reps[cols]
+
+
+def top_performers(
+    log: pd.DataFrame,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    metric: str = "won_amount",
+    share: float = 0.2,
+    min_closed: int = 5,
+) -> list[str]:
+    """The best ``share`` of the ranked reps (at least one), best first."""
+    if not 0 < share < 1:
+        raise WorkbenchError(f"share={share} is not in (0, 1).", hint="e.g. share=0.2 for the top fifth.")
+    reps = rank_reps(log, profile, metric=metric, min_closed=min_closed)
+    ranked = reps[reps["rank"].notna()]
+    if ranked.empty:
+        raise WorkbenchError(f"no rep has {min_closed} closed deals, so none can be ranked.",
+                             hint="lower min_closed or use a longer log.")
+    return ranked[REP].head(max(1, math.ceil(share * len(ranked)))).tolist()
+
+
+def _rate_row(aspect: str, item: str, hit: pd.Series, is_top: pd.Series, alpha: float) -> dict:
+    r = rate_difference(int(hit[is_top].sum()), int(is_top.sum()), int(hit[~is_top].sum()),
+                        int((~is_top).sum()), alpha=alpha)
+    return {"aspect": aspect, "item": item, "measure": "share of deals", "top": r["rate_a"], "rest": r["rate_b"],
+            "n_top": r["n_a"], "n_rest": r["n_b"], "diff": r["diff"], "ci_low": r["ci_low"],
+            "ci_high": r["ci_high"], "p_value": r["p_value"]}
+
+
+def _median_row(aspect: str, item: str, measure: str, a: pd.Series, b: pd.Series, alpha: float, n_boot: int,
+                seed: int) -> dict:
+    r = median_difference(a, b, alpha=alpha, n_boot=n_boot, seed=seed)
+    return {"aspect": aspect, "item": item, "measure": measure, "top": r["median_a"], "rest": r["median_b"],
+            "n_top": r["n_a"], "n_rest": r["n_b"], "diff": r["diff"], "ci_low": r["ci_low"],
+            "ci_high": r["ci_high"], "p_value": r["p_value"]}
+
+
+def compare_performers(
+    log: pd.DataFrame,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    top: Sequence[str] | None = None,
+    metric: str = "won_amount",
+    share: float = 0.2,
+    min_closed: int = 5,
+    n_variants: int = 10,
+    alpha: float = 0.05,
+    n_boot: int = 2000,
+    seed: int = 0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Compare the top reps' closed deals with the rest's.
+
+    Aspects: ``variant`` (share of deals following each of the ``n_variants``
+    most frequent variants), ``activity`` (share of deals with each activity;
+    for loop activities also the median count per deal), ``stage_time`` (median
+    days per finished stage visit). Shares are tested with
+    :func:`~workbench.stats.rate_difference`, medians with
+    :func:`~workbench.stats.median_difference`; p-values are corrected across
+    the whole table (Benjamini-Hochberg).
+
+    Parameters
+    ----------
+    top : list of str, optional
+        The top reps; default :func:`top_performers` with ``metric``, ``share``, ``min_closed``.
+
+    Returns
+    -------
+    DataFrame[aspect, item, measure, top, rest, n_top, n_rest, diff, ci_low,
+    ci_high, p_value, p_adjusted, significant]
+    """
+    profile = get_profile(profile)
+    ev = prepared_events(log)
+    require(ev, [REP], "top performers vs the rest")
+    top = list(top) if top is not None else top_performers(ev, profile, metric=metric, share=share,
+                                                           min_closed=min_closed)
+    cases = kpis.case_table(ev, profile=profile)
+    cases = cases[(cases["outcome"] != "open") & cases[REP].notna()].set_index(CASE)
+    if cases.empty:
+        raise WorkbenchError("the log has no closed deals with a rep to compare.", hint="use a longer log.")
+    is_top = cases[REP].isin(top)
+    if not is_top.any() or is_top.all():
+        raise WorkbenchError("the top reps own all or none of the closed deals; nothing to compare.",
+                             hint="pass top= with some, not all, of the reps.")
+    closed_ev = ev[ev[CASE].isin(cases.index)]
+    seq = closed_ev.groupby(CASE, sort=True)[ACTIVITY].agg(tuple).reindex(cases.index)
+    rows: list[dict] = []
+    for variant in seq.value_counts().index[:n_variants]:
+        rows.append(_rate_row("variant", " → ".join(variant), seq == variant, is_top, alpha))
+    counts = pd.crosstab(closed_ev[CASE], closed_ev[ACTIVITY]).reindex(cases.index, fill_value=0)
+    for act in counts.columns:
+        rows.append(_rate_row("activity", act, counts[act] > 0, is_top, alpha))
+    for i, loop in enumerate(a for a in profile.loops if a in counts.columns):
+        rows.append(_median_row("activity", loop, "per deal", counts.loc[is_top, loop], counts.loc[~is_top, loop],
+                                alpha, n_boot, seed + i))
+    visits = engine.stage_visits(closed_ev, profile)
+    visits = visits[visits["left"].notna()]
+    visit_top = visits[CASE].map(is_top).astype(bool)
+    for i, stage in enumerate(tqdm(profile.stages, desc="stage timing", disable=not progress)):
+        days = visits.loc[visits["stage"] == stage, "duration_s"] / DAY_S
+        mask = visit_top[visits["stage"] == stage]
+        rows.append(_median_row("stage_time", stage, "days per visit", days[mask], days[~mask], alpha, n_boot,
+                                seed + 100 + i))
+    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
+    table = table[(table["n_top"] > 0) | (table["n_rest"] > 0)].reset_index(drop=True)  # stages nobody used
+    return mark_findings(table, alpha=alpha)
+
+
+def performer_findings(comparison: pd.DataFrame) -> pd.DataFrame:
+    """Only the significant rows of :func:`compare_performers`, largest effects first."""
+    found = comparison[comparison["significant"]].copy()
+    found["_size"] = found["diff"].abs()
+    return found.sort_values(["aspect", "_size"], ascending=[True, False], ignore_index=True).drop(columns="_size")

@@ -1,0 +1,226 @@
+"""The quarterly report: run the notebooks with papermill, export them to HTML, write an index.
+
+The report is built in a temporary folder beside its destination and moved to
+``<out>/<quarter>/`` only when every notebook has run, so a failure never leaves
+a complete-looking report behind.
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import os
+import shutil
+import tempfile
+from pathlib import Path
+
+import pandas as pd
+
+from .calendar import check_quarter, quarter_bounds, quarter_of, to_utc
+from .errors import WorkbenchError
+
+#: The notebooks of the report, in the order they run and appear.
+NOTEBOOKS = ("01_process_discovery", "02_bottlenecks", "03_quota_forecast", "04_sales_audit")
+NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+KERNEL = "workbench"
+
+
+def resolve_period(log: pd.DataFrame, quarter: str | None, as_of: str | None) -> tuple[str, pd.Timestamp]:
+    """Check the quarter and the as-of date against the data; fill the defaults.
+
+    The as-of date defaults to the last event (or the quarter's end if that is
+    earlier); the quarter defaults to the quarter of the as-of date. The as-of
+    date must lie inside the data and inside the quarter.
+    """
+    first, last = log["timestamp"].min(), log["timestamp"].max()
+    if quarter is not None:
+        quarter = check_quarter(quarter)
+    if as_of is None:
+        stamp = last
+        if quarter is not None:
+            start, end = quarter_bounds(quarter)
+            stamp = min(last, end - pd.Timedelta(seconds=1))
+            if stamp < start:
+                raise WorkbenchError(
+                    f"quarter {quarter} starts after the last event of the log ({last:%Y-%m-%d}).",
+                    hint="pick a quarter the log covers, or leave --quarter out.")
+    else:
+        try:
+            stamp = to_utc(as_of)
+        except (ValueError, TypeError):
+            raise WorkbenchError(f"--as-of {as_of!r} is not a date.", hint="write it as 2026-08-15.") from None
+        if not first <= stamp <= last + pd.Timedelta(days=1):
+            raise WorkbenchError(
+                f"--as-of {stamp:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {last:%Y-%m-%d}).",
+                hint="pick a date the log covers.")
+    quarter = quarter or quarter_of(stamp)
+    start, end = quarter_bounds(quarter)
+    if not start <= stamp < end:
+        raise WorkbenchError(f"--as-of {stamp:%Y-%m-%d} is not inside {quarter}.",
+                             hint="pick an as-of date inside the quarter, or leave it out.")
+    return quarter, stamp
+
+
+def _kernel_name() -> str:
+    from jupyter_client.kernelspec import KernelSpecManager
+
+    return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
+
+
+def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, notebook_dir: Path) -> Path:
+    """Execute one notebook with papermill into ``out_dir``; failures name the notebook and cell."""
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    source = notebook_dir / f"{name}.ipynb"
+    target = out_dir / f"{name}.ipynb"
+    try:
+        papermill.execute_notebook(
+            str(source), str(target), parameters=parameters, kernel_name=_kernel_name(),
+            progress_bar=True, cwd=str(out_dir), execution_timeout=timeout,
+        )
+    except PapermillExecutionError as exc:
+        raise WorkbenchError(
+            f"notebook {name} failed in cell {exc.exec_count or exc.cell_index}: {exc.ename}: {exc.evalue}",
+            file=str(source), hint="open the notebook, run it with the same parameters and fix the input or the cell.",
+        ) from None
+    return target
+
+
+def export_html(notebook: Path) -> Path:
+    """Export an executed notebook to HTML without code (nbconvert)."""
+    import nbformat
+    from nbconvert import HTMLExporter
+
+    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
+    target = notebook.with_suffix(".html")
+    target.write_text(body, encoding="utf-8")
+    return target
+
+
+def _notebook_title(notebook: Path) -> str:
+    import nbformat
+
+    for cell in nbformat.read(notebook, as_version=4).cells:
+        if cell.cell_type == "markdown":
+            for line in cell.source.splitlines():
+                if line.startswith("# "):
+                    return line[2:].strip()
+    return notebook.stem
+
+
+def write_index(out_dir: Path, quarter: str, as_of: pd.Timestamp, names: list[str]) -> Path:
+    """Write ``index.html``: each notebook's headline numbers and figures, linked to its page.
+
+    Each notebook writes ``<name>.json`` with a ``headline`` list of
+    ``{"label", "value"}`` items and a ``figures`` list of file names.
+    """
+    sections = []
+    for name in names:
+        results = json.loads((out_dir / f"{name}.json").read_text(encoding="utf-8"))
+        title = html.escape(_notebook_title(out_dir / f"{name}.ipynb"))
+        rows = "".join(
+            f"<tr><th>{html.escape(str(item['label']))}</th><td>{html.escape(str(item['value']))}</td></tr>"
+            for item in results.get("headline", [])
+        )
+        figures = "".join(
+            f'<img src="{html.escape(f)}" alt="{html.escape(Path(f).stem)}">' for f in results.get("figures", [])[:1]
+        )
+        sections.append(
+            f'<section><h2><a href="{name}.html">{title}</a></h2>'
+            f"<table>{rows}</table>{figures}</section>"
+        )
+    page = f"""<!DOCTYPE html>
+<html lang="en"><head><meta charset="utf-8">
+<title>Sales process report {quarter}</title>
+<style>
+body {{ font-family: sans-serif; max-width: 70em; margin: 2em auto; color: #222; }}
+section {{ border-top: 1px solid #ccc; padding: 1em 0; }}
+th {{ text-align: left; padding-right: 2em; font-weight: normal; color: #555; }}
+td {{ font-weight: bold; }}
+img {{ max-width: 100%; margin-top: 1em; }}
+</style></head><body>
+<h1>Sales process report {quarter}</h1>
+<p>As of {as_of:%Y-%m-%d %H:%M} UTC. Each section links to its full page; figures are in
+<a href="figures/">figures/</a> and the executed notebooks beside this page.</p>
+{''.join(sections)}
+</body></html>
+"""
+    index = out_dir / "index.html"
+    index.write_text(page, encoding="utf-8")
+    return index
+
+
+def build_report(
+    *,
+    log: str | Path,
+    quarter: str | None = None,
+    as_of: str | None = None,
+    quotas: str | Path | None = None,
+    reps: str | Path | None = None,
+    profile: str | Path | None = "ppvvc",
+    mapping: str | None = None,
+    kind: str = "auto",
+    anonymize: bool = False,
+    seed: int = 0,
+    out: str | Path = "reports",
+    timeout: int = 600,
+    notebooks: tuple[str, ...] = NOTEBOOKS,
+    notebook_dir: Path = NOTEBOOK_DIR,
+    extra_parameters: dict | None = None,
+) -> Path:
+    """Validate the parameters, run the notebooks and write ``<out>/<quarter>/index.html``.
+
+    ``extra_parameters`` go to every notebook as well (e.g. fewer draws in tests).
+
+    Returns
+    -------
+    Path of the index page.
+    """
+    from .io import load_sales_data, parse_mapping
+    from .profile import get_profile
+
+    for label, path in (("--log", log), ("--quotas", quotas), ("--reps", reps)):
+        if path is not None and not Path(path).exists():
+            raise WorkbenchError(f"{label} file does not exist.", file=str(path), hint="check the path.")
+    get_profile(profile)
+    data = load_sales_data(log, reps=reps, quotas=quotas, profile=profile,
+                           mapping=parse_mapping(mapping) if mapping else None, kind=kind)
+    quarter, stamp = resolve_period(data.log, quarter, as_of)
+
+    out = Path(out)
+    out.mkdir(parents=True, exist_ok=True)
+    final = out / quarter
+    work = Path(tempfile.mkdtemp(prefix=f".{quarter}-", dir=out))
+    try:
+        (work / "figures").mkdir()
+        parameters = {
+            "log": str(Path(log).resolve()), "kind": kind, "mapping": mapping,
+            "quotas": str(Path(quotas).resolve()) if quotas else None,
+            "reps": str(Path(reps).resolve()) if reps else None,
+            "profile": str(profile) if profile else None,
+            "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
+            "anonymize": anonymize, "output_dir": str(work),
+        }
+        parameters.update(extra_parameters or {})
+        names = [n for n in notebooks if (notebook_dir / f"{n}.ipynb").exists()]
+        # Progress bars of the analyses would end up in the pages; papermill shows its own.
+        previous = os.environ.get("TQDM_DISABLE")
+        os.environ["TQDM_DISABLE"] = "1"
+        try:
+            for name in names:
+                export_html(run_notebook(name, parameters, work, timeout=timeout, notebook_dir=notebook_dir))
+        finally:
+            if previous is None:
+                os.environ.pop("TQDM_DISABLE", None)
+            else:
+                os.environ["TQDM_DISABLE"] = previous
+        write_index(work, quarter, stamp, names)
+        if final.exists():
+            shutil.rmtree(final)
+        os.replace(work, final)
+    finally:
+        if work.exists():
+            shutil.rmtree(work, ignore_errors=True)
+    return final / "index.html"

@@ -1,0 +1,320 @@
+"""Root causes: which deal attributes go with lower win rates or longer stage times.
+
+Every value of every attribute (lead source, segment, product, rep, team,
+new vs existing customer, amount band) is compared with all other deals:
+win rate by :func:`workbench.stats.rate_difference`, time in each stage by
+:func:`workbench.stats.median_difference`. The effect comes with its
+confidence interval, and the p-values of all comparisons made together are
+corrected for multiple testing (Benjamini-Hochberg); only what survives is a
+finding (seed 000, l.6-13: practices were kept where their influence was
+statistically significant; seed 003, l.61: trace stalled deals to a root cause).
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import schema, stats
+from .bottlenecks import stage_durations
+from .kpis import case_table
+from .errors import WorkbenchError
+from .profile import PPVVC, SalesProcessProfile, get_profile
+
+#: Attributes examined by default, when the log has them.
+DEFAULT_ATTRIBUTES = ("lead_source", "segment", "product", "channel", "rep", "team", "region",
+                      "customer_type", "amount_band")
+
+COLUMNS = ["metric", "stage", "attribute", "value", "n", "rest_n", "metric_value", "rest_value",
+           "diff", "ci_low", "ci_high", "p_value"]
+
+
+def amount_bands(amount: pd.Series, *, bands: int = 4) -> pd.Series:
+    """Quantile bands of deal amounts ('1: 0-1,000', '2: 1,000-5,000', ...); NaN amounts stay NaN.
+
+    Equal-count bands (quartiles by default) so that each band has enough deals to test.
+    """
+    amount = pd.to_numeric(amount, errors="coerce")
+    if amount.nunique() < 2:
+        return pd.Series(np.nan, index=amount.index, dtype=object)
+    codes, edges = pd.qcut(amount, bands, labels=False, retbins=True, duplicates="drop")
+    labels = {i: f"{i + 1}: {edges[i]:,.0f}-{edges[i + 1]:,.0f}" for i in range(len(edges) - 1)}
+    return codes.map(labels).astype(object)
+
+
+def _attributes(frame: pd.DataFrame, attributes: tuple[str, ...] | list[str] | None) -> list[str]:
+    if attributes is None:
+        return [a for a in DEFAULT_ATTRIBUTES if schema.has_column(frame, a) and frame[a].nunique() > 1]
+    schema.require(frame, list(attributes), "root causes")
+    return list(attributes)
+
+
+def _with_bands(cases: pd.DataFrame, bands: int) -> pd.DataFrame:
+    if schema.has_column(cases, schema.AMOUNT):
+        cases = cases.assign(amount_band=amount_bands(cases[schema.AMOUNT], bands=bands))
+    return cases
+
+
+def _levels(values: pd.Series, min_n: int) -> list:
+    counts = values.value_counts()
+    return sorted(counts.index[(counts >= min_n) & (len(values) - counts >= min_n)], key=str)
+
+
+def win_rate_drivers(
+    log: pd.DataFrame,
+    *,
+    profile: SalesProcessProfile | str | None = PPVVC,
+    attributes: tuple[str, ...] | list[str] | None = None,
+    min_deals: int = 10,
+    bands: int = 4,
+    alpha: float = 0.05,
+) -> pd.DataFrame:
+    """Win rate of each attribute value against all other closed deals.
+
+    Parameters
+    ----------
+    attributes : list of str, optional
+        Case attributes to examine; default those of :data:`DEFAULT_ATTRIBUTES`
+        the log has (``amount_band`` is made from ``amount``).
+    min_deals : int
+        A value is compared only when it and the rest each have this many closed deals.
+
+    Returns
+    -------
+    DataFrame
+        metric ('win_rate'), stage (empty), attribute, value, n, rest_n,
+        metric_value, rest_value, diff, ci_low, ci_high, p_value, p_adjusted,
+        significant.
+    """
+    cases = _with_bands(case_table(log, profile=profile), bands)
+    closed = cases[cases["outcome"].isin(["won", "lost"])]
+    won = closed["outcome"].eq("won")
+    rows = []
+    for attribute in _attributes(closed, attributes):
+        values = closed[attribute]
+        for value in _levels(values.dropna(), min_deals):
+            mine = values.eq(value)
+            res = stats.rate_difference(int(won[mine].sum()), int(mine.sum()),
+                                        int(won[~mine].sum()), int((~mine).sum()), alpha=alpha)
+            rows.append({"metric": "win_rate", "stage": None, "attribute": attribute, "value": value,
+                         "n": res["n_a"], "rest_n": res["n_b"], "metric_value": res["rate_a"],
+                         "rest_value": res["rate_b"], **res[["diff", "ci_low", "ci_high", "p_value"]]})
+    return stats.mark_findings(pd.DataFrame(rows, columns=COLUMNS), alpha=alpha)
+
+
+def stage_time_drivers(
+    log: pd.DataFrame,
+    *,
+    profile: SalesProcessProfile | str | None = PPVVC,
+    attributes: tuple[str, ...] | list[str] | None = None,
+    stages: list[str] | None = None,
+    min_visits: int = 10,
+    bands: int = 4,
+    alpha: float = 0.05,
+    n_boot: int = 500,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Median days in each stage for each attribute value against all other visits of that stage.
+
+    rep, team and region are those of the event that entered the stage; the
+    other attributes are the deal's. Only finished visits count.
+
+    Parameters
+    ----------
+    stages : list of str, optional
+        Default every stage of the profile.
+    n_boot, seed : int
+        Bootstrap resamples of each interval and the seed of their generator.
+
+    Returns
+    -------
+    DataFrame
+        metric ('days in <stage>'), stage, attribute, value, n, rest_n,
+        metric_value (median days), rest_value, diff, ci_low, ci_high,
+        p_value, p_adjusted, significant.
+    """
+    profile = get_profile(profile)
+    visits = stage_durations(log, profile=profile)
+    visits = _with_bands(visits, bands)
+    done = visits[visits["finished"]]
+    stages = list(profile.stages if stages is None else stages)
+    rng = np.random.default_rng(seed)
+    tasks = [(s, a) for s in stages for a in _attributes(done, attributes)]
+    rows = []
+    for stage, attribute in tqdm(tasks, desc="stage-time drivers", disable=not progress):
+        at = done[done["stage"].eq(stage)]
+        values = at[attribute]
+        for value in _levels(values.dropna(), min_visits):
+            mine = values.eq(value)
+            res = stats.median_difference(at.loc[mine, "duration_days"], at.loc[~mine, "duration_days"],
+                                          alpha=alpha, n_boot=n_boot, seed=int(rng.integers(2**31)))
+            rows.append({"metric": f"days in {stage}", "stage": stage, "attribute": attribute, "value": value,
+                         "n": res["n_a"], "rest_n": res["n_b"], "metric_value": res["median_a"],
+                         "rest_value": res["median_b"], **res[["diff", "ci_low", "ci_high", "p_value"]]})
+    return stats.mark_findings(pd.DataFrame(rows, columns=COLUMNS), alpha=alpha)
+
+
+def root_causes(
+    log: pd.DataFrame,
+    *,
+    profile: SalesProcessProfile | str | None = PPVVC,
+    attributes: tuple[str, ...] | list[str] | None = None,
+    stages: list[str] | None = None,
+    min_n: int = 10,
+    bands: int = 4,
+    alpha: float = 0.05,
+    n_boot: int = 500,
+    seed: int = 0,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Win-rate and stage-time drivers together, corrected for multiple testing as one family.
+
+    Returns
+    -------
+    DataFrame
+        The rows of :func:`win_rate_drivers` and :func:`stage_time_drivers`,
+        with ``p_adjusted`` and ``significant`` recomputed over all of them.
+    """
+    kw = dict(profile=profile, attributes=attributes, bands=bands, alpha=alpha)
+    both = pd.concat([
+        win_rate_drivers(log, min_deals=min_n, **kw),
+        stage_time_drivers(log, stages=stages, min_visits=min_n, n_boot=n_boot, seed=seed,
+                           progress=progress, **kw),
+    ], ignore_index=True)
+    return stats.mark_findings(both[COLUMNS], alpha=alpha)
+
+
+def _nested(frame: pd.DataFrame, attributes: list[str]) -> list[str]:
+    """Keep attributes in order, dropping one that a kept one determines or is determined by (rep, team)."""
+    def determines(a: str, b: str) -> bool:
+        return bool(frame.groupby(a)[b].nunique().max() <= 1)
+
+    kept: list[str] = []
+    for a in attributes:
+        if not any(determines(a, b) or determines(b, a) for b in kept):
+            kept.append(a)
+    return kept
+
+
+def _references(frame: pd.DataFrame, attributes: list[str]) -> dict[str, object]:
+    """Each attribute's most frequent value (ties: the first in sort order), the model's baseline."""
+    out = {}
+    for a in attributes:
+        counts = frame[a].astype(object).where(frame[a].notna(), "(none)").value_counts()
+        out[a] = sorted(counts.index[counts == counts.max()], key=str)[0]
+    return out
+
+
+def _design(frame: pd.DataFrame, references: dict[str, object], min_n: int) -> tuple[pd.DataFrame, list[dict]]:
+    """Treatment-coded dummies against ``references``; values under ``min_n`` pooled as '(other)'."""
+    columns, meta = {"const": np.ones(len(frame))}, []
+    for a, reference in references.items():
+        v = frame[a].astype(object).where(frame[a].notna(), "(none)")
+        counts = v.value_counts()
+        v = v.where(~v.isin(counts.index[counts < min_n]) | v.eq(reference), "(other)")
+        if not v.eq(reference).any() or v.nunique() < 2:
+            continue
+        for level in sorted(set(v) - {reference}, key=str):
+            columns[f"{a}={level}"] = v.eq(level).to_numpy(dtype=float)
+            meta.append({"attribute": a, "value": level, "reference": reference,
+                         "mask": v.eq(level).to_numpy(), "ref_mask": v.eq(reference).to_numpy()})
+    return pd.DataFrame(columns, index=frame.index), meta
+
+
+def _fit_rows(result, meta: list[dict], metric: str, stage: str | None, y: pd.Series, summary) -> list[dict]:
+    ci = result.conf_int()
+    rows = []
+    for m in meta:
+        name = f"{m['attribute']}={m['value']}"
+        rows.append({"metric": metric, "stage": stage, "attribute": m["attribute"], "value": m["value"],
+                     "n": int(m["mask"].sum()), "rest_n": int(m["ref_mask"].sum()),
+                     "metric_value": summary(y[m["mask"]]), "rest_value": summary(y[m["ref_mask"]]),
+                     "diff": float(result.params[name]), "ci_low": float(ci.loc[name, 0]),
+                     "ci_high": float(ci.loc[name, 1]), "p_value": float(result.pvalues[name]),
+                     "reference": m["reference"]})
+    return rows
+
+
+def adjusted_drivers(
+    log: pd.DataFrame,
+    *,
+    profile: SalesProcessProfile | str | None = PPVVC,
+    attributes: tuple[str, ...] | list[str] | None = None,
+    stages: list[str] | None = None,
+    min_n: int = 10,
+    bands: int = 4,
+    alpha: float = 0.05,
+    progress: bool = True,
+) -> pd.DataFrame:
+    """Each attribute's effect with the others held fixed (one model per metric).
+
+    One-vs-rest comparisons mix causes up: a team that sells mostly to new
+    customers looks slow in every stage. Here every attribute enters one model
+    together: a logistic regression of won vs lost (``diff`` = log odds ratio
+    against the attribute's most frequent value) and, per stage, a median
+    (quantile 0.5) regression of days in the stage (``diff`` = days against
+    that value), both from statsmodels. An attribute whose values each sit
+    inside one value of another (region of a team) cannot be told apart from
+    it: the later one in ``attributes`` is dropped. By default every attribute
+    of :data:`DEFAULT_ATTRIBUTES` but ``rep`` (which would absorb team and
+    region; pass it to get adjusted rep effects). Values with fewer than
+    ``min_n`` deals are pooled as '(other)'. The baseline of each attribute is
+    its most frequent value among closed deals.
+
+    Returns
+    -------
+    DataFrame
+        metric ('win_rate (adjusted log odds)', 'days in <stage> (adjusted)'),
+        stage, attribute, value, reference, n, rest_n (deals of the reference
+        value), metric_value, rest_value (raw win rate or median days of the
+        value and the reference), diff, ci_low, ci_high, p_value, p_adjusted,
+        significant, ratio (odds ratio for win rate).
+    """
+    import statsmodels.api as sm
+    from statsmodels.regression.quantile_regression import QuantReg
+
+    profile = get_profile(profile)
+    cases = _with_bands(case_table(log, profile=profile), bands)
+    closed = cases[cases["outcome"].isin(["won", "lost"])]
+    if attributes is None:
+        attributes = [a for a in _attributes(closed, None) if a != schema.REP]
+    references = _references(closed, _nested(closed, _attributes(closed, attributes)))
+    rows = []
+    X, meta = _design(closed, references, min_n)
+    won = closed["outcome"].eq("won").astype(float)
+    try:
+        fit = sm.Logit(won, X).fit(disp=0, maxiter=200)
+    except np.linalg.LinAlgError:
+        raise WorkbenchError("the win-rate model cannot be fitted: two attributes say the same thing.",
+                             hint="pass fewer attributes.") from None
+    rows += _fit_rows(fit, meta, "win_rate (adjusted log odds)", None, won, lambda y: float(y.mean()))
+    visits = _with_bands(stage_durations(log, profile=profile), bands)
+    done = visits[visits["finished"]]
+    stages = list(profile.stages if stages is None else stages)
+    for stage in tqdm(stages, desc="adjusted stage times", disable=not progress):
+        at = done[done["stage"].eq(stage)]
+        usable = _nested(at, [a for a in references if at[a].nunique() > 1])
+        if len(at) < 2 * min_n or not usable:
+            continue
+        X, meta = _design(at, {a: references[a] for a in usable}, min_n)
+        days = at["duration_days"]
+        with np.errstate(divide="ignore", invalid="ignore"):
+            # identical durations leave no spread to estimate: the interval is NaN, not a finding
+            fit = QuantReg(days, X).fit(q=0.5)
+        rows += _fit_rows(fit, meta, f"days in {stage} (adjusted)", stage, days, lambda y: float(y.median()))
+    out = stats.mark_findings(pd.DataFrame(rows, columns=[*COLUMNS, "reference"]), alpha=alpha)
+    out["ratio"] = np.where(out["metric"].str.startswith("win_rate"), np.exp(out["diff"]), np.nan)
+    return out
+
+
+def findings(table: pd.DataFrame) -> pd.DataFrame:
+    """The significant rows of a root-cause table, largest effect first within each metric."""
+    out = table[table["significant"].fillna(False).astype(bool)]
+    return out.assign(_size=out["diff"].abs()).sort_values(
+        ["metric", "_size"], ascending=[True, False]).drop(columns="_size").reset_index(drop=True)
+
+
+__all__ = ["DEFAULT_ATTRIBUTES", "amount_bands", "win_rate_drivers", "stage_time_drivers",
+           "root_causes", "adjusted_drivers", "findings"]
