@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .schema import MissingColumnError
+from .errors import WorkbenchError
 
 
 def load(
@@ -74,11 +74,16 @@ def anonymize_data(data, salt: str | None = None):
 
 @contextlib.contextmanager
 def skipping(analysis: str) -> Iterator[None]:
-    """Run an analysis; if the log lacks a column it needs, print one line and go on."""
+    """Run an analysis; if the data cannot support it, print one line saying why and go on.
+
+    A log without the column an analysis needs (:class:`MissingColumnError`) or
+    with too little history for it (any other :class:`WorkbenchError`) skips
+    that analysis only, so one gap in a client's export does not sink the report.
+    """
     try:
         yield
-    except MissingColumnError as exc:
-        print(f"Skipped {analysis}: {exc.problem}")
+    except WorkbenchError as exc:
+        print(f"Skipped {analysis}: {exc.problem}" + (f" ({exc.hint})" if exc.hint else ""))
 
 
 def _plain(value: object) -> object:
@@ -171,4 +176,6 @@ def setup(
     quarter, as_of = resolve_period(data.log, quarter, as_of)
     known = data.log[data.log["timestamp"] <= as_of].reset_index(drop=True)
     data = dataclasses.replace(data, log=known)
-    return data, quarter, as_of, Results(name, output_dir)
+    results = Results(name, output_dir)
+    results["quarter"], results["as_of"] = quarter, as_of
+    return data, quarter, as_of, results

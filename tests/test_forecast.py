@@ -1,0 +1,294 @@
+"""Tests of the quota-attainment forecast (workbench.forecast)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+STAGES = ["Lead Created", "First Contact", "Qualification", "Discovery Meeting", "Proposal"]
+REPS = pd.DataFrame({"rep": ["ann", "bob", "cat", "dan"], "team": ["east", "east", "west", "west"],
+                     "region": ["EU", "EU", "EU", "EU"]})
+
+
+def make_log(seed: int = 1, start: str = "2024-01-01", days: int = 730, per_day: float = 1.5) -> pd.DataFrame:
+    """A small random CRM log: deals walk the PPVVC stages and close won (40%) or lost.
+
+    Each stage takes an exponential 6 days; a deal stops after a random stage
+    and then closes. Deterministic for a seed.
+    """
+    rng = np.random.default_rng(seed)
+    t0 = pd.Timestamp(start, tz="UTC")
+    rows = []
+    n = rng.poisson(per_day * days)
+    created = np.sort(rng.uniform(0, days, n))
+    for i, c in enumerate(created):
+        rep = REPS["rep"].iloc[rng.integers(4)]
+        amount = float(np.round(rng.lognormal(9, 0.6), -2))
+        won = rng.random() < 0.4
+        depth = len(STAGES) if won else rng.integers(1, len(STAGES) + 1)
+        t = c
+        case = f"D{i:05d}"
+        for s in STAGES[:depth]:
+            rows.append((case, s, t, rep, amount))
+            if rng.random() < 0.3:
+                rows.append((case, "Follow-up", t + rng.uniform(0, 3), rep, np.nan))
+            t += rng.exponential(6)
+        rows.append((case, "Closed Won" if won else "Closed Lost", t, rep, np.nan))
+    log = pd.DataFrame(rows, columns=["case_id", "activity", "t", "rep", "amount"])
+    log["timestamp"] = t0 + pd.to_timedelta(log.pop("t"), unit="D")
+    log = log.merge(REPS, on="rep", how="left")
+    log = log.sort_values(["case_id", "timestamp"], kind="stable").reset_index(drop=True)
+    return log[["case_id", "activity", "timestamp", "rep", "team", "region", "amount"]]
+
+
+def make_quotas(quarters: list[str], quota: float = 60_000.0) -> pd.DataFrame:
+    """The same quota for every rep and quarter."""
+    return pd.DataFrame([(r, q, quota) for q in quarters for r in REPS["rep"]], columns=["rep", "quarter", "quota"])
+
+
+# ----------------------------------------------------------------------------- Monte Carlo, closed forms
+
+from itertools import product  # noqa: E402
+
+from workbench.errors import WorkbenchError  # noqa: E402
+from workbench.forecast import (  # noqa: E402
+    NewBusinessModel,
+    QuotaForecaster,
+    _shrunk_factors,
+    fit_new_business,
+    simulate_new_business,
+    simulate_pipeline,
+)
+from workbench.schema import MissingColumnError  # noqa: E402
+
+
+def test_pipeline_draws_match_the_exact_distribution():
+    p = np.array([0.5, 0.2, 0.9, 0.35])
+    amount = np.array([100.0, 50.0, 30.0, 80.0])
+    group = np.array([0, 0, 1, 1])
+    draws = simulate_pipeline(p, amount, group, 2, n_draws=200_000, rng=np.random.default_rng(3))
+    # Exact: enumerate the 16 outcomes.
+    exact_hit, exact_rep0_hit = 0.0, 0.0
+    for won in product([0, 1], repeat=4):
+        w = np.array(won)
+        prob = np.prod(np.where(w == 1, p, 1 - p))
+        exact_hit += prob * ((w * amount).sum() >= 150)
+        exact_rep0_hit += prob * ((w * amount)[:2].sum() >= 100)
+    assert draws.mean(axis=0) == pytest.approx([0.5 * 100 + 0.2 * 50, 0.9 * 30 + 0.35 * 80], rel=0.01)
+    assert (draws.sum(axis=1) >= 150).mean() == pytest.approx(exact_hit, abs=0.005)
+    assert (draws[:, 0] >= 100).mean() == pytest.approx(exact_rep0_hit, abs=0.005)
+
+
+def test_new_business_draws_have_the_compound_poisson_moments():
+    sizes = np.array([10.0, 30.0])
+    model = NewBusinessModel("seasonal_naive", np.zeros(13), {}, sizes, 0.0, pd.Series(dtype=float),
+                             pd.Series([0.75, 0.25], index=["ann", "bob"]))
+    draws = simulate_new_business(model, 200.0, 2, np.array([0, 1]), n_draws=100_000,
+                                  rng=np.random.default_rng(5))
+    lam = 200.0 / sizes.mean()                          # 10 deals expected
+    assert draws.sum(axis=1).mean() == pytest.approx(200.0, rel=0.01)
+    assert draws.sum(axis=1).var() == pytest.approx(lam * (sizes ** 2).mean(), rel=0.03)
+    assert draws.mean(axis=0) == pytest.approx([150.0, 50.0], rel=0.02)
+
+
+def test_shrinkage_factors_are_the_hand_computed_ratios():
+    frame = pd.DataFrame({"rep": ["ann"] * 4 + ["bob"] * 2, "won": [1, 1, 1, 0, 0, 0],
+                          "p": [0.5] * 6, "weight": [1.0] * 6})
+    org = pd.DataFrame({"rep": ["ann", "bob"], "team": ["east", "east"]})
+    f = _shrunk_factors(frame, org, k=2.0)
+    team = (3 + 2) / (3 + 2)                            # won 3, expected 3
+    assert f["ann"] == pytest.approx((3 + 2 * team) / (2 + 2))
+    assert f["bob"] == pytest.approx((0 + 2 * team) / (1 + 2))
+
+
+def test_new_business_model_on_a_repeating_season():
+    won = []
+    pattern = [5.0, 3.0, 2.0, 1.0] + [0.0] * 9          # created in week w, won within the quarter
+    quarters = ["2024Q1", "2024Q2", "2024Q3", "2024Q4", "2025Q1"]
+    from workbench.calendar import quarter_bounds
+    for q in quarters:
+        start, _ = quarter_bounds(q)
+        for w, amt in enumerate(pattern):
+            if amt:
+                t = start + pd.Timedelta(days=7 * w + 1)
+                won.append(("x", t, t + pd.Timedelta(days=2), "ann", amt))
+    won = pd.DataFrame(won, columns=["case_id", "created", "closed_at", "rep", "amount"])
+    m = fit_new_business(won, quarters)
+    assert m.method == "seasonal_naive"                 # exact on a repeating season (ETS only ties)
+    assert m.weekly == pytest.approx(pattern)
+    start, _ = quarter_bounds("2025Q2")
+    assert m.expected(start, "2025Q2") == pytest.approx(11.0)
+    # Half-way through week 2: half of week 2 plus weeks 3 and 4.
+    assert m.expected(start + pd.Timedelta(days=10.5), "2025Q2") == pytest.approx(1.5 + 2 + 1)
+
+
+# ----------------------------------------------------------------------------- the estimator
+
+AS_OF = pd.Timestamp("2025-08-12", tz="UTC")
+
+
+@pytest.fixture(scope="module")
+def log() -> pd.DataFrame:
+    return make_log()
+
+
+@pytest.fixture(scope="module")
+def fitted(log) -> QuotaForecaster:
+    return QuotaForecaster(n_draws=10_000, seed=1).fit(log, AS_OF, make_quotas(["2025Q3"]), REPS)
+
+
+def test_hierarchy_is_coherent_in_every_draw(fitted):
+    sim = fitted.simulate()
+    _, reps = sim.level_draws("rep")
+    _, company = sim.level_draws("company")
+    assert sim.rep_draws.shape == (10_000, 4)
+    assert np.array_equal(company[:, 0], reps.sum(axis=1))
+    names, teams = sim.level_draws("team")
+    east = (sim.reps["team"] == "east").to_numpy()
+    assert names == ["east", "west"]
+    np.testing.assert_allclose(teams[:, 0], reps[:, east].sum(axis=1), rtol=1e-12)
+    pred = fitted.predict(simulation=sim)
+    top = pred.set_index("level").loc["company"]
+    assert top["expected_bookings"] == pytest.approx(pred.query("level == 'rep'")["expected_bookings"].sum())
+
+
+def test_prediction_adds_up_and_matches_the_log(fitted, log):
+    pred = fitted.predict().set_index(["level", "entity"])
+    start = pd.Timestamp("2025-07-01", tz="UTC")
+    won = log[(log["activity"] == "Closed Won") & (log["timestamp"] >= start) & (log["timestamp"] < AS_OF)]
+    # make_log records the amount on the first stage event: the win books it.
+    amounts = log.dropna(subset=["amount"]).groupby("case_id")["amount"].first()
+    by_rep = won.set_index("case_id")["rep"].groupby(level=0).first()
+    expected_closed = amounts.loc[by_rep.index].groupby(by_rep).sum()
+    for rep, value in expected_closed.items():
+        assert pred.loc[("rep", rep), "closed_won_to_date"] == pytest.approx(value)
+    rep_rows = pred.loc["rep"]
+    mc_mean = rep_rows["expected_bookings"]
+    analytic = rep_rows["closed_won_to_date"] + rep_rows["pipeline_expected"] + rep_rows["new_business_expected"]
+    assert np.allclose(mc_mean, analytic, rtol=0.03)
+    assert pred.loc[("company", "company"), "quota"] == 4 * 60_000.0
+    assert pred.loc[("team", "east"), "quota"] == 2 * 60_000.0
+    assert (rep_rows["p10"] <= rep_rows["p50"]).all() and (rep_rows["p50"] <= rep_rows["p90"]).all()
+    assert rep_rows["p_hit_quota"].between(0, 1).all()
+    gap = rep_rows["quota"] - rep_rows["closed_won_to_date"]
+    assert np.allclose(rep_rows["gap_to_quota"], gap)
+    assert pred.attrs["new_business_model"] in ("ets", "seasonal_naive")
+
+
+def test_win_model_is_calibrated_on_its_training_data(fitted):
+    # A logistic MLE with an intercept reproduces the number of wins exactly (score equation).
+    train = fitted._train
+    p = fitted._p_win(train)
+    assert p.sum() == pytest.approx(train["won"].sum(), rel=1e-4)
+
+
+def test_same_seed_same_numbers_other_seed_other_draws(log, fitted):
+    again = QuotaForecaster(n_draws=10_000, seed=1).fit(log, AS_OF, make_quotas(["2025Q3"]), REPS)
+    pd.testing.assert_frame_equal(fitted.predict(), again.predict())
+    other = QuotaForecaster(n_draws=10_000, seed=2).fit(log, AS_OF, make_quotas(["2025Q3"]), REPS)
+    assert not np.array_equal(fitted.simulate().rep_draws, other.simulate().rep_draws)
+
+
+def test_the_future_cannot_change_the_forecast(log, fitted):
+    future = log["timestamp"] >= AS_OF
+    mutated = log.copy()
+    mutated.loc[future, "amount"] = 1e9
+    mutated.loc[future, "activity"] = "Closed Won"
+    mutated.loc[future, "rep"] = "zed"
+    deleted = log[~future]
+    for other in (mutated, deleted):
+        f = QuotaForecaster(n_draws=10_000, seed=1).fit(other, AS_OF, make_quotas(["2025Q3"]), REPS)
+        pd.testing.assert_frame_equal(fitted.predict(), f.predict())
+        pd.testing.assert_frame_equal(fitted.baselines(), f.baselines())
+
+
+def test_errors_are_workbench_errors(log, fitted):
+    with pytest.raises(MissingColumnError, match="'amount'"):
+        QuotaForecaster().fit(log.drop(columns="amount"), AS_OF)
+    with pytest.raises(WorkbenchError, match="no events before the forecast quarter"):
+        QuotaForecaster().fit(log, "2024-02-01")
+    late_start = log[log["timestamp"] >= pd.Timestamp("2024-01-20", tz="UTC")]
+    with pytest.raises(WorkbenchError, match="no complete quarter of history"):
+        QuotaForecaster().fit(late_start, "2024-05-01")
+    with pytest.raises(WorkbenchError, match="not 2025Q4"):
+        fitted.predict("2025Q4")
+    bad = make_quotas(["2025Q3"]).astype({"quarter": object})
+    bad.loc[2, "quarter"] = "Q5-2025"
+    with pytest.raises(WorkbenchError, match="row 3"):
+        QuotaForecaster().fit(log, AS_OF, bad)
+    with pytest.raises(WorkbenchError, match="not fitted"):
+        QuotaForecaster().predict()
+
+
+def test_unusable_quota_rows_are_set_aside_with_a_reason():
+    quotas = pd.DataFrame({"rep": ["ann", "bob", "bob", "cat", "dan"],
+                           "quarter": ["2025Q3", "2025 Q3", "Q3 2025", "2025Q3", "2025Q3"],
+                           "quota": [100.0, 50.0, 60.0, "n/a", -5.0]})
+    from workbench.forecast import check_quotas
+
+    kept, aside = check_quotas(quotas)
+    assert kept[["rep", "quota"]].to_dict("records") == [{"rep": "ann", "quota": 100.0}, {"rep": "bob", "quota": 60.0}]
+    assert aside[["row", "reason"]].to_dict("records") == [
+        {"row": 4, "reason": "quota is not a non-negative number"},
+        {"row": 5, "reason": "quota is not a non-negative number"},
+        {"row": 2, "reason": "an earlier duplicate of the same rep and quarter"},
+    ]
+
+
+def test_cumulative_paths_start_at_the_actual_and_end_at_the_forecast(fitted):
+    paths = fitted.cumulative_paths(n_draws=4000)
+    actual = paths[paths["kind"] == "actual"]
+    fc = paths[paths["kind"] == "forecast"]
+    company = fitted.predict().set_index("level").loc["company"]
+    assert actual["p50"].is_monotonic_increasing
+    assert fc["p50"].iloc[0] == pytest.approx(company["closed_won_to_date"])
+    assert fc["date"].iloc[-1] == pd.Timestamp("2025-10-01", tz="UTC")
+    assert fc["mean"].iloc[-1] == pytest.approx(company["expected_bookings"], rel=0.02)
+    assert (fc["p10"].diff().dropna() >= 0).all() and (fc["p90"].diff().dropna() >= 0).all()
+
+
+def test_forecast_figures_draw_the_forecast(fitted):
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    from workbench.figures.forecast import plot_fan_chart, plot_p_hit
+
+    pred = fitted.predict()
+    paths = fitted.cumulative_paths(n_draws=500)
+    quota = float(pred.set_index("level").loc["company", "quota"])
+    fig = plot_fan_chart(paths, quota=quota)
+    ax = fig.axes[0]
+    assert [l.get_label() for l in ax.get_lines()][:2] == ["booked so far", "median forecast"]
+    assert ax.get_lines()[-1].get_ydata()[0] == quota
+    fig2 = plot_p_hit(pred)
+    bars = [b.get_width() for b in fig2.axes[0].patches]
+    reps = pred[pred["level"] == "rep"]
+    assert bars == sorted(reps["p_hit_quota"])
+    assert [t.get_text() for t in fig2.axes[0].get_yticklabels()] == list(reps.sort_values("p_hit_quota")["entity"])
+    plt.close("all")
+    with pytest.raises(WorkbenchError, match="no team has a quota"):
+        plot_p_hit(pred.assign(quota=np.nan), level="team")
+
+
+def test_shocks_make_deals_move_together_as_specified():
+    n = 400
+    p = np.full(n, 0.5)
+    amount = np.ones(n)
+    group = np.repeat([0, 1], n // 2)
+    kw = dict(n_draws=20_000, cluster=group)
+    common = simulate_pipeline(p, amount, group, 2, rng=np.random.default_rng(1), shock_sd=1.0, **kw)
+    own = simulate_pipeline(p, amount, group, 2, rng=np.random.default_rng(1), cluster_sd=1.0, **kw)
+    # A symmetric shock around p = 0.5 leaves the mean at 0.5 per deal.
+    assert common.mean(axis=0) == pytest.approx([100, 100], rel=0.01)
+    assert own.mean(axis=0) == pytest.approx([100, 100], rel=0.01)
+    # A common shock correlates the two teams; team shocks do not.
+    assert np.corrcoef(common.T)[0, 1] > 0.8
+    assert abs(np.corrcoef(own.T)[0, 1]) < 0.03
+    # Var of a team's wins = E[Var | shock] + Var(E | shock): with N(0, 1) log-odds, about 0.0425 * 200^2 + 50.
+    s = np.random.default_rng(0).normal(size=1_000_000)
+    q = 1 / (1 + np.exp(-s))
+    expected_var = 200 * (q * (1 - q)).mean() + 200 ** 2 * q.var()
+    assert own[:, 0].var() == pytest.approx(expected_var, rel=0.05)

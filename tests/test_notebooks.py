@@ -1,0 +1,162 @@
+"""The notebooks, executed with papermill through the report command on a small generated log.
+
+One report is built as is and one anonymised; the numbers the notebooks write to
+their JSON files are checked against values computed here from the raw demo
+files and the generator's ground truth.
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from workbench.calendar import quarter_bounds
+from workbench.report import NOTEBOOKS, build_report
+from workbench.synth import write_demo_data
+
+FAST = {"n_draws": 2000, "backtest_quarters": 2, "backtest_weeks": [4, 8], "backtest_draws": 500}
+
+
+@pytest.fixture(scope="module")
+def demo(tmp_path_factory) -> dict[str, Path]:
+    return write_demo_data(tmp_path_factory.mktemp("demo"), seed=7, size="tiny", progress=False)
+
+
+def _report(demo: dict[str, Path], out: Path, **kw) -> Path:
+    return build_report(log=demo["events"], reps=demo["reps"], quotas=demo["quotas"], out=out,
+                        extra_parameters=FAST, timeout=300, **kw)
+
+
+@pytest.fixture(scope="module")
+def report(demo, tmp_path_factory) -> Path:
+    return _report(demo, tmp_path_factory.mktemp("reports")).parent
+
+
+@pytest.fixture(scope="module")
+def anonymous_report(demo, tmp_path_factory, monkeypatch_module) -> Path:
+    monkeypatch_module.setenv("WORKBENCH_SALT", "test-salt")
+    return _report(demo, tmp_path_factory.mktemp("anonymous"), anonymize=True).parent
+
+
+@pytest.fixture(scope="module")
+def monkeypatch_module():
+    with pytest.MonkeyPatch.context() as mp:
+        yield mp
+
+
+def _json(report: Path, name: str) -> dict:
+    return json.loads((report / f"{name}.json").read_text(encoding="utf-8"))
+
+
+def _events_after_close(events: pd.DataFrame) -> int:
+    events = events.sort_values(["case_id", "timestamp"], kind="stable")
+    closing = events["activity"].isin(["Closed Won", "Closed Lost"]).astype(int)
+    before = closing.groupby(events["case_id"]).cumsum() - closing
+    return int((before >= 1).sum())
+
+
+def test_report_has_every_page_figure_and_notebook(report):
+    assert report.name == "2026Q4"
+    for name in NOTEBOOKS:
+        for suffix in (".html", ".ipynb", ".json"):
+            assert (report / f"{name}{suffix}").exists(), name + suffix
+        for figure in _json(report, name)["figures"]:
+            assert (report / figure).stat().st_size > 0
+    index = (report / "index.html").read_text(encoding="utf-8")
+    assert all(f'href="{name}.html"' in index for name in NOTEBOOKS)
+    # Pages are code-free: no input cells in the exported HTML.
+    assert "notebook.setup(" not in (report / "02_bottlenecks.html").read_text(encoding="utf-8")
+
+
+def test_discovery_numbers_match_the_raw_file(report, demo):
+    events = pd.read_parquet(demo["events"])
+    results = _json(report, "01_process_discovery")
+    assert results["rows_in"] == len(events)
+    assert results["rows_quarantined"] == _events_after_close(events)
+    assert results["rows_kept"] + results["rows_quarantined"] == results["rows_in"]
+    kept = events.drop_duplicates()
+    assert results["variants"] <= kept["case_id"].nunique()
+    assert 0 < results["share_conforming"] <= 1
+
+
+def test_bottleneck_notebook_lists_the_planted_stalled_deals(report, demo):
+    truth = json.loads(demo["truth"].read_text(encoding="utf-8"))
+    results = _json(report, "02_bottlenecks")
+    assert set(truth["stalled"]) <= set(results["stalled_case_ids"])
+    assert results["stalled_deals"] == len(results["stalled_case_ids"])
+
+
+def test_forecast_is_coherent_and_starts_from_what_was_booked(report, demo):
+    events = pd.read_parquet(demo["events"])
+    results = _json(report, "03_quota_forecast")
+    company = results["company"]
+    reps = results["reps"]
+    assert company["expected_bookings"] == pytest.approx(sum(r["expected_bookings"] for r in reps), rel=1e-9)
+    assert company["p10"] <= company["p50"] <= company["p90"]
+    assert 0 <= company["p_hit_quota"] <= 1
+    start, _ = quarter_bounds("2026Q4")
+    won = events[(events["activity"] == "Closed Won") & (events["timestamp"] >= start)]
+    won = won.sort_values("timestamp").drop_duplicates("case_id")
+    as_of = pd.Timestamp(results["as_of"])
+    assert company["closed_won_to_date"] == pytest.approx(won[won["timestamp"] < as_of]["amount"].sum())
+
+
+def test_audit_counts_quotas_and_data_quality(report, demo):
+    results = _json(report, "04_sales_audit")
+    quotas = pd.read_csv(demo["quotas"])
+    current = quotas[quotas["quarter"] == "2026Q4"]
+    assert len(results["quota_realism"]) == current["rep"].nunique()
+    assert {r["verdict"] for r in results["quota_realism"]} <= {"out of reach", "soft", "realistic", "no history"}
+    assert results["rows_in"] == len(pd.read_parquet(demo["events"]))
+
+
+def _real_names(demo) -> set[str]:
+    reps = pd.read_csv(demo["reps"])
+    events = pd.read_parquet(demo["events"])
+    names = set(reps["rep"]) | set(reps["team"]) | set(reps["manager"].dropna())
+    if "account" in events.columns:
+        names |= set(events["account"].dropna())
+    return {n for n in names if len(n) > 3}
+
+
+def _output_text(report: Path) -> str:
+    return "\n".join(p.read_text(encoding="utf-8", errors="ignore") for p in report.rglob("*")
+                     if p.is_file() and p.suffix in {".html", ".ipynb", ".json", ".svg"})
+
+
+def test_anonymized_report_shows_no_real_name(anonymous_report, report, demo):
+    names = _real_names(demo)
+    reps = pd.read_csv(demo["reps"])
+    # The check can fail: the plain report does show the reps and teams by name.
+    plain = _output_text(report)
+    assert all(rep in plain for rep in reps["rep"])
+    assert all(team in plain for team in reps["team"])
+    text = _output_text(anonymous_report)
+    leaked = sorted(n for n in names if n in text)
+    assert not leaked, f"real names in the anonymised report: {leaked[:5]}"
+    assert "Rep " in text
+
+
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)")
+def test_index_renders_in_headless_chromium(report):
+    sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
+    with sync_playwright() as pw:
+        browser = pw.chromium.launch(executable_path=shutil.which("chromium"), args=[
+            "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
+            "--disable-sync", "--no-first-run"])
+        page = browser.new_page()
+        errors: list[str] = []
+        page.on("console", lambda m: errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: errors.append(str(e)))
+        page.goto((report / "index.html").as_uri())
+        page.wait_for_load_state("load")
+        images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
+        title = page.title()
+        browser.close()
+    assert title == "Sales process report 2026Q4"
+    with_figures = [n for n in NOTEBOOKS if _json(report, n)["figures"]]
+    assert len(images) == len(with_figures) >= 3  # the first figure of each page that has one
+    assert all(ok for _, ok in images), images
+    assert errors == []

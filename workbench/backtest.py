@@ -1,0 +1,277 @@
+"""Honest backtests of the quota-attainment forecast.
+
+For every past quarter with enough history and every chosen week of it, the
+forecast is made as it would have been on the morning of that week's first day:
+the snapshot is rebuilt from the events before that date, the models learn only
+from what was known then (:class:`workbench.forecast.QuotaForecaster` is handed
+the log already cut at the as-of date), and the forecast is compared with the
+bookings the quarter actually ended with.
+
+Two baselines are scored the same way: the weighted pipeline (stage win rate
+x amount, with a normal P(hit quota) around it using its own historical error)
+and the run rate (bookings so far scaled to the whole quarter).
+
+Metrics, by week of quarter and level: WAPE (sum of absolute errors over the
+sum of actuals), bias (sum of errors over the sum of actuals; positive means
+over-forecast), coverage of the 80% interval (P10..P90), Brier score of
+P(hit quota) and a reliability table.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from . import schema
+from .calendar import quarter_bounds, quarter_of, shift_quarter, to_utc
+from .errors import WorkbenchError
+from .forecast import COMPANY, LEVELS, NO_REGION, NO_TEAM, WEEKS, QuotaForecaster, _owner, forecast_states, week_starts
+from .profile import PPVVC, SalesProcessProfile, get_profile
+from .snapshot import DealStates, bookings
+
+#: Forecast columns that must depend only on what was known at as_of.
+FORECAST_COLUMNS = ("expected_bookings", "p10", "p50", "p90", "p_hit_quota", "closed_won_to_date",
+                    "pipeline_expected", "new_business_expected", "weighted_pipeline",
+                    "weighted_pipeline_p_hit", "run_rate")
+
+
+def backtest_quarters(
+    log: pd.DataFrame | DealStates,
+    *,
+    n_quarters: int = 8,
+    min_history: int = 4,
+    end: pd.Timestamp | str | None = None,
+) -> list[str]:
+    """The last ``n_quarters`` complete quarters of the log with ``min_history`` complete quarters before them."""
+    ev = log.events if isinstance(log, DealStates) else log
+    first, last = ev[schema.TIMESTAMP].min(), ev[schema.TIMESTAMP].max()
+    end = to_utc(end) if end is not None else last
+    q = shift_quarter(quarter_of(end), -1)
+    out = []
+    while len(out) < n_quarters:
+        history_start = quarter_bounds(shift_quarter(q, -min_history))[0]
+        if history_start < first.floor("D") - pd.Timedelta(days=6):
+            break
+        out.insert(0, q)
+        q = shift_quarter(q, -1)
+    return out
+
+
+def _levels(per_rep: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:
+    """Sum per-rep values up to team, region and company (tidy: level, entity, values)."""
+    frames = []
+    per_rep = per_rep.assign(company=COMPANY)
+    for level in LEVELS:
+        key = schema.REP if level == "rep" else level
+        g = per_rep.groupby(key, sort=True)[value_cols].sum().reset_index().rename(columns={key: "entity"})
+        g.insert(0, "level", level)
+        frames.append(g)
+    return pd.concat(frames, ignore_index=True)
+
+
+class Backtest:
+    """Rolling-origin backtest of :class:`~workbench.forecast.QuotaForecaster` and two baselines.
+
+    Parameters
+    ----------
+    n_quarters : int
+        How many past quarters to test (the most recent complete ones).
+    weeks : iterable of int
+        Weeks of the quarter (1..13) to forecast at, each as of the week's first day.
+    min_history : int
+        Complete quarters of history a tested quarter needs before it.
+    n_draws, seed : int
+        Monte Carlo draws and seed of each forecast.
+    progress : bool
+        Show a progress bar.
+    **forecaster_params
+        Passed to :class:`~workbench.forecast.QuotaForecaster`.
+
+    Attributes
+    ----------
+    quarters_ : list of str
+    results_ : DataFrame
+        One row per quarter, week, level and entity: as_of, actual, quota, hit,
+        the forecast (expected_bookings, p10, p50, p90, p_hit_quota...) and the
+        baselines (weighted_pipeline, weighted_pipeline_p_hit, run_rate).
+    new_business_models_ : Series
+        The new-business model chosen in each quarter.
+    """
+
+    def __init__(
+        self,
+        n_quarters: int = 8,
+        weeks=range(1, WEEKS + 1),
+        *,
+        min_history: int = 4,
+        n_draws: int = 2_000,
+        seed: int = 0,
+        progress: bool = True,
+        **forecaster_params,
+    ) -> None:
+        self.n_quarters = n_quarters
+        self.weeks = weeks
+        self.min_history = min_history
+        self.n_draws = n_draws
+        self.seed = seed
+        self.progress = progress
+        self.forecaster_params = forecaster_params
+
+    def fit(
+        self,
+        log: pd.DataFrame | DealStates,
+        quotas: pd.DataFrame | None = None,
+        reps: pd.DataFrame | None = None,
+        profile: SalesProcessProfile | str | None = PPVVC,
+        *,
+        quarters: list[str] | None = None,
+    ) -> Backtest:
+        """Forecast every tested quarter at every chosen week and record what happened.
+
+        Parameters
+        ----------
+        log : DataFrame or DealStates
+            The whole event log (the future of each as-of date is used only
+            for the actuals).
+        quotas, reps : DataFrame, optional
+            As for :meth:`QuotaForecaster.fit`.
+        quarters : list of str, optional
+            The quarters to test (default: :func:`backtest_quarters`).
+        """
+        profile = get_profile(profile)
+        states = forecast_states(log, profile)
+        weeks = sorted(set(int(w) for w in self.weeks))
+        if not weeks or weeks[0] < 1 or weeks[-1] > WEEKS:
+            raise WorkbenchError(f"weeks must be between 1 and {WEEKS}, got {weeks}.", hint="e.g. weeks=range(4, 14).")
+        self.quarters_ = quarters or backtest_quarters(states, n_quarters=self.n_quarters, min_history=self.min_history)
+        if not self.quarters_:
+            raise WorkbenchError("no quarter of the log has enough history to backtest.",
+                                 hint=f"give a log with at least {self.min_history + 1} complete quarters, "
+                                      "or lower min_history.")
+        won = bookings(states)
+        won = won.assign(rep=_owner(won))
+        results, chosen, cache = [], {}, {}
+        bar = tqdm(total=len(self.quarters_) * len(weeks), disable=not self.progress, desc="backtest")
+        for i, q in enumerate(self.quarters_):
+            dates = [week_starts(q)[w - 1] for w in weeks]
+            f = QuotaForecaster(n_draws=self.n_draws, seed=self.seed + i, **self.forecaster_params)
+            # The forecaster is only ever handed the log cut at its as-of date.
+            f.fit(states.before(dates[0]), dates[0], quotas, reps, profile, cache=cache)
+            chosen[q] = f.new_business_model_
+            actual = self._actuals(won, q, f)
+            for w, as_of in zip(weeks, dates):
+                if as_of != dates[0]:
+                    f.observe(states.before(as_of), as_of)
+                fc = f.predict().merge(f.baselines(), on=["level", "entity"], how="left")
+                row = actual.merge(fc, on=["level", "entity"], how="outer")
+                row["actual"] = row["actual"].fillna(0.0)
+                row.insert(0, "as_of", as_of)
+                row.insert(0, "week", w)
+                row.insert(0, "quarter", q)
+                results.append(row)
+                bar.update()
+        bar.close()
+        res = pd.concat(results, ignore_index=True)
+        res["hit"] = np.where(res["quota"].notna(), (res["actual"] >= res["quota"]).astype(float), np.nan)
+        self.results_ = res
+        self.new_business_models_ = pd.Series(chosen, name="new_business_model")
+        return self
+
+    @staticmethod
+    def _actuals(won: pd.DataFrame, quarter: str, f: QuotaForecaster) -> pd.DataFrame:
+        start, end = quarter_bounds(quarter)
+        wq = won[(won["closed_at"] >= start) & (won["closed_at"] < end)]
+        per_rep = wq.groupby(schema.REP)[schema.AMOUNT].sum().rename("actual").reset_index()
+        org = f.org_.set_index(schema.REP)
+        per_rep[schema.TEAM] = per_rep[schema.REP].map(org[schema.TEAM]).fillna(NO_TEAM)
+        per_rep[schema.REGION] = per_rep[schema.REP].map(org[schema.REGION]).fillna(NO_REGION)
+        return _levels(per_rep, ["actual"])
+
+    # ------------------------------------------------------------------ metrics
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "results_"):
+            raise WorkbenchError("the backtest has not been run.", hint="call fit(log, quotas) first.")
+
+    def metrics(self, by: tuple[str, ...] = ("level", "week")) -> pd.DataFrame:
+        """WAPE, bias, 80% coverage and Brier score of the forecast and the baselines.
+
+        Parameters
+        ----------
+        by : tuple of str
+            Grouping columns of :attr:`results_` (default: level and week).
+
+        Returns
+        -------
+        DataFrame
+            by-columns, n, wape, wape_weighted_pipeline, wape_run_rate, bias,
+            bias_weighted_pipeline, bias_run_rate, coverage_80, brier,
+            brier_weighted_pipeline, n_quota.
+        """
+        self._check_fitted()
+        return self.results_.groupby(list(by), sort=True).apply(score, include_groups=False).reset_index()
+
+    def reliability(self, level: str = "rep", *, bins: int = 10, from_week: int = 1) -> pd.DataFrame:
+        """Reliability table of P(hit quota): per probability bin, mean forecast and observed frequency.
+
+        Returns
+        -------
+        DataFrame
+            model ('forecast' / 'weighted_pipeline'), bin_low, bin_high, n, mean_p, observed.
+        """
+        self._check_fitted()
+        r = self.results_
+        r = r[(r["level"] == level) & (r["week"] >= from_week) & r["hit"].notna()]
+        return reliability_table(r, bins=bins)
+
+
+def reliability_table(results: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
+    """Bin P(hit quota) of the forecast and the weighted pipeline; observed hit rate per bin."""
+    edges = np.linspace(0, 1, bins + 1)
+    out = []
+    for model, col in (("forecast", "p_hit_quota"), ("weighted_pipeline", "weighted_pipeline_p_hit")):
+        r = results[results[col].notna()]
+        b = np.clip(np.digitize(r[col], edges[1:-1]), 0, bins - 1)
+        g = r.groupby(b).agg(n=("hit", "size"), mean_p=(col, "mean"), observed=("hit", "mean"))
+        g["bin_low"], g["bin_high"] = edges[g.index], edges[g.index + 1]
+        g.insert(0, "model", model)
+        out.append(g.reset_index(drop=True))
+    return pd.concat(out, ignore_index=True)[["model", "bin_low", "bin_high", "n", "mean_p", "observed"]]
+
+
+def score(r: pd.DataFrame) -> pd.Series:
+    """The backtest metrics of a set of result rows (see :meth:`Backtest.metrics`)."""
+    a = r["actual"].to_numpy(float)
+    total = a.sum()
+
+    def wape(col: str) -> float:
+        f = r[col].to_numpy(float)
+        ok = ~np.isnan(f)
+        return float(np.abs(f[ok] - a[ok]).sum() / a[ok].sum()) if ok.any() and a[ok].sum() > 0 else np.nan
+
+    def bias(col: str) -> float:
+        f = r[col].to_numpy(float)
+        ok = ~np.isnan(f)
+        return float((f[ok] - a[ok]).sum() / a[ok].sum()) if ok.any() and a[ok].sum() > 0 else np.nan
+
+    q = r[r["hit"].notna()]
+
+    def brier(col: str) -> float:
+        qq = q[q[col].notna()]
+        return float(((qq[col] - qq["hit"]) ** 2).mean()) if len(qq) else np.nan
+
+    inside = (r["p10"] <= r["actual"]) & (r["actual"] <= r["p90"])
+    return pd.Series({
+        "n": len(r),
+        "actual": total,
+        "wape": wape("expected_bookings"),
+        "wape_weighted_pipeline": wape("weighted_pipeline"),
+        "wape_run_rate": wape("run_rate"),
+        "bias": bias("expected_bookings"),
+        "bias_weighted_pipeline": bias("weighted_pipeline"),
+        "bias_run_rate": bias("run_rate"),
+        "coverage_80": float(inside[r["p10"].notna()].mean()) if r["p10"].notna().any() else np.nan,
+        "brier": brier("p_hit_quota"),
+        "brier_weighted_pipeline": brier("weighted_pipeline_p_hit"),
+        "n_quota": len(q),
+    })
