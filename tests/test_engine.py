@@ -344,3 +344,20 @@ def test_unknown_period_and_backend_raise_workbench_errors():
         engine.kpis_by_period(sales_log(), freq="fortnight")
     with pytest.raises(WorkbenchError, match="unknown engine backend"):
         engine.variants(tie_log(), backend="oracle")
+
+
+def test_running_out_of_memory_and_spill_space_is_a_workbench_error(tmp_path):
+    saved = (engine._config.memory_limit, engine._config.temp_directory, engine._config.max_temp_size)
+    n = 300_000
+    big = pd.DataFrame({
+        "case_id": np.char.add("c", (np.arange(n) // 7).astype(str)),
+        "activity": np.char.add("a", (np.arange(n) % 13).astype(str)),
+        "timestamp": ts("2024-01-01") + pd.to_timedelta(np.arange(n) % 1000, unit="s"),
+    })
+    try:
+        engine.configure(memory_limit="4MB", temp_directory=tmp_path, max_temp_size="1MB")
+        with pytest.raises(WorkbenchError, match="memory_limit"):
+            engine.directly_follows(big)
+    finally:
+        engine._config.memory_limit, engine._config.temp_directory, engine._config.max_temp_size = saved
+        engine._connections.pop("duckdb", None)

@@ -41,3 +41,10 @@ def test_licence_is_agpl():
     assert "GNU AFFERO GENERAL PUBLIC LICENSE" in (ROOT / "LICENSE").read_text()
     project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
     assert project["license"] == "AGPL-3.0-or-later"
+
+
+def test_every_public_name_resolves():
+    import workbench
+
+    for name in workbench.__all__:
+        assert getattr(workbench, name) is not None, name

@@ -17,7 +17,8 @@ from tqdm.auto import tqdm
 
 from . import engine, schema, stats
 from .calendar import shift_quarter, to_utc
-from .kpis import BY, DAY_S, _as_list, _group, case_table, check_log, default_as_of, open_pipeline, period_of
+from .kpis import BY, DAY_S, _as_list, _group, case_table, default_as_of, open_pipeline, period_of
+from .schema import check_log
 from .profile import PPVVC, SalesProcessProfile, get_profile
 
 def stage_durations(

@@ -17,6 +17,7 @@ table, plus ``backend="duckdb" | "pyspark"`` or an Ibis connection ``con``.
 
 from __future__ import annotations
 
+import shutil
 import tempfile
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -61,11 +62,13 @@ _US = 1e6
 # --------------------------------------------------------------------------- backends
 @dataclass
 class EngineConfig:
-    """DuckDB settings: memory cap (e.g. '8GB'; None = DuckDB's 80% of RAM),
-    the directory it spills to, and its thread count (None = all cores)."""
+    """DuckDB settings: memory cap (e.g. '8GB'; None = DuckDB's 80% of RAM), the
+    directory it spills to, the most it may spill there (None = half the disk's
+    free space when connecting) and its thread count (None = all cores)."""
 
     memory_limit: str | None = None
     temp_directory: str = str(Path(tempfile.gettempdir()) / "workbench-duckdb")
+    max_temp_size: str | None = None
     threads: int | None = None
 
 
@@ -74,9 +77,13 @@ _connections: dict[str, Any] = {}
 
 
 def configure(
-    *, memory_limit: str | None = None, temp_directory: str | None = None, threads: int | None = None
+    *,
+    memory_limit: str | None = None,
+    temp_directory: str | Path | None = None,
+    max_temp_size: str | None = None,
+    threads: int | None = None,
 ) -> EngineConfig:
-    """Set DuckDB's memory limit, spill directory and threads for the next connection.
+    """Set DuckDB's memory limit, spill directory and size, and threads for the next connection.
 
     Returns the configuration in force. The cached DuckDB connection is dropped so
     the next call connects with the new settings.
@@ -85,6 +92,8 @@ def configure(
         _config.memory_limit = memory_limit
     if temp_directory is not None:
         _config.temp_directory = str(temp_directory)
+    if max_temp_size is not None:
+        _config.max_temp_size = max_temp_size
     if threads is not None:
         _config.threads = threads
     _connections.pop("duckdb", None)
@@ -97,7 +106,12 @@ def connect(backend: str = "duckdb") -> ibis.BaseBackend:
         return _connections[backend]
     if backend == "duckdb":
         Path(_config.temp_directory).mkdir(parents=True, exist_ok=True)
-        settings: dict[str, Any] = {"temp_directory": _config.temp_directory}
+        # DuckDB would spill up to 90% of the free disk; a shared machine needs a smaller cap
+        free_gb = shutil.disk_usage(_config.temp_directory).free / 2**30
+        settings: dict[str, Any] = {
+            "temp_directory": _config.temp_directory,
+            "max_temp_directory_size": _config.max_temp_size or f"{max(free_gb / 2, 1):.0f}GB",
+        }
         if _config.memory_limit:
             settings["memory_limit"] = _config.memory_limit
         if _config.threads:
@@ -113,8 +127,6 @@ def connect(backend: str = "duckdb") -> ibis.BaseBackend:
 
 def spark_session(master: str = "local[2]"):
     """A local Spark session in UTC (the existing one if Spark is already running)."""
-    import shutil
-
     if shutil.which("java") is None:
         raise WorkbenchError(
             "the Spark backend needs a Java runtime, and none is installed.",
@@ -345,6 +357,11 @@ def _aggregate(
             return [cur.sql(sql).to_arrow_table().to_pandas() for sql in sqls]
         except WorkbenchError:
             raise
+        except duckdb.OutOfMemoryException as exc:
+            raise WorkbenchError(
+                f"DuckDB ran out of memory and spill space: {exc}", file=file,
+                hint="raise engine.configure(memory_limit=..., max_temp_size=...), point temp_directory "
+                     "at a bigger disk, or run on Spark (backend='pyspark').") from None
         except duckdb.Error as exc:
             raise WorkbenchError(f"the engine cannot process this log: {exc}", file=file,
                                  hint="check the column types (load with workbench.io.read_event_log).") from None

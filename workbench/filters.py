@@ -17,22 +17,13 @@ from . import engine
 from .calendar import to_utc
 from .errors import WorkbenchError
 from .profile import SalesProcessProfile, get_profile
-from .schema import ACTIVITY, CASE, ORG, REQUIRED, TIMESTAMP, require
+from .schema import ACTIVITY, CASE, ORG, TIMESTAMP, check_log, require
 
 #: Columns that may hold XES lifecycle transitions.
 LIFECYCLE_COLUMNS = ("lifecycle", "lifecycle:transition")
 OUTCOMES = ("won", "lost", "open")
 _TIME_MODES = ("contained", "intersecting", "started", "completed", "events")
 
-
-def _check_log(log: pd.DataFrame) -> None:
-    if not isinstance(log, pd.DataFrame):
-        raise WorkbenchError(f"filters take a pandas DataFrame, not {type(log).__name__}.",
-                             hint="load the log with workbench.io.read_event_log.")
-    for col in REQUIRED:
-        if col not in log.columns:
-            raise WorkbenchError(f"the event log has no column {col!r}.", column=col,
-                                 hint="load it with workbench.io.read_event_log.")
 
 
 def _keep_rows(log: pd.DataFrame, mask: np.ndarray | pd.Series) -> pd.DataFrame:
@@ -69,7 +60,7 @@ def filter_time_window(
         cases whose first / last event is inside it, or only the events inside it
         (pm4py's ``filter_time_range`` modes).
     """
-    _check_log(log)
+    check_log(log)
     if mode not in _TIME_MODES:
         raise WorkbenchError(f"unknown time-window mode {mode!r}.", hint=f"use one of {list(_TIME_MODES)}.")
     lo = to_utc(start) if start is not None else None
@@ -109,7 +100,7 @@ def filter_attribute(
     ``level='case'`` keeps whole cases having at least one event with one of
     ``values``; ``level='event'`` keeps only the matching events.
     """
-    _check_log(log)
+    check_log(log)
     require(log, [column], f"filtering on {column!r}")
     if level not in ("case", "event"):
         raise WorkbenchError(f"unknown level {level!r}.", hint="use 'case' or 'event'.")
@@ -134,7 +125,7 @@ def filter_org(
     A deal's owner is the rep on its closing event, else its last known rep
     (:func:`workbench.engine.case_table`), so a handed-over deal counts once.
     """
-    _check_log(log)
+    check_log(log)
     wanted = {c: v for c, v in zip(ORG, (rep, team, region)) if v is not None}
     if not wanted:
         return log.reset_index(drop=True).copy()
@@ -150,7 +141,7 @@ def filter_outcome(
     log: pd.DataFrame, outcome: str | Iterable[str], *, profile: SalesProcessProfile | str | None = None
 ) -> pd.DataFrame:
     """Keep the deals whose outcome is ``'won'``, ``'lost'`` or ``'open'`` (one or several)."""
-    _check_log(log)
+    check_log(log)
     wanted = _as_values(outcome)
     if bad := [o for o in wanted if o not in OUTCOMES]:
         raise WorkbenchError(f"unknown outcome {bad[0]!r}.", hint=f"use one of {list(OUTCOMES)}.")
@@ -166,7 +157,7 @@ def filter_top_variants(
     Either the ``top`` most frequent variants, or the fewest most frequent
     variants that together hold at least ``coverage`` of the cases.
     """
-    _check_log(log)
+    check_log(log)
     if log.empty:
         return log.reset_index(drop=True).copy()
     var = engine.variants(log)
@@ -187,7 +178,7 @@ def filter_case_duration(
     log: pd.DataFrame, *, min_days: float | None = None, max_days: float | None = None
 ) -> pd.DataFrame:
     """Keep the cases whose first-to-last-event span is within ``[min_days, max_days]``."""
-    _check_log(log)
+    check_log(log)
     span = _span(log)
     days = (span["max"] - span["min"]).dt.total_seconds() / 86_400
     ok = pd.Series(True, index=span.index)
@@ -202,7 +193,7 @@ def filter_case_size(
     log: pd.DataFrame, *, min_events: int | None = None, max_events: int | None = None
 ) -> pd.DataFrame:
     """Keep the cases with between ``min_events`` and ``max_events`` events (inclusive)."""
-    _check_log(log)
+    check_log(log)
     size = log.groupby(CASE, sort=False).size()
     ok = pd.Series(True, index=size.index)
     if min_events is not None:
@@ -220,7 +211,7 @@ def filter_lifecycle(log: pd.DataFrame, *, keep: str = "complete") -> pd.DataFra
     (e.g. its completion was set aside) keeps its other events rather than
     vanishing. A log without a lifecycle column comes back unchanged (a copy).
     """
-    _check_log(log)
+    check_log(log)
     col = next((c for c in LIFECYCLE_COLUMNS if c in log.columns), None)
     if col is None:
         return log.reset_index(drop=True).copy()

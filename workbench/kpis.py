@@ -322,16 +322,9 @@ def cohort_conversion(
     return pd.DataFrame(rows)
 
 
-def check_log(log: pd.DataFrame) -> pd.DataFrame:
-    """Raise :class:`WorkbenchError` unless ``log`` is a canonical event log DataFrame."""
-    from .snapshot import _check_log  # the one check of a canonical log in pandas
-
-    return _check_log(log)
-
-
 def default_as_of(log: pd.DataFrame) -> pd.Timestamp:
     """Just after the last event, so that every event of the log is visible."""
-    return to_utc(check_log(log)[schema.TIMESTAMP].max()) + pd.Timedelta(microseconds=1)
+    return to_utc(schema.check_log(log)[schema.TIMESTAMP].max()) + pd.Timedelta(microseconds=1)
 
 
 def open_pipeline(
@@ -768,7 +761,7 @@ def close_date_slips(log: pd.DataFrame) -> pd.DataFrame:
         case_id, changes, slips, pull_ins, first_close_date, last_close_date,
         slipped_days (last minus first), for every deal with a close date.
     """
-    schema.require(check_log(log), ["close_date"], "close-date slips")
+    schema.require(schema.check_log(log), ["close_date"], "close-date slips")
     dates = log.assign(close_date=pd.to_datetime(log["close_date"], utc=True, errors="coerce"))
     ch = _value_changes(dates, "close_date")
     ch["slip"] = ch["new"] > ch["old"]
@@ -791,7 +784,7 @@ def amount_changes(log: pd.DataFrame) -> pd.DataFrame:
         case_id, changes, increases, decreases, first_amount, last_amount,
         change (last - first), change_pct (change / first), for every deal with an amount.
     """
-    schema.require(check_log(log), [schema.AMOUNT], "amount changes")
+    schema.require(schema.check_log(log), [schema.AMOUNT], "amount changes")
     amounts = log.assign(amount=pd.to_numeric(log[schema.AMOUNT], errors="coerce"))
     ch = _value_changes(amounts, schema.AMOUNT)
     per = amounts.dropna(subset=[schema.AMOUNT]).groupby(schema.CASE)[schema.AMOUNT].agg(
@@ -807,7 +800,7 @@ def amount_changes(log: pd.DataFrame) -> pd.DataFrame:
 
 
 __all__ = [
-    "SEED_CYCLE_TABLE", "case_table", "check_log", "default_as_of", "period_of", "win_rate",
+    "SEED_CYCLE_TABLE", "case_table", "default_as_of", "period_of", "win_rate",
     "sales_volume", "revenue_growth", "cycle_bucket", "cycle_length", "funnel", "cohort_conversion",
     "open_pipeline", "pipeline_velocity", "bookings", "attainment", "gini", "pareto_share",
     "concentration", "team_attainment", "attainment_gap", "pipeline_coverage", "lead_response_time",

@@ -21,6 +21,7 @@ Any other column is kept as an attribute (``customer_type`` new/existing,
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 
 from .errors import WorkbenchError
@@ -75,8 +76,37 @@ def require(log: pd.DataFrame, columns: tuple[str, ...] | list[str], analysis: s
     for column in columns:
         if not has_column(log, column):
             raise MissingColumnError(
-                f"{analysis} needs column {column!r}, which this log does not have; skipped.",
+                f"{analysis} needs column {column!r}, which the data given does not have; skipped.",
                 column=column,
                 hint=f"map a column of your export to {column!r} to get this analysis.",
             )
 
+
+def check_log(log: pd.DataFrame) -> pd.DataFrame:
+    """Raise a clear error unless ``log`` is a canonical event log (DataFrame, required columns, UTC times)."""
+    if not isinstance(log, pd.DataFrame):
+        raise WorkbenchError(
+            f"expected the event log as a pandas DataFrame, got {type(log).__name__}.",
+            hint="load it with workbench.io.read_event_log first.",
+        )
+    missing = [c for c in REQUIRED if c not in log.columns]
+    if missing:
+        raise WorkbenchError(
+            f"the event log has no column {missing[0]!r}.",
+            column=missing[0],
+            hint="load it with workbench.io.read_event_log, which maps your columns.",
+        )
+    ts = log[TIMESTAMP]
+    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
+        raise WorkbenchError(
+            "timestamps must be timezone-aware datetimes (UTC).",
+            column=TIMESTAMP,
+            hint="load the log with workbench.io.read_event_log, which converts them.",
+        )
+    if ts.isna().any():
+        row = int(np.flatnonzero(ts.isna().to_numpy())[0])
+        raise WorkbenchError(
+            "a timestamp is missing.", column=TIMESTAMP, row=row + 1,
+            hint="set such rows aside (read_event_log quarantines them).",
+        )
+    return log

@@ -25,7 +25,6 @@ import pandas as pd
 
 from . import schema
 from .calendar import quarter_bounds, to_utc
-from .errors import WorkbenchError
 from .profile import PPVVC, SalesProcessProfile, get_profile
 
 DAY = pd.Timedelta(days=1)
@@ -58,35 +57,6 @@ class DealStates:
         return DealStates(ev[ev[schema.TIMESTAMP] < as_of], self.profile, self.attributes)
 
 
-def _check_log(log: pd.DataFrame) -> pd.DataFrame:
-    if not isinstance(log, pd.DataFrame):
-        raise WorkbenchError(
-            f"expected the event log as a pandas DataFrame, got {type(log).__name__}.",
-            hint="load it with workbench.io.read_event_log first.",
-        )
-    missing = [c for c in schema.REQUIRED if c not in log.columns]
-    if missing:
-        raise WorkbenchError(
-            f"the event log has no column {missing[0]!r}.",
-            column=missing[0],
-            hint="load it with workbench.io.read_event_log, which maps your columns.",
-        )
-    ts = log[schema.TIMESTAMP]
-    if not isinstance(ts.dtype, pd.DatetimeTZDtype):
-        raise WorkbenchError(
-            "timestamps must be timezone-aware datetimes (UTC).",
-            column=schema.TIMESTAMP,
-            hint="load the log with workbench.io.read_event_log, which converts them.",
-        )
-    if ts.isna().any():
-        row = int(np.flatnonzero(ts.isna().to_numpy())[0])
-        raise WorkbenchError(
-            "a timestamp is missing.", column=schema.TIMESTAMP, row=row + 1,
-            hint="set such rows aside (read_event_log quarantines them).",
-        )
-    return log
-
-
 def deal_states(
     log: pd.DataFrame,
     *,
@@ -115,7 +85,7 @@ def deal_states(
         carried attributes.
     """
     profile = get_profile(profile)
-    log = _check_log(log)
+    log = schema.check_log(log)
     if attributes is None:
         known = set(schema.REQUIRED) | set(_CARRIED)
         attributes = tuple(c for c in log.columns if c not in known)

@@ -1,0 +1,70 @@
+"""The same engine aggregations on Spark (local mode) give the DuckDB results."""
+
+from __future__ import annotations
+
+import shutil
+import warnings
+
+import pandas as pd
+import pytest
+
+from workbench import engine
+from workbench.profile import PPVVC
+
+pytest.importorskip("pyspark", reason="pyspark is not installed (pip install pyspark)")
+if shutil.which("java") is None:
+    pytest.skip("no Java runtime: Spark cannot start (CI installs default-jre-headless)",
+                allow_module_level=True)
+
+from test_engine import random_log, sales_log, tie_log  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def spark():
+    """One local Spark session for the whole module."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # pyspark warns about pandas 3 on import
+        con = engine.connect("pyspark")
+    yield con
+    con._session.stop()
+    engine._connections.pop("pyspark", None)
+
+
+def mixed_log() -> pd.DataFrame:
+    """Ties, single-event cases, random cases and a sales case with attributes, in one log."""
+    a = pd.concat([tie_log(), random_log(11, n_cases=25)], ignore_index=True)
+    return pd.concat([a, sales_log()], ignore_index=True)
+
+
+def same(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    pd.testing.assert_frame_equal(
+        ours.reset_index(drop=True), theirs.reset_index(drop=True),
+        check_dtype=False, check_exact=False, rtol=1e-9,
+    )
+
+
+@pytest.mark.parametrize(
+    "aggregation",
+    [
+        engine.directly_follows,
+        engine.start_end_activities,
+        engine.activity_counts,
+        engine.variants,
+        engine.case_durations,
+        lambda log, **kw: engine.case_table(log, PPVVC, **kw),
+        lambda log, **kw: engine.stage_visits(log, PPVVC, **kw),
+        lambda log, **kw: engine.kpis_by_period(log, PPVVC, **kw),
+    ],
+    ids=["dfg", "start_end", "activities", "variants", "durations", "case_table", "stage_visits", "kpis"],
+)
+def test_spark_matches_duckdb(spark, aggregation):
+    log = mixed_log()
+    on_spark = aggregation(log, con=spark)
+    on_duckdb = aggregation(log, backend="duckdb")
+    assert len(on_duckdb) > 0
+    same(on_spark, on_duckdb)
+
+
+def test_backend_keyword_reaches_spark(spark):
+    v = engine.variants(tie_log(), backend="pyspark")
+    assert v["count"].sum() == tie_log().case_id.nunique()
