@@ -266,10 +266,10 @@ def test_pm4py_column_names_are_accepted():
     assert engine.variants(pm).variant.tolist() == engine.variants(tie_log()).variant.tolist()
 
 
-def test_naive_timestamps_are_taken_as_utc():
+def test_timestamps_in_another_zone_give_the_same_durations():
     log = tie_log()
-    log["timestamp"] = log.timestamp.dt.tz_localize(None)
-    assert engine.case_durations(log).start.dt.tz is not None
+    log["timestamp"] = log.timestamp.dt.tz_convert("America/New_York")
+    assert str(engine.case_durations(log).start.dt.tz) == "UTC"
     assert engine.case_durations(log).duration_s.tolist() == engine.case_durations(tie_log()).duration_s.tolist()
 
 
@@ -277,7 +277,9 @@ def test_naive_timestamps_are_taken_as_utc():
     "mutate, words",
     [
         (lambda d: d.drop(columns="activity"), "'activity'"),
-        (lambda d: d.assign(timestamp=d.timestamp.astype(str)), "datetimes"),
+        (lambda d: d.assign(timestamp=d.timestamp.astype(str)), "timezone-aware"),
+        (lambda d: d.assign(timestamp=d.timestamp.dt.tz_localize(None)), "timezone-aware"),
+        (lambda d: d.assign(activity=d.activity.where(d.index != 6, None)), "row 7"),
         (lambda d: d.assign(case_id=d.case_id.where(d.index != 3, None)), "row 4"),
     ],
 )
@@ -360,4 +362,21 @@ def test_running_out_of_memory_and_spill_space_is_a_workbench_error(tmp_path):
             engine.directly_follows(big)
     finally:
         engine._config.memory_limit, engine._config.temp_directory, engine._config.max_temp_size = saved
+        engine._connections.pop("duckdb", None)
+
+
+def test_periods_are_cut_in_utc_whatever_the_machine_zone(monkeypatch):
+    import time
+
+    log = pd.DataFrame({"case_id": ["Q"], "activity": ["Lead Created"], "timestamp": [ts("2024-04-01 02:00")]})
+    monkeypatch.setenv("TZ", "America/New_York")  # there it is still March 31
+    time.tzset()
+    engine._connections.pop("duckdb", None)
+    try:
+        k = engine.kpis_by_period(log, freq="Q")
+        assert k.period.tolist() == ["2024Q2"]
+        assert engine.case_table(log).start.item() == ts("2024-04-01 02:00")
+    finally:
+        monkeypatch.delenv("TZ")
+        time.tzset()
         engine._connections.pop("duckdb", None)

@@ -34,7 +34,7 @@ from ibis.backends.sql.datatypes import DuckDBType
 
 from .errors import WorkbenchError
 from .profile import SalesProcessProfile, get_profile
-from .schema import ACTIVITY, AMOUNT, CASE, ORG, PM4PY_NAMES, REQUIRED, TIMESTAMP
+from .schema import ACTIVITY, AMOUNT, CASE, ORG, PM4PY_NAMES, REQUIRED, TIMESTAMP, check_log
 
 __all__ = [
     "activity_counts",
@@ -215,15 +215,9 @@ def _read_file(path: Path, con: ibis.BaseBackend) -> ir.Table:
 
 def _frame(log: pd.DataFrame) -> pd.DataFrame:
     """The DataFrame checked, with canonical names, ``_ord`` and ``_t`` added (a new frame)."""
-    log = log.rename(columns={v: k for k, v in PM4PY_NAMES.items() if v in log.columns and k not in log.columns})
-    missing = [c for c in REQUIRED if c not in log.columns]
-    if missing:
-        raise WorkbenchError(
-            f"the event log has no column {missing[0]!r}.",
-            column=missing[0],
-            hint="load it with workbench.io.read_event_log, which maps your columns to case_id, activity, timestamp.",
-        )
-    for c in REQUIRED:
+    log = check_log(log.rename(columns={v: k for k, v in PM4PY_NAMES.items()
+                                        if v in log.columns and k not in log.columns}))
+    for c in (CASE, ACTIVITY):  # check_log has seen to the timestamps
         bad = log[c].isna().to_numpy()
         if bad.any():
             raise WorkbenchError(
@@ -232,15 +226,7 @@ def _frame(log: pd.DataFrame) -> pd.DataFrame:
                 row=int(np.argmax(bad)) + 1,
                 hint="load the log with workbench.io.read_event_log, which sets such rows aside.",
             )
-    ts = log[TIMESTAMP]
-    if not pd.api.types.is_datetime64_any_dtype(ts):
-        raise WorkbenchError(
-            f"timestamps must be datetimes, not {ts.dtype}.",
-            column=TIMESTAMP,
-            hint="parse them with pd.to_datetime(..., utc=True) or load with workbench.io.read_event_log.",
-        )
-    ts = ts.dt.tz_localize("UTC") if ts.dt.tz is None else ts.dt.tz_convert("UTC")
-    ts = ts.dt.as_unit("us")
+    ts = log[TIMESTAMP].dt.tz_convert("UTC").dt.as_unit("us")
     frame = log.assign(**{TIMESTAMP: ts, ORD: np.arange(len(log), dtype="int64"), T: ts.astype("int64")})
     return frame.reset_index(drop=True)
 
@@ -347,6 +333,8 @@ def _aggregate(
         cur = connect("duckdb").con.cursor()
         file = str(log) if isinstance(log, (str, Path)) else None
         try:
+            # a cursor starts in the machine's zone: periods must be cut, and times returned, in UTC
+            cur.execute("SET TimeZone = 'UTC'")
             if file is None:
                 cur.register(_SRC, _frame(log))
             else:

@@ -1,0 +1,74 @@
+"""Speed of the quota forecast: the Monte Carlo at scale, and a full backtest on the default demo log.
+
+Targets (issue 5), on 2 cores:
+- 10,000 open deals, 200 reps, 10,000 draws: under 5 s;
+- a backtest of 8 quarters x 13 weeks on the default demo log: under 2 minutes.
+
+Run: ``python benchmarks/bench_forecast.py [--skip-backtest] [--draws N]``. Prints the
+timings and whether each target is met; timing is never a test assertion.
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import numpy as np
+import pandas as pd
+
+from workbench.forecast import NewBusinessModel, Simulation, simulate_new_business, simulate_pipeline
+
+
+def bench_monte_carlo(n_deals: int = 10_000, n_reps: int = 200, n_draws: int = 10_000, seed: int = 0) -> float:
+    """Seconds to draw and summarise the pipeline and new business of ``n_deals`` deals for ``n_reps`` reps."""
+    rng = np.random.default_rng(seed)
+    p = rng.beta(1, 3, n_deals)
+    amount = np.round(rng.lognormal(10, 0.8, n_deals), -2)
+    group = rng.integers(n_reps, size=n_deals)
+    reps = pd.DataFrame({"rep": [f"r{i:03d}" for i in range(n_reps)],
+                         "team": [f"t{i // 8:02d}" for i in range(n_reps)],
+                         "region": [f"g{i // 50}" for i in range(n_reps)]})
+    share = pd.Series(rng.dirichlet(np.ones(n_reps)), index=reps["rep"])
+    nb = NewBusinessModel("ets", np.full(13, 1e5), {}, amount[:500], 0.1, share, share)
+    t0 = time.perf_counter()
+    team = group // 8
+    pipe = simulate_pipeline(p, amount, group, n_reps, n_draws=n_draws, rng=rng, shock_sd=0.2,
+                             cluster=team, cluster_sd=0.15)
+    new = simulate_new_business(nb, 6e5, n_reps, np.arange(n_reps), n_draws=n_draws, rng=rng)
+    sim = Simulation(reps, np.zeros(n_reps), pipe, new)
+    for level in ("rep", "team", "region", "company"):
+        _, draws = sim.level_draws(level)
+        np.percentile(draws, [10, 50, 90], axis=0)
+    return time.perf_counter() - t0
+
+
+def bench_backtest(n_quarters: int = 8, n_draws: int = 2_000) -> tuple[float, pd.DataFrame]:
+    """Seconds for a backtest of ``n_quarters`` x 13 weeks on the default demo log, and its metrics."""
+    from workbench.backtest import Backtest
+    from workbench.synth import generate_demo_data
+
+    demo = generate_demo_data(seed=7, size="default")
+    t0 = time.perf_counter()
+    bt = Backtest(n_quarters=n_quarters, weeks=range(1, 14), n_draws=n_draws, progress=False)
+    bt.fit(demo.events, demo.quotas, demo.reps)
+    seconds = time.perf_counter() - t0
+    print(f"  log: {len(demo.events):,} events; quarters {bt.quarters_}")
+    return seconds, bt.metrics(by=("level",))
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--skip-backtest", action="store_true")
+    ap.add_argument("--draws", type=int, default=2_000, help="draws per forecast in the backtest")
+    args = ap.parse_args()
+    s = bench_monte_carlo()
+    print(f"Monte Carlo, 10,000 deals x 200 reps x 10,000 draws: {s:.2f} s (target < 5 s: {'met' if s < 5 else 'MISSED'})")
+    if not args.skip_backtest:
+        s, metrics = bench_backtest(n_draws=args.draws)
+        print(f"Backtest, 8 quarters x 13 weeks, default demo, {args.draws} draws: {s:.1f} s "
+              f"(target < 120 s: {'met' if s < 120 else 'MISSED'})")
+        print(metrics.round(3).to_string())
+
+
+if __name__ == "__main__":
+    main()

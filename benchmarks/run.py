@@ -1,0 +1,252 @@
+"""Time pm4py and the workbench engine side by side on large generated logs.
+
+    .venv/bin/python benchmarks/run.py --sizes 1m 10m
+    .venv/bin/python benchmarks/run.py --sizes 100m --no-pm4py --memory-limit 8GB
+
+For each size, a demo log is written once to ``benchmarks/data/events_<size>.parquet``
+(git-ignored). Then every step runs on each side in its own subprocess, so that each
+peak memory (``VmHWM``) is that step's alone:
+
+- ``dfg``, ``performance_dfg``, ``variants``, ``case_durations``: pm4py on the
+  DataFrame already in memory (its read time excluded), the workbench straight
+  from the Parquet file (its read time included);
+- ``pipeline``: read the Parquet file -> DFG -> pm4py Petri net (inductive miner on
+  the DFG) and the DFG's graphviz object, end to end on both sides.
+
+Prints a table of times, ratios and peak memory and writes
+``benchmarks/results/latest.json`` with the machine it ran on.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import resource
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+DATA = HERE / "data"
+RESULTS = HERE / "results"
+STEPS = ("dfg", "performance_dfg", "variants", "case_durations", "pipeline")
+SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
+
+
+# --------------------------------------------------------------------------- data
+def parse_size(text: str) -> int:
+    """'1m' -> 1_000_000; plain integers pass through."""
+    t = text.lower()
+    if t in SIZES:
+        return SIZES[t]
+    mult = {"k": 1_000, "m": 1_000_000}.get(t[-1], 1)
+    return int(float(t.rstrip("km")) * mult)
+
+
+def write_log(n_events: int, path: Path, *, seed: int = 7, progress: bool = True) -> Path:
+    """Write the demo log of about ``n_events`` events to ``path`` (Parquet), once."""
+    import shutil
+
+    from workbench.synth import write_demo_data
+
+    if path.exists():
+        return path
+    scratch = path.parent / f".{path.stem}_demo"
+    paths = write_demo_data(scratch, seed=seed, size=n_events, progress=progress)
+    Path(paths["events"]).rename(path)
+    shutil.rmtree(scratch, ignore_errors=True)
+    return path
+
+
+# --------------------------------------------------------------------------- workers
+def _pm4py_frame(path: Path):
+    import pandas as pd
+
+    from workbench.schema import to_pm4py
+
+    return to_pm4py(pd.read_parquet(path))
+
+
+def _pm4py_model(dfg, start, end):
+    """The small-result part of the pipeline, identical on both sides."""
+    import pm4py
+    from pm4py.objects.dfg.obj import DFG
+    from pm4py.visualization.dfg import visualizer as dfg_visualizer
+
+    net = pm4py.discover_petri_net_inductive(DFG(dfg, start, end))
+    gviz = dfg_visualizer.apply(dfg, parameters={"start_activities": start, "end_activities": end})
+    return net, gviz
+
+
+def run_pm4py(step: str, path: Path) -> float:
+    import pm4py
+
+    if step == "pipeline":
+        t0 = time.perf_counter()
+        df = _pm4py_frame(path)
+        dfg, start, end = pm4py.discover_dfg(df)
+        _pm4py_model(dfg, start, end)
+        return time.perf_counter() - t0
+    df = _pm4py_frame(path)
+    fn = {
+        "dfg": pm4py.discover_dfg,
+        "performance_dfg": pm4py.discover_performance_dfg,
+        "variants": pm4py.get_variants,
+        "case_durations": pm4py.get_all_case_durations,
+    }[step]
+    t0 = time.perf_counter()
+    fn(df)
+    return time.perf_counter() - t0
+
+
+def run_workbench(step: str, path: Path) -> float:
+    from workbench import engine
+
+    engine.connect()  # start DuckDB outside the clock, as pm4py is imported outside it
+    if step == "pipeline":
+        import pm4py  # noqa: F401  (imported outside the clock on both sides)
+    t0 = time.perf_counter()
+    if step == "pipeline":
+        _pm4py_model(*engine.to_pm4py_dfg(*engine.dfg(path)))
+    else:
+        {
+            "dfg": lambda p: engine.to_pm4py_dfg(*engine.dfg(p)),
+            "performance_dfg": lambda p: engine.to_pm4py_dfg(*engine.dfg(p, performance=True),
+                                                             measure="performance"),
+            "variants": engine.variants,
+            "case_durations": engine.case_durations,
+        }[step](path)
+    return time.perf_counter() - t0
+
+
+def worker(side: str, step: str, path: Path, memory_limit: str | None, max_temp_size: str | None) -> None:
+    """Run one step on one side and print its time and this process's peak memory as JSON."""
+    if memory_limit or max_temp_size:
+        from workbench import engine
+
+        engine.configure(memory_limit=memory_limit, max_temp_size=max_temp_size)
+    seconds = (run_pm4py if side == "pm4py" else run_workbench)(step, path)
+    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb()}))
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    Linux's VmHWM starts afresh at exec; ``ru_maxrss`` would carry over the
+    parent's peak from before the fork (here: the generator's).
+    """
+    try:
+        for line in Path("/proc/self/status").read_text().splitlines():
+            if line.startswith("VmHWM:"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def measure(side: str, step: str, path: Path, memory_limit: str | None, max_temp_size: str | None) -> dict:
+    cmd = [sys.executable, __file__, "--worker", side, step, str(path)]
+    if memory_limit:
+        cmd += ["--memory-limit", memory_limit]
+    if max_temp_size:
+        cmd += ["--max-temp-size", max_temp_size]
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    if done.returncode != 0:
+        return {"error": done.stderr.strip().splitlines()[-1] if done.stderr.strip() else "failed"}
+    return json.loads(done.stdout.strip().splitlines()[-1])
+
+
+# --------------------------------------------------------------------------- report
+def machine() -> dict:
+    import duckdb
+    import ibis
+    import pandas as pd
+    import pm4py
+    import psutil
+
+    cpu = platform.processor()
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                cpu = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return {
+        "cpu": cpu,
+        "cores": os.cpu_count(),
+        "ram_gb": round(psutil.virtual_memory().total / 2**30, 1),
+        "os": platform.platform(),
+        "python": platform.python_version(),
+        "versions": {"pm4py": pm4py.__version__, "pandas": pd.__version__, "duckdb": duckdb.__version__,
+                     "ibis": ibis.__version__},
+    }
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--sizes", nargs="+", default=["1m", "10m"], help="1m, 10m, 100m or an integer")
+    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS)
+    ap.add_argument("--no-pm4py", action="store_true", help="time the workbench only (e.g. at 100m)")
+    ap.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 8GB")
+    ap.add_argument("--max-temp-size", default=None, help="most DuckDB may spill to disk, e.g. 20GB")
+    ap.add_argument("--seed", type=int, default=7)
+    ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
+    ap.add_argument("--no-progress", action="store_true")
+    ap.add_argument("--worker", nargs=3, metavar=("SIDE", "STEP", "PATH"), help=argparse.SUPPRESS)
+    args = ap.parse_args(argv)
+    if args.worker:
+        worker(args.worker[0], args.worker[1], Path(args.worker[2]), args.memory_limit, args.max_temp_size)
+        return 0
+
+    from tqdm import tqdm
+
+    sides = ["workbench"] if args.no_pm4py else ["pm4py", "workbench"]
+    result = {"machine": machine(), "started": time.strftime("%Y-%m-%dT%H:%M:%S%z"),
+              "load_average_before": os.getloadavg(), "sizes": {}}
+    for size in args.sizes:
+        n = parse_size(size)
+        path = write_log(n, DATA / f"events_{size}.parquet", seed=args.seed, progress=not args.no_progress)
+        rows = {}
+        jobs = [(step, side) for step in args.steps for side in sides]
+        for step, side in tqdm(jobs, desc=f"{size} events", disable=args.no_progress):
+            rows.setdefault(step, {})[side] = measure(side, step, path, args.memory_limit, args.max_temp_size)
+        for step, r in rows.items():
+            p, w = r.get("pm4py", {}), r.get("workbench", {})
+            if "seconds" in p and "seconds" in w:
+                r["speedup"] = p["seconds"] / w["seconds"]
+                r["memory_ratio"] = w["peak_mb"] / p["peak_mb"]
+        import pyarrow.parquet as pq
+
+        result["sizes"][size] = {
+            "events": pq.ParquetFile(path).metadata.num_rows,
+            "file": str(path.relative_to(HERE.parent)),
+            # other work on the machine shows here; timings under load are noisier
+            "load_average_after": os.getloadavg(),
+            "steps": rows,
+        }
+        print_table(size, rows)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=2))
+    print(f"wrote {args.out}")
+    return 0
+
+
+def print_table(size: str, rows: dict) -> None:
+    def fmt(d: dict, key: str, spec: str) -> str:
+        return format(d[key], spec) if key in d else d.get("error", "-")[:12]
+
+    print(f"\n{size} events")
+    print(f"{'step':<16}{'pm4py s':>10}{'wb s':>10}{'speedup':>9}{'pm4py MB':>10}{'wb MB':>9}{'mem':>7}")
+    for step, r in rows.items():
+        p, w = r.get("pm4py", {}), r.get("workbench", {})
+        print(f"{step:<16}{fmt(p, 'seconds', '.2f'):>10}{fmt(w, 'seconds', '.2f'):>10}"
+              f"{fmt(r, 'speedup', '.1f'):>9}{fmt(p, 'peak_mb', '.0f'):>10}{fmt(w, 'peak_mb', '.0f'):>9}"
+              f"{fmt(r, 'memory_ratio', '.2f'):>7}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
