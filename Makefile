@@ -11,10 +11,15 @@ $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 
-# Reinstall when pyproject.toml changes; the stamp keeps repeated runs fast.
+# Reinstall when pyproject.toml changes; the stamps keep repeated runs fast. The report needs the
+# package only; the tests add their extras (pyspark, playwright...).
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
-	$(BIN)/python -m pip install --quiet -e '.[test]'
+	$(BIN)/python -m pip install --quiet -e .
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
+	touch $@
+
+$(VENV)/.installed-test: $(VENV)/.installed
+	$(BIN)/python -m pip install --quiet -e '.[test]'
 	touch $@
 
 install: $(VENV)/.installed
@@ -28,7 +33,7 @@ report: $(VENV)/.installed $(DEMO)/events.parquet
 	$(BIN)/workbench report --log $(DEMO)/events.parquet --reps $(DEMO)/reps.csv \
 		--quotas $(DEMO)/quotas.csv $(if $(QUARTER),--quarter $(QUARTER),) --out reports
 
-test: $(VENV)/.installed
+test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest
 
 clean:
