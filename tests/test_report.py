@@ -67,6 +67,22 @@ def test_failing_notebook_fails_the_report_naming_it_and_leaves_nothing(tmp_path
     assert list(out.iterdir()) == []  # no report, no temporary folder
 
 
+def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log, monkeypatch):
+    small_log.to_csv(tmp_path / "log.csv", index=False)
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    _notebook(notebooks / "01_ok.ipynb", "import json, pathlib\n"
+              "pathlib.Path(output_dir, '01_ok.json').write_text(json.dumps("
+              "{'headline': [{'label': 'Answer', 'value': 42}]}))")
+    monkeypatch.chdir(tmp_path)
+    index = build_report(log="log.csv", out="reports", notebooks=("01_ok",), notebook_dir=notebooks, timeout=60)
+    assert index == tmp_path / "reports" / "2026Q3" / "index.html"
+    page = index.read_text(encoding="utf-8")
+    assert "<th>Answer</th><td>42</td>" in page and 'href="01_ok.html"' in page
+    assert (index.parent / "01_ok.html").exists()
+    assert [p.name for p in (tmp_path / "reports").iterdir()] == ["2026Q3"]
+
+
 def test_report_rejects_missing_files_before_running_anything(tmp_path, capsys):
     code = main(["report", "--log", str(tmp_path / "nope.csv"), "--quarter", "2026Q3"])
     assert code == 2

@@ -118,7 +118,11 @@ def write_index(out_dir: Path, quarter: str, as_of: pd.Timestamp, names: list[st
     """
     sections = []
     for name in names:
-        results = json.loads((out_dir / f"{name}.json").read_text(encoding="utf-8"))
+        path = out_dir / f"{name}.json"
+        if not path.exists():
+            raise WorkbenchError(f"notebook {name} ran but wrote no {path.name}.", file=str(path),
+                                 hint="end the notebook with results.write().")
+        results = json.loads(path.read_text(encoding="utf-8"))
         title = html.escape(_notebook_title(out_dir / f"{name}.ipynb"))
         rows = "".join(
             f"<tr><th>{html.escape(str(item['label']))}</th><td>{html.escape(str(item['value']))}</td></tr>"
@@ -189,7 +193,8 @@ def build_report(
                            mapping=parse_mapping(mapping) if mapping else None, kind=kind)
     quarter, stamp = resolve_period(data.log, quarter, as_of)
 
-    out = Path(out)
+    # Absolute, because the notebooks run inside the report folder and write there by path.
+    out = Path(out).resolve()
     out.mkdir(parents=True, exist_ok=True)
     final = out / quarter
     work = Path(tempfile.mkdtemp(prefix=f".{quarter}-", dir=out))
