@@ -61,16 +61,9 @@ from .filters import filter_lifecycle
 from .io import after_close_mask
 from .profile import SalesProcessProfile, get_profile
 from .schema import ACTIVITY, CASE, PM4PY_NAMES, REQUIRED, TIMESTAMP, require
+from .schema import DEVIATION_KINDS as KINDS
 from .stats import mark_findings, median_difference, rate_difference
 
-KINDS = (
-    "skipped_stage",
-    "premature_proposal",
-    "stage_regression",
-    "followup_gap",
-    "after_close",
-    "won_without_milestones",
-)
 #: Kinds whose definition does not depend on how the deal ended (see :func:`conformance_summary`).
 OUTCOME_NEUTRAL = ("premature_proposal", "stage_regression", "followup_gap")
 DAY_S = 86_400

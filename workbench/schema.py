@@ -35,6 +35,16 @@ REGION = "region"
 AMOUNT = "amount"
 
 REQUIRED = (CASE, ACTIVITY, TIMESTAMP)
+
+#: Deviations from the sales process profile, as the generator plants them and conformance finds them.
+DEVIATION_KINDS = (
+    "skipped_stage",
+    "premature_proposal",
+    "stage_regression",
+    "followup_gap",
+    "after_close",
+    "won_without_milestones",
+)
 ORG = (REP, TEAM, REGION)
 
 #: pm4py's standard column names, accepted on input, produced for pm4py.

@@ -135,17 +135,10 @@ from .calendar import to_utc
 from .errors import WorkbenchError
 from .kpis import MONTH_DAYS, SEED_CYCLE_TABLE, SEED_TEAM_ATTAINMENT
 from .profile import PPVVC
+from .schema import DEVIATION_KINDS as KINDS
 
 __all__ = ["DemoData", "GroundTruth", "generate_demo_data", "write_demo_data", "KINDS", "PRESETS"]
 
-KINDS = (
-    "skipped_stage",
-    "premature_proposal",
-    "stage_regression",
-    "followup_gap",
-    "after_close",
-    "won_without_milestones",
-)
 
 DAY_S = 86_400
 
