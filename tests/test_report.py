@@ -83,6 +83,15 @@ def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log
     assert [p.name for p in (tmp_path / "reports").iterdir()] == ["2026Q3"]
 
 
+def test_report_rejects_an_unknown_team_before_running_anything(tmp_path, small_log, capsys):
+    small_log.assign(team="Enterprise").to_csv(tmp_path / "log.csv", index=False)
+    code = main(["report", "--log", str(tmp_path / "log.csv"), "--team", "Nope", "--out", str(tmp_path / "r")])
+    assert code == 2
+    err = capsys.readouterr().err
+    assert "--team 'Nope' is not in the log" in err and "Enterprise" in err
+    assert not (tmp_path / "r").exists() or not any((tmp_path / "r").iterdir())
+
+
 def test_report_rejects_missing_files_before_running_anything(tmp_path, capsys):
     code = main(["report", "--log", str(tmp_path / "nope.csv"), "--quarter", "2026Q3"])
     assert code == 2

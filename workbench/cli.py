@@ -54,6 +54,8 @@ def _report(args: argparse.Namespace) -> int:
         mapping=args.mapping,
         kind=args.kind,
         anonymize=args.anonymize,
+        team=args.team,
+        region=args.region,
         seed=args.seed,
         out=args.out,
         timeout=args.timeout,
@@ -94,6 +96,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--profile", default="ppvvc")
     report.add_argument("--mapping")
     report.add_argument("--kind", choices=INPUT_KINDS[:4], default="auto")
+    report.add_argument("--team", help="report on this team only")
+    report.add_argument("--region", help="report on this region only")
     report.add_argument("--anonymize", action="store_true", help="replace names by stable pseudonyms")
     report.add_argument("--seed", type=int, default=0)
     report.add_argument("--out", type=Path, default=Path("reports"))

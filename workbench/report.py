@@ -167,6 +167,8 @@ def build_report(
     mapping: str | None = None,
     kind: str = "auto",
     anonymize: bool = False,
+    team: str | None = None,
+    region: str | None = None,
     seed: int = 0,
     out: str | Path = "reports",
     timeout: int = 600,
@@ -192,6 +194,11 @@ def build_report(
     data = load_sales_data(log, reps=reps, quotas=quotas, profile=profile,
                            mapping=parse_mapping(mapping) if mapping else None, kind=kind)
     quarter, stamp = resolve_period(data.log, quarter, as_of)
+    for column, value in (("team", team), ("region", region)):
+        if value is not None and (column not in data.log.columns or not data.log[column].eq(value).any()):
+            known = sorted(data.log[column].dropna().unique()) if column in data.log.columns else []
+            raise WorkbenchError(f"--{column} {value!r} is not in the log.", column=column,
+                                 hint=f"use one of {known[:10]}." if known else f"the log has no {column}.")
 
     # Absolute, because the notebooks run inside the report folder and write there by path.
     out = Path(out).resolve()
@@ -206,7 +213,7 @@ def build_report(
             "reps": str(Path(reps).resolve()) if reps else None,
             "profile": str(profile) if profile else None,
             "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
-            "anonymize": anonymize, "output_dir": str(work),
+            "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work),
         }
         parameters.update(extra_parameters or {})
         names = [n for n in notebooks if (notebook_dir / f"{n}.ipynb").exists()]
