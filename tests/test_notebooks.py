@@ -160,3 +160,14 @@ def test_index_renders_in_headless_chromium(report):
     assert len(images) == len(with_figures) >= 3  # the first figure of each page that has one
     assert all(ok for _, ok in images), images
     assert errors == []
+
+
+def test_pages_carry_no_warnings_or_errors(report):
+    """A reader of the report sees results, not Python warnings."""
+    import nbformat
+
+    for name in NOTEBOOKS:
+        nb = nbformat.read(report / f"{name}.ipynb", as_version=4)
+        noise = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
+                 if o.get("name") == "stderr" or o.get("output_type") == "error"]
+        assert not noise, (name, [o.get("text", "")[:200] for o in noise])

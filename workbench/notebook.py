@@ -170,6 +170,8 @@ def setup(
     from .report import resolve_period
 
     warnings.filterwarnings("ignore", category=FutureWarning)
+    # Tables mix numbers and dates; rounding them for display is meant for the numbers only.
+    warnings.filterwarnings("ignore", message="obj.round has no effect")
     matplotlib.rcParams["figure.max_open_warning"] = 0
     pd.set_option("display.max_columns", 30, "display.width", 200, "display.precision", 2)
     data = load(log, **load_options)
