@@ -405,3 +405,15 @@ def test_lifecycle_start_of_the_closing_activity_does_not_close_the_deal():
     assert result.quarantine["source_row"].tolist() == [4]
     assert result.quarantine["reason"].tolist() == ["event_after_close"]
     assert result.log["activity"].tolist() == ["Lead Created", "Closed Won", "Closed Won"]
+
+
+def test_quarantine_names_the_deal_in_canonical_terms_whatever_the_export_called_it():
+    df = pd.DataFrame({
+        "Opportunity ID": ["o1", "o1", "o1"],
+        "Stage": ["Lead Created", "Closed Lost", "Follow-up"],
+        "Changed At": ["2026-01-01", "2026-01-05", "2026-01-09"],
+    })
+    result = read_event_log(df, mapping={"case_id": "Opportunity ID", "activity": "Stage", "timestamp": "Changed At"})
+    assert result.quarantine["reason"].tolist() == ["event_after_close"]
+    assert result.quarantine["case_id"].tolist() == ["o1"]
+    assert result.quarantine["Opportunity ID"].tolist() == ["o1"]

@@ -875,7 +875,14 @@ def _event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[s
     if reps is not None:
         reps_table = reps.log if isinstance(reps, LoadResult) else read_reps(reps).log
         log = _join_reps(log, reps_table, warnings)
-    return _finish(log, raw, flags, kind, warnings, _events_summary(log))
+    result = _finish(log, raw, flags, kind, warnings, _events_summary(log))
+    # Quarantined rows keep the export's own column names; a canonical case_id beside them lets
+    # analyses (e.g. events after close as deviations) find their deal whatever the export called it.
+    case_source = _resolve_columns(raw, kind, mapping).get(CASE)
+    quarantine = result.quarantine
+    if case_source in quarantine.columns and CASE not in quarantine.columns:
+        quarantine.insert(3, CASE, quarantine[case_source])
+    return result
 
 
 def read_event_log(source: str | Path | pd.DataFrame, *, kind: str = "auto",
