@@ -368,10 +368,13 @@ def dfg_expr(t: ir.Table, performance: bool = True) -> ir.Table:
     ``performance``, the waits' mean, median, 90th percentile, min and max.
     One window pass gives the DFG and the start/end activities together.
     """
+    # All window functions share one mutate, so the per-case sort runs once (a second
+    # mutate would sort the events again for the waits).
     w = _case_window(t)
-    e = t.mutate(target=t[ACTIVITY].lead().over(w), _first=t[T].lag().over(w).isnull())
+    win: dict[str, Any] = {"target": t[ACTIVITY].lead().over(w), "_first": t[T].lag().over(w).isnull()}
     if performance:
-        e = e.mutate(_wait=(t[T].lead().over(w) - t[T]) / _US)
+        win["_wait"] = (t[T].lead().over(w) - t[T]) / _US
+    e = t.mutate(**win)
     aggs: dict[str, Any] = {"frequency": e.count(), "_starts": e._first.cast("int64").sum()}
     if performance:
         aggs.update(wait_mean_s=e._wait.mean(), wait_min_s=e._wait.min(), wait_max_s=e._wait.max(),
@@ -382,26 +385,42 @@ def dfg_expr(t: ir.Table, performance: bool = True) -> ir.Table:
     return g
 
 
+def _activity_codes(t: ir.Table) -> ir.Table:
+    """The log's distinct activities numbered 0, 1, ... in name order: (activity, _code)."""
+    acts = t.select(t[ACTIVITY]).distinct()
+    return acts.mutate(_code=ibis.row_number().over(order_by=acts[ACTIVITY]))
+
+
 def activity_counts_expr(t: ir.Table) -> ir.Table:
     """Ibis expression of :func:`activity_counts` over a prepared table."""
     return t.group_by(activity=t[ACTIVITY]).agg(events=t.count(), cases=t[CASE].nunique())
 
 
 def case_variants_expr(t: ir.Table) -> ir.Table:
-    """One row per case: its activity sequence (array) and its duration in seconds."""
-    # Sorting (time, ordinal, activity) structs inside the array keeps the log order on
-    # every backend; Spark cannot order an aggregate directly.
-    ev = ibis.struct({"t": t[T], "o": t[ORD], "a": t[ACTIVITY]})
-    per_case = t.group_by(t[CASE]).agg(
-        _seq=ev.collect(), _d=(t[T].max() - t[T].min()) / _US
-    )
-    return per_case.mutate(variant=per_case._seq.sort().map(lambda e: e.a)).drop("_seq")
+    """One row per case: its activity sequence as codes of :func:`_activity_codes` (array) and duration (s)."""
+    # Sorting (time, ordinal, activity code) structs inside the array keeps the log order
+    # on every backend (Spark cannot order an aggregate directly); the small integer
+    # codes make the lists cheaper to build, sort and group than the names.
+    codes = _activity_codes(t)
+    c = t.left_join(codes, ACTIVITY).select(t[CASE], t[T], t[ORD], codes._code)
+    ev = ibis.struct({"t": c[T], "o": c[ORD], "a": c._code})
+    per_case = c.group_by(c[CASE]).agg(_seq=ev.collect(), _d=(c[T].max() - c[T].min()) / _US)
+    return per_case.mutate(_codes=per_case._seq.sort().map(lambda e: e.a)).drop("_seq")
+
+
+def _decode(v: ir.Table, codes: ir.Table) -> ir.Table:
+    """``v._codes`` (arrays of activity codes) as ``variant`` (arrays of names)."""
+    names = codes.aggregate(_pairs=ibis.struct({"c": codes._code, "a": codes[ACTIVITY]}).collect())
+    names = names.select(_names=names._pairs.sort().map(lambda e: e.a))
+    v = v.cross_join(names)
+    return v.mutate(variant=v._codes.map(lambda x: v._names[x])).drop("_codes", "_names")
 
 
 def variants_expr(t: ir.Table) -> ir.Table:
     """Ibis expression of :func:`variants` (without share and order) over a prepared table."""
     c = case_variants_expr(t)
-    return c.group_by(c.variant).agg(count=c.count(), mean_duration_s=c._d.mean())
+    v = c.group_by(c._codes).agg(count=c.count(), mean_duration_s=c._d.mean())
+    return _decode(v, _activity_codes(t))
 
 
 def _closing(t: ir.Table, profile: SalesProcessProfile) -> ir.BooleanValue:
@@ -578,19 +597,52 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
     DataFrame[variant (tuple of str), count, share, mean_duration_s]; ``share``
     is the fraction of cases, the duration is first to last event of a case.
     """
-    (out,) = _aggregate(log, [(variants_expr, ())], backend=backend, con=con)
-    out["variant"] = [tuple(v) for v in out["variant"]]
+    (out,) = _aggregate(log, [(_variants_ordered_expr, ())], backend=backend, con=con)
+    out["variant"] = _tuples(out["variant"].to_numpy())
     out["count"] = out["count"].astype("int64")
     total = out["count"].sum()
     out["share"] = out["count"] / total if total else np.nan
     out = out[["variant", "count", "share", "mean_duration_s"]]
+    if _variants_in_order(out["count"].tolist(), out["variant"].tolist()):
+        return out.reset_index(drop=True)  # what the stable sort below would return
     return _sorted(out, ["count", "variant"], [False, True])
+
+
+def _variants_ordered_expr(t: ir.Table) -> ir.Table:
+    """:func:`variants_expr` most frequent first, then by variant: the engine sorts, so
+    :func:`variants` usually only has to check the order (and sorts itself if it differs)."""
+    v = variants_expr(t)
+    return v.order_by([v["count"].desc(), v.variant])
+
+
+def _tuples(lists: np.ndarray) -> list[tuple]:
+    """Each array of ``lists`` as a tuple of Python objects (one flat conversion, then slices)."""
+    if len(lists) == 0:
+        return []
+    ends = np.cumsum([len(v) for v in lists]).tolist()
+    flat = np.concatenate(lists).tolist()
+    return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends)]
+
+
+def _variants_in_order(counts: list, variants: list) -> bool:
+    """True if rows are by count descending, then variant ascending (ties kept)."""
+    for i in range(1, len(counts)):
+        c0, c1 = counts[i - 1], counts[i]
+        if c0 < c1 or (c0 == c1 and variants[i] < variants[i - 1]):
+            return False
+    return True
 
 
 def case_durations(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
     """Each case's first and last event and the seconds between: DataFrame[case_id, start, end, duration_s]."""
-    (out,) = _aggregate(log, [(case_durations_expr, ())], backend=backend, con=con)
+    (out,) = _aggregate(log, [(_case_durations_ordered_expr, ())], backend=backend, con=con)
     return _sorted(out, [CASE], [True])
+
+
+def _case_durations_ordered_expr(t: ir.Table) -> ir.Table:
+    """:func:`case_durations_expr` ordered by case (so that :func:`_sorted` has nothing to do)."""
+    c = case_durations_expr(t)
+    return c.order_by(c[CASE])
 
 
 def case_table(
@@ -721,4 +773,6 @@ def to_pm4py_dfg(
 
 
 def _sorted(df: pd.DataFrame, by: Sequence[str], ascending: Sequence[bool]) -> pd.DataFrame:
+    if list(by) and len(by) == 1 and ascending[0] and df[by[0]].is_monotonic_increasing:
+        return df.reset_index(drop=True)  # already in order: the stable sort would change nothing
     return df.sort_values(list(by), ascending=list(ascending), kind="mergesort", ignore_index=True)
