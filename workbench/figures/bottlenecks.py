@@ -15,12 +15,7 @@ from matplotlib.figure import Figure
 
 from ..errors import WorkbenchError
 from ..profile import PPVVC, SalesProcessProfile, get_profile
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size, layout="constrained")
-    return ax
+from . import _axes
 
 
 def _stages_in(frame: pd.DataFrame, profile: SalesProcessProfile) -> list[str]:

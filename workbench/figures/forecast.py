@@ -16,15 +16,10 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from ..errors import WorkbenchError
+from . import _axes
 
 _MONEY = FuncFormatter(lambda v, _: f"{v / 1e6:.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:.0f}k")
 _BASELINES = (("", "forecast"), ("_weighted_pipeline", "weighted pipeline"), ("_run_rate", "run rate"))
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size, layout="constrained")
-    return ax
 
 
 def plot_fan_chart(paths: pd.DataFrame, *, quota: float | None = None, ax: Axes | None = None) -> Figure:

@@ -14,12 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..kpis import SEED_CYCLE_TABLE, SEED_SHARE_REPS_AT_QUOTA
-
-
-def _axes(ax: Axes | None, size: tuple[float, float]) -> Axes:
-    if ax is None:
-        _, ax = plt.subplots(figsize=size, layout="constrained")
-    return ax
+from . import _axes
 
 
 def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
