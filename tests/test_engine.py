@@ -113,6 +113,31 @@ def test_performance_matches_pm4py(log):
             assert row[ours] == pytest.approx(float(stats[theirs]), rel=1e-9, abs=1e-6), (pair, theirs)
 
 
+def test_quantiles_by_sort_match_pm4py_and_numpy(log, monkeypatch):
+    # as on a log too large for DuckDB's memory: every event "needs" more than the limit
+    monkeypatch.setattr(engine, "_QUANTILE_BYTES_PER_EVENT", 10**15)
+    assert engine._quantiles_by_sort(log, "duckdb", None)
+    edges = engine.directly_follows(log).set_index(["source", "target"])
+    perf, _, _ = pm4py.discover_performance_dfg(reference(log))
+    # the waits by hand: consecutive events of a case in (time, input) order
+    ev = log.assign(_o=np.arange(len(log))).sort_values(["case_id", "timestamp", "_o"])
+    nxt = ev.groupby("case_id").shift(-1)
+    waits = (nxt["timestamp"] - ev["timestamp"]).dt.total_seconds()
+    pairs = pd.DataFrame({"source": ev["activity"], "target": nxt["activity"], "wait": waits}).dropna()
+    for (a, b), w in pairs.groupby(["source", "target"])["wait"]:
+        assert edges.loc[(a, b), "wait_median_s"] == pytest.approx(float(perf[(a, b)]["median"]), abs=1e-6)
+        assert edges.loc[(a, b), "wait_p90_s"] == pytest.approx(np.percentile(w, 90), abs=1e-6)
+
+
+def test_quantiles_are_sorted_for_logs_beyond_memory(monkeypatch):
+    log = tie_log()
+    assert not engine._quantiles_by_sort(log, "duckdb", None)  # a few events, GBs of memory
+    limit = engine._memory_limit_bytes()
+    monkeypatch.setattr(engine, "_QUANTILE_BYTES_PER_EVENT", limit / len(log) + 1)
+    assert engine._quantiles_by_sort(log, "duckdb", None)
+    assert engine._quantiles_by_sort(log, "pyspark", None)  # Spark's percentile is in memory too
+
+
 def test_start_end_match_pm4py(log):
     se = engine.start_end_activities(log)
     p = reference(log)
@@ -124,7 +149,9 @@ def test_variants_match_pm4py(log):
     v = engine.variants(log)
     assert dict(zip(v.variant, v["count"])) == pm4py.get_variants(reference(log))
     assert v["share"].sum() == pytest.approx(1.0)
-    assert list(v["count"]) == sorted(v["count"], reverse=True)
+    # most frequent first, ties in variant order
+    keys = [(-n, variant) for n, variant in zip(v["count"], v.variant)]
+    assert keys == sorted(keys)
 
 
 def test_case_durations_match_pm4py(log):

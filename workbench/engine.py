@@ -30,6 +30,8 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
+import pyarrow as pa
+import pyarrow.compute as pc
 from ibis.backends.sql.datatypes import DuckDBType
 
 from .errors import WorkbenchError
@@ -149,8 +151,9 @@ def spark_session(master: str = "local[2]"):
 
 
 # --------------------------------------------------------------------------- input
-#: Name the DuckDB fast path registers the input under (per cursor, so calls don't clash).
-_SRC = "_wb_events"
+#: Names the DuckDB fast path registers the input, and the prepared events over it, under
+#: (per cursor, so calls don't clash).
+_INPUT, _SRC = "_wb_input", "_wb_events"
 
 
 _UTC_TS = dt.Timestamp(timezone="UTC")
@@ -320,10 +323,17 @@ def _compiled(build: Build, schema: ibis.Schema, args: tuple) -> str:
     return _sql_cache[key]
 
 
+def _schema(cur: duckdb.DuckDBPyConnection, name: str) -> ibis.Schema:
+    rel = cur.sql(f"SELECT * FROM {name} LIMIT 0")
+    return ibis.schema({c: DuckDBType.from_string(str(ty)) for c, ty in zip(rel.columns, rel.types)})
+
+
 def _aggregate(
-    log: Any, builds: Sequence[tuple[Build, tuple]], *, backend: str, con: ibis.BaseBackend | None
-) -> list[pd.DataFrame]:
-    """Run each ``build(prepared, *args)`` on ``log`` and return the results as DataFrames.
+    log: Any, builds: Sequence[tuple[Build, tuple]], *, backend: str, con: ibis.BaseBackend | None,
+    arrow: bool = False,
+) -> list[pd.DataFrame] | list[pa.Table]:
+    """Run each ``build(prepared, *args)`` on ``log`` and return the results as DataFrames
+    (as Arrow tables with ``arrow``).
 
     DuckDB over a DataFrame or a file takes a fast path: the input is registered
     on a fresh cursor and the SQL Ibis compiled for its schema is reused, which
@@ -336,13 +346,18 @@ def _aggregate(
             # a cursor starts in the machine's zone: periods must be cut, and times returned, in UTC
             cur.execute("SET TimeZone = 'UTC'")
             if file is None:
-                cur.register(_SRC, _frame(log))
+                cur.register(_INPUT, _frame(log))
             else:
-                cur.execute(f"CREATE TEMP VIEW {_SRC} AS {_file_sql(Path(log))}")
-            rel = cur.sql(f"SELECT * FROM {_SRC} LIMIT 0")
-            schema = ibis.schema({c: DuckDBType.from_string(str(ty)) for c, ty in zip(rel.columns, rel.types)})
+                cur.execute(f"CREATE TEMP VIEW {_INPUT} AS {_file_sql(Path(log))}")
+            # The prepared events as a view of their own: builds that read them twice (the
+            # activity codes and the events) then scan the input twice rather than have
+            # DuckDB materialize every event as a shared CTE.
+            prepared = _prepare(ibis.table(_schema(cur, _INPUT), name=_INPUT), "duckdb")
+            cur.execute(f"CREATE TEMP VIEW {_SRC} AS {ibis.to_sql(prepared, dialect='duckdb')}")
+            schema = _schema(cur, _SRC)
             sqls = [_compiled(build, schema, args) for build, args in builds]
-            return [cur.sql(sql).to_arrow_table().to_pandas() for sql in sqls]
+            tables = [cur.sql(sql).to_arrow_table() for sql in sqls]
+            return tables if arrow else [tab.to_pandas() for tab in tables]
         except WorkbenchError:
             raise
         except duckdb.OutOfMemoryException as exc:
@@ -356,39 +371,86 @@ def _aggregate(
         finally:
             cur.close()
     t, con = events(log, backend=backend, con=con)
+    if arrow:
+        return [con.to_pyarrow(build(t, *args)) for build, args in builds]
     return [con.execute(build(t, *args)) for build, args in builds]
 
 
 # --------------------------------------------------------------------------- expressions
-def dfg_expr(t: ir.Table, performance: bool = True) -> ir.Table:
+def dfg_expr(t: ir.Table, performance: bool = True, quantiles_by_sort: bool = False) -> ir.Table:
     """Pairs of consecutive events per case, with what start and end activities need.
 
     One row per (source, target), plus one row per (source, NULL) for the last
     events of cases; ``_starts`` counts the pair's sources that open a case. With
     ``performance``, the waits' mean, median, 90th percentile, min and max.
-    One window pass gives the DFG and the start/end activities together.
+    One window pass gives the DFG and the start/end activities together. The
+    quantiles are exact either way; ``quantiles_by_sort`` computes them by sorting
+    the waits (see :func:`_wait_quantiles`) instead of in memory.
     """
+    # The window sorts every event with its payload: a small activity code instead of
+    # the name makes that sort about a third faster; names come back on the small result.
+    codes = _activity_codes(t)
+    c = _coded(t, codes)
     # All window functions share one mutate, so the per-case sort runs once (a second
     # mutate would sort the events again for the waits).
-    w = _case_window(t)
-    win: dict[str, Any] = {"target": t[ACTIVITY].lead().over(w), "_first": t[T].lag().over(w).isnull()}
+    w = _case_window(c)
+    win: dict[str, Any] = {"_tgt": c._code.lead().over(w), "_first": c[T].lag().over(w).isnull()}
     if performance:
-        win["_wait"] = (t[T].lead().over(w) - t[T]) / _US
-    e = t.mutate(**win)
+        win["_wait"] = (c[T].lead().over(w) - c[T]) / _US
+    e = c.mutate(**win)
     aggs: dict[str, Any] = {"frequency": e.count(), "_starts": e._first.cast("int64").sum()}
     if performance:
-        aggs.update(wait_mean_s=e._wait.mean(), wait_min_s=e._wait.min(), wait_max_s=e._wait.max(),
-                    _q=e._wait.quantile([0.5, 0.9]))  # one sort for both quantiles
-    g = e.group_by(source=e[ACTIVITY], target=e.target).agg(**aggs)
-    if performance:
+        aggs.update(wait_mean_s=e._wait.mean(), wait_min_s=e._wait.min(), wait_max_s=e._wait.max())
+        if not quantiles_by_sort:
+            aggs["_q"] = e._wait.quantile([0.5, 0.9])  # one selection for both quantiles
+    g = e.group_by(_src=e._code, _tgt=e._tgt).agg(**aggs)
+    if performance and quantiles_by_sort:
+        qs = _wait_quantiles(e)
+        g = g.left_join(qs, ["_src", "_tgt"]).select(g, qs.wait_median_s, qs.wait_p90_s)
+    elif performance:
         g = g.mutate(wait_median_s=g._q[0], wait_p90_s=g._q[1]).drop("_q")
-    return g
+    src = codes.select(_src=codes._code, source=codes[ACTIVITY])
+    tgt = codes.select(_tgt=codes._code, target=codes[ACTIVITY])
+    g = g.left_join(src, "_src").left_join(tgt, "_tgt")
+    return g.drop(*[col for col in g.columns if col.startswith(("_src", "_tgt"))])
+
+
+def _wait_quantiles(e: ir.Table) -> ir.Table:
+    """Median and 90th percentile of ``_wait`` per (``_code``, ``_tgt``), by sorting.
+
+    The linear interpolation of ``quantile`` (and numpy), from the order statistics at
+    ranks floor and ceil of (n - 1) q. DuckDB's in-memory quantile keeps every wait of a
+    pair in its aggregate state, which on a log far larger than memory spills without
+    bound; a sort spills in order and finishes.
+    """
+    p = e.filter(e._wait.notnull())
+    p = p.select(_src=p._code, _tgt=p._tgt, _wait=p._wait)
+    pair = [p._src, p._tgt]
+    r = p.mutate(_r=ibis.row_number().over(ibis.window(group_by=pair, order_by=p._wait)),
+                 _n=p._wait.count().over(ibis.window(group_by=pair)))
+    aggs: dict[str, Any] = {"_n": r._n.max()}
+    for name, q in (("median", 0.5), ("p90", 0.9)):
+        pos = (r._n - 1) * q
+        aggs[f"_{name}_lo"] = r._wait.max(where=r._r == pos.floor())
+        aggs[f"_{name}_hi"] = r._wait.max(where=r._r == pos.ceil())
+    qs = r.group_by(["_src", "_tgt"]).agg(**aggs)
+    out = {}
+    for name, q in (("median", 0.5), ("p90", 0.9)):
+        pos = (qs._n - 1) * q
+        lo, hi = qs[f"_{name}_lo"], qs[f"_{name}_hi"]
+        out[f"wait_{name}_s"] = lo + (hi - lo) * (pos - pos.floor())
+    return qs.select("_src", "_tgt", **out)
 
 
 def _activity_codes(t: ir.Table) -> ir.Table:
     """The log's distinct activities numbered 0, 1, ... in name order: (activity, _code)."""
     acts = t.select(t[ACTIVITY]).distinct()
     return acts.mutate(_code=ibis.row_number().over(order_by=acts[ACTIVITY]))
+
+
+def _coded(t: ir.Table, codes: ir.Table) -> ir.Table:
+    """The events' case, time, ordinal and activity code (of :func:`_activity_codes`)."""
+    return t.left_join(codes, ACTIVITY).select(t[CASE], t[T], t[ORD], codes._code)
 
 
 def activity_counts_expr(t: ir.Table) -> ir.Table:
@@ -401,26 +463,21 @@ def case_variants_expr(t: ir.Table) -> ir.Table:
     # Sorting (time, ordinal, activity code) structs inside the array keeps the log order
     # on every backend (Spark cannot order an aggregate directly); the small integer
     # codes make the lists cheaper to build, sort and group than the names.
-    codes = _activity_codes(t)
-    c = t.left_join(codes, ACTIVITY).select(t[CASE], t[T], t[ORD], codes._code)
+    c = _coded(t, _activity_codes(t))
     ev = ibis.struct({"t": c[T], "o": c[ORD], "a": c._code})
     per_case = c.group_by(c[CASE]).agg(_seq=ev.collect(), _d=(c[T].max() - c[T].min()) / _US)
     return per_case.mutate(_codes=per_case._seq.sort().map(lambda e: e.a)).drop("_seq")
 
 
-def _decode(v: ir.Table, codes: ir.Table) -> ir.Table:
-    """``v._codes`` (arrays of activity codes) as ``variant`` (arrays of names)."""
-    names = codes.aggregate(_pairs=ibis.struct({"c": codes._code, "a": codes[ACTIVITY]}).collect())
-    names = names.select(_names=names._pairs.sort().map(lambda e: e.a))
-    v = v.cross_join(names)
-    return v.mutate(variant=v._codes.map(lambda x: v._names[x])).drop("_codes", "_names")
-
-
 def variants_expr(t: ir.Table) -> ir.Table:
-    """Ibis expression of :func:`variants` (without share and order) over a prepared table."""
+    """The variants as arrays of activity codes (of :func:`_activity_codes`), most frequent first.
+
+    Columns ``_codes``, ``count``, ``mean_duration_s``. Codes follow the names' order, so
+    ordering by codes is ordering by names: ties in count come in variant order.
+    """
     c = case_variants_expr(t)
     v = c.group_by(c._codes).agg(count=c.count(), mean_duration_s=c._d.mean())
-    return _decode(v, _activity_codes(t))
+    return v.order_by([v["count"].desc(), v._codes])
 
 
 def _closing(t: ir.Table, profile: SalesProcessProfile) -> ir.BooleanValue:
@@ -536,8 +593,62 @@ def dfg(
     ``performance``), start_end as :func:`start_end_activities`. Hand both to
     :func:`to_pm4py_dfg` for pm4py.
     """
-    (g,) = _aggregate(log, [(dfg_expr, (performance,))], backend=backend, con=con)
+    by_sort = performance and _quantiles_by_sort(log, backend, con)
+    (g,) = _aggregate(log, [(dfg_expr, (performance, by_sort))], backend=backend, con=con)
     return _edges(g, performance), _start_end(g)
+
+
+#: Bytes of DuckDB memory per event above which the wait quantiles are computed by a
+#: sort: measured, the in-memory quantile of 10 million events spills 4 GB under a 2 GB
+#: limit and that of 100 million spills without bound under 8 GB.
+_QUANTILE_BYTES_PER_EVENT = 200
+
+
+def _quantiles_by_sort(log: Any, backend: str, con: ibis.BaseBackend | None) -> bool:
+    """Whether :func:`dfg_expr` should sort for the quantiles: on Spark (whose exact
+    percentile also holds every value of a group) and on logs too large for DuckDB's memory."""
+    if (con.name if con is not None else backend) != "duckdb":
+        return True
+    n = _n_events(log)
+    return n is not None and n * _QUANTILE_BYTES_PER_EVENT > _memory_limit_bytes()
+
+
+def _n_events(log: Any) -> int | None:
+    """The number of events, from the frame or the Parquet footers (CSV: estimated from
+    its size); None for an Ibis table."""
+    if isinstance(log, pd.DataFrame):
+        return len(log)
+    if not isinstance(log, (str, Path)):
+        return None
+    path = Path(log)
+    if _file_kind(path) == "csv":
+        return int(sum(f.stat().st_size for f in _files(path)) / 50)  # ~50 bytes a line
+    src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+    lit = "'" + src.replace("'", "''") + "'"
+    cur = connect("duckdb").con.cursor()
+    try:
+        return int(cur.sql(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({lit})").fetchall()[0][0])
+    except duckdb.Error:
+        return None  # unreadable: the aggregation itself will say why
+    finally:
+        cur.close()
+
+
+def _files(path: Path) -> list[Path]:
+    if path.is_dir():
+        return [f for f in path.rglob("*") if f.is_file()]
+    return [Path(f) for f in sorted(map(str, path.parent.glob(path.name)))]
+
+
+def _memory_limit_bytes() -> float:
+    """DuckDB's memory limit in bytes (its default is 80% of the machine's memory)."""
+    cur = connect("duckdb").con.cursor()
+    try:
+        number, unit = cur.sql("SELECT current_setting('memory_limit')").fetchall()[0][0].split()
+    finally:
+        cur.close()
+    powers = {"B": 0, "KiB": 1, "MiB": 2, "GiB": 3, "TiB": 4, "KB": 1, "MB": 2, "GB": 3, "TB": 4}
+    return float(number) * (1024 if "i" in unit else 1000) ** powers[unit]
 
 
 def _edges(g: pd.DataFrame, performance: bool) -> pd.DataFrame:
@@ -590,57 +701,50 @@ def activity_counts(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend 
 
 
 def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
-    """The variants (activity sequences of cases), most frequent first.
+    """The variants (activity sequences of cases), most frequent first, ties by variant.
 
     Returns
     -------
     DataFrame[variant (tuple of str), count, share, mean_duration_s]; ``share``
     is the fraction of cases, the duration is first to last event of a case.
     """
-    (out,) = _aggregate(log, [(_variants_ordered_expr, ())], backend=backend, con=con)
-    out["variant"] = _tuples(out["variant"].to_numpy())
-    out["count"] = out["count"].astype("int64")
-    total = out["count"].sum()
-    out["share"] = out["count"] / total if total else np.nan
-    out = out[["variant", "count", "share", "mean_duration_s"]]
-    if _variants_in_order(out["count"].tolist(), out["variant"].tolist()):
-        return out.reset_index(drop=True)  # what the stable sort below would return
-    return _sorted(out, ["count", "variant"], [False, True])
+    # The engine returns codes and the (small) code table; names go on here, because
+    # shipping every variant as a list of strings out of the engine costs more than the rest.
+    out, codes = _aggregate(log, [(variants_expr, ()), (_activity_codes, ())], backend=backend, con=con,
+                            arrow=True)
+    names = np.empty(codes.num_rows + 1, dtype=object)  # the last slot: a null activity (code NULL)
+    names[codes["_code"].to_numpy()] = codes[ACTIVITY].to_numpy(zero_copy_only=False)
+    count = out["count"].to_numpy().astype("int64")
+    total = count.sum()
+    return pd.DataFrame({
+        "variant": _tuples(out["_codes"].combine_chunks(), names),
+        "count": count,
+        "share": count / total if total else np.full(len(count), np.nan),
+        "mean_duration_s": out["mean_duration_s"].to_numpy(zero_copy_only=False).astype("float64"),
+    })
 
 
-def _variants_ordered_expr(t: ir.Table) -> ir.Table:
-    """:func:`variants_expr` most frequent first, then by variant: the engine sorts, so
-    :func:`variants` usually only has to check the order (and sorts itself if it differs)."""
-    v = variants_expr(t)
-    return v.order_by([v["count"].desc(), v.variant])
-
-
-def _tuples(lists: np.ndarray) -> list[tuple]:
-    """Each array of ``lists`` as a tuple of Python objects (one flat conversion, then slices)."""
-    if len(lists) == 0:
-        return []
-    ends = np.cumsum([len(v) for v in lists]).tolist()
-    flat = np.concatenate(lists).tolist()
+def _tuples(lists: pa.ListArray, names: np.ndarray) -> list[tuple]:
+    """Each list of codes as a tuple of ``names`` (one flat lookup, then slices)."""
+    codes = pc.list_flatten(lists).fill_null(len(names) - 1).to_numpy(zero_copy_only=False)
+    flat = names[codes.astype("int64")].tolist()
+    ends = np.cumsum(pc.list_value_length(lists).to_numpy(zero_copy_only=False)).tolist()
     return [tuple(flat[a:b]) for a, b in zip([0, *ends[:-1]], ends)]
 
 
-def _variants_in_order(counts: list, variants: list) -> bool:
-    """True if rows are by count descending, then variant ascending (ties kept)."""
-    for i in range(1, len(counts)):
-        c0, c1 = counts[i - 1], counts[i]
-        if c0 < c1 or (c0 == c1 and variants[i] < variants[i - 1]):
-            return False
-    return True
-
-
 def case_durations(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
-    """Each case's first and last event and the seconds between: DataFrame[case_id, start, end, duration_s]."""
+    """Each case's first and last event and the seconds between, by case_id.
+
+    Returns
+    -------
+    DataFrame[case_id, start, end, duration_s]
+    """
+    # The engine orders the cases: both engines compare strings by code point, as pandas does.
     (out,) = _aggregate(log, [(_case_durations_ordered_expr, ())], backend=backend, con=con)
-    return _sorted(out, [CASE], [True])
+    return out
 
 
 def _case_durations_ordered_expr(t: ir.Table) -> ir.Table:
-    """:func:`case_durations_expr` ordered by case (so that :func:`_sorted` has nothing to do)."""
     c = case_durations_expr(t)
     return c.order_by(c[CASE])
 
