@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
+from workbench.profile import PPVVC
 from workbench.snapshot import bookings, closed_won_to_date, deal_states, snapshot
+from workbench.synth import generate_demo_data
 
 
 def _log(rows) -> pd.DataFrame:
@@ -101,3 +104,81 @@ def test_bad_logs_get_a_workbench_error(log):
     missing.loc[3, "timestamp"] = pd.NaT
     with pytest.raises(WorkbenchError, match="row 4"):
         snapshot(missing, "2026-01-15")
+
+
+# ------------------------------------------ deal_states against a plain groupby reference
+def pandas_deal_states(log: pd.DataFrame, profile=PPVVC, carried=()) -> pd.DataFrame:
+    """The running states with plain pandas groupby on the case strings (deal_states
+    before it sorted and grouped by integer codes), as an independent reference."""
+    ev = log[["case_id", "timestamp", "activity", *carried]].copy()
+    ev = ev.sort_values(["case_id", "timestamp"], kind="stable").reset_index(drop=True)
+    case, act = ev["case_id"], ev["activity"]
+    g = ev.groupby(case, sort=False)
+    ev["created"] = g["timestamp"].transform("first")
+    ev["n_events"] = g.cumcount() + 1
+    ev["n_followups"] = act.isin(profile.loops).astype(int).groupby(case).cumsum()
+    for c in carried:
+        ev[c] = g[c].ffill()
+    rank_of = {s: i for i, s in enumerate(profile.stages)}
+    rank = act.map(rank_of)
+    stage = act.where(rank.notna())
+    ev["stage"] = stage.groupby(case).ffill()
+    ev["stage_rank"] = ev["stage"].map(rank_of)
+    prev_stage = stage.groupby(case).ffill().groupby(case).shift()
+    ev["stage_entered"] = ev["timestamp"].where(rank.notna() & (stage != prev_stage)).groupby(case).ffill()
+    max_rank = rank.groupby(case).cummax().groupby(case).ffill()
+    ev["max_rank"] = max_rank
+    ev["regressions"] = (rank.notna() & (rank < max_rank.groupby(case).shift())).astype(int).groupby(case).cumsum()
+    skipped = np.zeros(len(ev), dtype=int)
+    for s in profile.mandatory:
+        visited = act.eq(s).groupby(case).cummax().to_numpy()
+        skipped += (~visited & (max_rank.to_numpy() > rank_of[s])).astype(int)
+    ev["stages_skipped"] = skipped
+    closed_before = act.isin(profile.closing).astype(int).groupby(case).cumsum()
+    first_close = act.isin(profile.closing) & (closed_before == 1)
+    ev["closing"] = np.where(first_close, np.where(act.isin(profile.won), "won", "lost"), None)
+    ev["closed"] = closed_before > 0
+    return ev
+
+
+def _same_states(log: pd.DataFrame, carried: tuple[str, ...]) -> None:
+    ours = deal_states(log, attributes=tuple(c for c in carried if c not in ("rep", "team", "region", "amount")))
+    ref = pandas_deal_states(log, carried=carried)
+    got = ours.events[ref.columns]
+    assert len(got) == len(ref)
+    for col in ref.columns:
+        a, b = got[col], ref[col]
+        if col in ("timestamp", "created", "stage_entered"):
+            a, b = a.dt.as_unit("us"), b.dt.as_unit("us")
+        if a.dtype.kind in "fiub" and b.dtype.kind in "fiub":
+            np.testing.assert_allclose(a.to_numpy(float), b.to_numpy(float), err_msg=col)
+        else:
+            assert a.astype(object).where(a.notna(), None).tolist() == \
+                b.astype(object).where(b.notna(), None).tolist(), col
+
+
+def test_states_match_the_reference_on_the_hand_log(log):
+    _same_states(log, ("rep", "amount", "customer_type"))
+
+
+def test_states_match_the_reference_on_the_demo_log():
+    demo = generate_demo_data(seed=5, size="small").events
+    assert demo["activity"].isin(PPVVC.closing).any() and len(demo) > 500
+    _same_states(demo, tuple(c for c in demo.columns if c not in ("case_id", "activity", "timestamp")))
+
+
+def test_states_match_the_reference_with_ties_and_regressions():
+    # two stage events at the same time keep their input order; B goes back and forth
+    rows = [
+        ("A", "Lead Created", "2026-01-02", "ann", 1.0, "x"),
+        ("A", "Qualification", "2026-01-05", "ann", None, None),
+        ("A", "First Contact", "2026-01-05", None, None, "y"),
+        ("A", "Qualification", "2026-01-05", None, 2.0, None),
+        ("B", "Proposal", "2026-01-03", "bob", None, None),
+        ("B", "Qualification", "2026-01-04", None, None, None),
+        ("B", "Proposal", "2026-01-06", None, None, None),
+        ("B", "Closed Lost", "2026-01-07", None, None, None),
+        ("B", "Closed Won", "2026-01-08", None, None, None),  # after the close: closing stays 'lost'
+        ("C", "Closed Won", "2026-01-09", "cat", 9.0, None),   # a single event
+    ]
+    _same_states(_log(rows), ("rep", "amount", "customer_type"))
