@@ -326,6 +326,26 @@ def test_bad_files_raise_workbench_errors(tmp_path):
         engine.variants(tmp_path / "no_time.csv")
 
 
+@pytest.mark.parametrize("statistics", [True, False])
+def test_files_with_empty_required_cells_are_refused_not_misread(tmp_path, statistics):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    log = tie_log()
+    gap = log.assign(activity=log.activity.where(log.index != 4, None))
+    # with footer statistics the null count comes from the footer; without, from a scan
+    pq.write_table(pa.Table.from_pandas(gap), tmp_path / "gap.parquet", write_statistics=statistics)
+    with pytest.raises(WorkbenchError, match=r"column 'activity', row 5: 1 event has no value") as err:
+        engine.variants(tmp_path / "gap.parquet")
+    assert "gap.parquet" in str(err.value) and "read_event_log" in str(err.value)
+    pm = to_pm4py(log.assign(timestamp=log.timestamp.where(log.index != 2)))
+    pm.to_csv(tmp_path / "gap.csv", index=False)
+    with pytest.raises(WorkbenchError, match=r"column 'time:timestamp', row 3"):
+        engine.dfg(tmp_path / "gap.csv")
+    log.to_parquet(tmp_path / "whole.parquet")
+    assert engine.variants(tmp_path / "whole.parquet")["count"].sum() == log.case_id.nunique()
+
+
 def test_empty_log_gives_empty_results():
     empty = tie_log().iloc[:0]
     assert engine.directly_follows(empty).empty

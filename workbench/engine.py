@@ -223,12 +223,7 @@ def _frame(log: pd.DataFrame) -> pd.DataFrame:
     for c in (CASE, ACTIVITY):  # check_log has seen to the timestamps
         bad = log[c].isna().to_numpy()
         if bad.any():
-            raise WorkbenchError(
-                f"{int(bad.sum())} events have no {c}.",
-                column=c,
-                row=int(np.argmax(bad)) + 1,
-                hint="load the log with workbench.io.read_event_log, which sets such rows aside.",
-            )
+            raise _no_value(int(bad.sum()), c, int(np.argmax(bad)) + 1)
     ts = log[TIMESTAMP].dt.tz_convert("UTC").dt.as_unit("us")
     frame = log.assign(**{TIMESTAMP: ts, ORD: np.arange(len(log), dtype="int64"), T: ts.astype("int64")})
     return frame.reset_index(drop=True)
@@ -328,6 +323,42 @@ def _schema(cur: duckdb.DuckDBPyConnection, name: str) -> ibis.Schema:
     return ibis.schema({c: DuckDBType.from_string(str(ty)) for c, ty in zip(rel.columns, rel.types)})
 
 
+def _check_no_empty_cells(cur: duckdb.DuckDBPyConnection, path: Path, raw: ibis.Schema) -> None:
+    """Raise if an event in the file has no case, activity or timestamp.
+
+    The engine cannot place such an event (a missing activity would read as the end
+    of its case), and quietly dropping it would lose it. Parquet footers carry the
+    null counts; other files are scanned.
+    """
+    in_file = {c: c if c in raw else PM4PY_NAMES[c] for c in REQUIRED}
+    counts: dict[str, int] | None = None
+    if _file_kind(path) == "parquet":
+        src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+        lit = "'" + src.replace("'", "''") + "'"
+        stats = {name: (n, unknown) for name, n, unknown in cur.sql(
+            "SELECT path_in_schema, sum(stats_null_count), bool_or(stats_null_count IS NULL) "
+            f"FROM parquet_metadata({lit}) GROUP BY 1").fetchall()}
+        if all(name in stats and not stats[name][1] for name in in_file.values()):
+            counts = {c: int(stats[name][0] or 0) for c, name in in_file.items()}
+    if counts is None:
+        row = cur.sql("SELECT " + ", ".join(f"count(*) FILTER (WHERE {c} IS NULL)" for c in REQUIRED)
+                      + f" FROM {_SRC}").fetchall()[0]
+        counts = dict(zip(REQUIRED, row))
+    for c, n in counts.items():
+        if n:
+            first = cur.sql(f"SELECT min({ORD}) FROM {_SRC} WHERE {c} IS NULL").fetchall()[0][0]
+            raise _no_value(n, in_file[c], int(first) + 1, file=str(path))
+
+
+def _no_value(n: int, column: str, row: int, file: str | None = None) -> WorkbenchError:
+    """The error for events that lack a case, an activity or a timestamp."""
+    what = "1 event has" if n == 1 else f"{n} events have"
+    return WorkbenchError(
+        f"{what} no value in this column.", file=file, column=column, row=row,
+        hint="load the log with workbench.io.read_event_log, which sets such rows aside and counts them "
+             "(`workbench check FILE` lists them), or fill the cells.")
+
+
 def _aggregate(
     log: Any, builds: Sequence[tuple[Build, tuple]], *, backend: str, con: ibis.BaseBackend | None,
     arrow: bool = False,
@@ -352,8 +383,11 @@ def _aggregate(
             # The prepared events as a view of their own: builds that read them twice (the
             # activity codes and the events) then scan the input twice rather than have
             # DuckDB materialize every event as a shared CTE.
-            prepared = _prepare(ibis.table(_schema(cur, _INPUT), name=_INPUT), "duckdb")
+            raw = _schema(cur, _INPUT)
+            prepared = _prepare(ibis.table(raw, name=_INPUT), "duckdb", file=file)
             cur.execute(f"CREATE TEMP VIEW {_SRC} AS {ibis.to_sql(prepared, dialect='duckdb')}")
+            if file is not None:
+                _check_no_empty_cells(cur, Path(file), raw)
             schema = _schema(cur, _SRC)
             sqls = [_compiled(build, schema, args) for build, args in builds]
             tables = [cur.sql(sql).to_arrow_table() for sql in sqls]
