@@ -194,11 +194,16 @@ def _file_kind(path: Path) -> str:
     )
 
 
+def _sql_path(path: Path) -> str:
+    """The file (a directory: every Parquet file under it) as a DuckDB string literal."""
+    src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
+    return "'" + src.replace("'", "''") + "'"
+
+
 def _file_sql(path: Path) -> str:
     """DuckDB source of a file, numbering its rows in file order as ``_ord``."""
     kind = _file_kind(path)
-    src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-    lit = "'" + src.replace("'", "''") + "'"
+    lit = _sql_path(path)
     if kind == "parquet":
         return f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ORD} FROM read_parquet({lit}, file_row_number=true)"
     # DuckDB keeps insertion order for a plain scan, so this numbers the file's lines.
@@ -333,8 +338,7 @@ def _check_no_empty_cells(cur: duckdb.DuckDBPyConnection, path: Path, raw: ibis.
     in_file = {c: c if c in raw else PM4PY_NAMES[c] for c in REQUIRED}
     counts: dict[str, int] | None = None
     if _file_kind(path) == "parquet":
-        src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-        lit = "'" + src.replace("'", "''") + "'"
+        lit = _sql_path(path)
         stats = {name: (n, unknown) for name, n, unknown in cur.sql(
             "SELECT path_in_schema, sum(stats_null_count), bool_or(stats_null_count IS NULL) "
             f"FROM parquet_metadata({lit}) GROUP BY 1").fetchall()}
@@ -449,6 +453,9 @@ def dfg_expr(t: ir.Table, performance: bool = True, quantiles_by_sort: bool = Fa
     return g.drop(*[col for col in g.columns if col.startswith(("_src", "_tgt"))])
 
 
+_WAIT_QUANTILES = (("median", 0.5), ("p90", 0.9))
+
+
 def _wait_quantiles(e: ir.Table) -> ir.Table:
     """Median and 90th percentile of ``_wait`` per (``_code``, ``_tgt``), by sorting.
 
@@ -463,13 +470,13 @@ def _wait_quantiles(e: ir.Table) -> ir.Table:
     r = p.mutate(_r=ibis.row_number().over(ibis.window(group_by=pair, order_by=p._wait)),
                  _n=p._wait.count().over(ibis.window(group_by=pair)))
     aggs: dict[str, Any] = {"_n": r._n.max()}
-    for name, q in (("median", 0.5), ("p90", 0.9)):
+    for name, q in _WAIT_QUANTILES:
         pos = (r._n - 1) * q
         aggs[f"_{name}_lo"] = r._wait.max(where=r._r == pos.floor())
         aggs[f"_{name}_hi"] = r._wait.max(where=r._r == pos.ceil())
     qs = r.group_by(["_src", "_tgt"]).agg(**aggs)
     out = {}
-    for name, q in (("median", 0.5), ("p90", 0.9)):
+    for name, q in _WAIT_QUANTILES:
         pos = (qs._n - 1) * q
         lo, hi = qs[f"_{name}_lo"], qs[f"_{name}_hi"]
         out[f"wait_{name}_s"] = lo + (hi - lo) * (pos - pos.floor())
@@ -657,8 +664,7 @@ def _n_events(log: Any) -> int | None:
     path = Path(log)
     if _file_kind(path) == "csv":
         return int(sum(f.stat().st_size for f in _files(path)) / 50)  # ~50 bytes a line
-    src = str(path / "**" / "*.parquet") if path.is_dir() else str(path)
-    lit = "'" + src.replace("'", "''") + "'"
+    lit = _sql_path(path)
     cur = connect("duckdb").con.cursor()
     try:
         return int(cur.sql(f"SELECT coalesce(sum(num_rows), 0) FROM parquet_file_metadata({lit})").fetchall()[0][0])
