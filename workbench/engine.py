@@ -595,10 +595,11 @@ def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
 
 
 def case_durations_expr(t: ir.Table) -> ir.Table:
-    """Ibis expression of :func:`case_durations` over a prepared table."""
-    return t.group_by(t[CASE]).agg(
+    """Ibis expression of :func:`case_durations` over a prepared table, ordered by case."""
+    c = t.group_by(t[CASE]).agg(
         start=t[TIMESTAMP].min(), end=t[TIMESTAMP].max(), duration_s=(t[T].max() - t[T].min()) / _US
     )
+    return c.order_by(c[CASE])
 
 
 def created_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str) -> ir.Table:
@@ -780,13 +781,8 @@ def case_durations(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend |
     DataFrame[case_id, start, end, duration_s]
     """
     # The engine orders the cases: both engines compare strings by code point, as pandas does.
-    (out,) = _aggregate(log, [(_case_durations_ordered_expr, ())], backend=backend, con=con)
+    (out,) = _aggregate(log, [(case_durations_expr, ())], backend=backend, con=con)
     return out
-
-
-def _case_durations_ordered_expr(t: ir.Table) -> ir.Table:
-    c = case_durations_expr(t)
-    return c.order_by(c[CASE])
 
 
 def case_table(
