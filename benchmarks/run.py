@@ -13,8 +13,9 @@ peak memory (``VmHWM``) is that step's alone:
 - ``pipeline``: read the Parquet file -> DFG -> pm4py Petri net (inductive miner on
   the DFG) and the DFG's graphviz object, end to end on both sides.
 
-Prints a table of times, ratios and peak memory and writes
-``benchmarks/results/latest.json`` with the machine it ran on.
+Every step runs ``--repeat`` times (3) on each side, in rounds over all steps. Prints a
+table of the median times, their ratios and the highest peak memory, and writes
+``benchmarks/results/latest.json`` (every run's time included) with the machine it ran on.
 """
 
 from __future__ import annotations
@@ -24,6 +25,7 @@ import json
 import os
 import platform
 import resource
+import statistics
 import subprocess
 import sys
 import time
@@ -165,6 +167,18 @@ def measure(side: str, step: str, path: Path, memory_limit: str | None, max_temp
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
+def summarize(runs: list[dict]) -> dict:
+    """The median time and the highest peak of repeated runs, with every run's time."""
+    ok = [r for r in runs if "seconds" in r]
+    if not ok:
+        return runs[-1]
+    out = {"seconds": statistics.median(r["seconds"] for r in ok), "peak_mb": max(r["peak_mb"] for r in ok),
+           "runs_s": [r["seconds"] for r in ok]}
+    if len(ok) < len(runs):
+        out["failed_runs"] = [r["error"] for r in runs if "error" in r]
+    return out
+
+
 # --------------------------------------------------------------------------- report
 def machine() -> dict:
     import duckdb
@@ -199,6 +213,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-pm4py", action="store_true", help="time the workbench only (e.g. at 100m)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 8GB")
     ap.add_argument("--max-temp-size", default=None, help="most DuckDB may spill to disk, e.g. 20GB")
+    ap.add_argument("--repeat", type=int, default=3, help="runs per step and side; the median is reported")
     ap.add_argument("--seed", type=int, default=7)
     ap.add_argument("--out", type=Path, default=RESULTS / "latest.json")
     ap.add_argument("--no-progress", action="store_true")
@@ -219,10 +234,15 @@ def main(argv: list[str] | None = None) -> int:
         generate_seconds = write_log(n, path, seed=args.seed, progress=not args.no_progress)
         if generate_seconds is not None:
             print(f"generated {size} events in {generate_seconds:.1f} s")
-        rows = {}
-        jobs = [(step, side) for step in args.steps for side in sides]
+        runs: dict[tuple[str, str], list[dict]] = {}
+        # rounds of every (step, side), so that a slow spell of the machine hits both sides
+        jobs = [(step, side) for _ in range(args.repeat) for step in args.steps for side in sides]
         for step, side in tqdm(jobs, desc=f"{size} events", disable=args.no_progress):
-            rows.setdefault(step, {})[side] = measure(side, step, path, args.memory_limit, args.max_temp_size)
+            runs.setdefault((step, side), []).append(measure(side, step, path, args.memory_limit,
+                                                             args.max_temp_size))
+        rows: dict[str, dict] = {}
+        for (step, side), measured in runs.items():
+            rows.setdefault(step, {})[side] = summarize(measured)
         for step, r in rows.items():
             p, w = r.get("pm4py", {}), r.get("workbench", {})
             if "seconds" in p and "seconds" in w:

