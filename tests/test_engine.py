@@ -155,7 +155,8 @@ def test_variants_match_pm4py(log):
 
 
 def test_variants_pack_codes_beside_the_ordinal(monkeypatch):
-    # a span of 8 codes: the six activities of the random log fit, nine do not
+    # a span of 8 codes (the last one for a missing activity): the six activities of the
+    # random log fit, twelve do not
     monkeypatch.setattr(engine, "_CODE_SPAN", 8)
     monkeypatch.setattr(engine, "_sql_cache", {})
     log = random_log(5)
@@ -390,6 +391,10 @@ def test_ibis_table_input_runs_on_its_own_backend():
     plain = ibis.memtable(log)
     b = [v for v in engine.variants(plain).variant if v[-1] == "Closed Lost"]
     assert b == [("First Contact", "Lead Created", "Qualification", "Closed Lost")]
+    # an Ibis table may lack an activity: it shows as None and keeps its place among ties
+    gap = log.assign(_ord=range(len(log)), activity=log.activity.where(log.index != 6, None))
+    b = [v for v in engine.variants(ibis.memtable(gap)).variant if v[-1] == "Closed Lost"]
+    assert b == [("Lead Created", None, "First Contact", "Closed Lost")]
 
 
 def test_configure_sets_duckdb_memory_limit_and_spill_directory(tmp_path):

@@ -506,11 +506,13 @@ def case_variants_expr(t: ir.Table) -> ir.Table:
     # Sorting (time, ordinal) structs inside the array keeps the log order on every
     # backend (Spark cannot order an aggregate directly). The code rides in the low bits
     # of the ordinal: ordinals are unique, so the order is the same, and a two-field
-    # struct builds and sorts a sixth faster than three fields.
+    # struct builds and sorts a sixth faster than three fields. A missing activity (only
+    # possible in an Ibis table) packs as the last code, so that it cannot move its event.
     c = _coded(t, _activity_codes(t))
-    ev = ibis.struct({"t": c[T], "oa": c[ORD] * _CODE_SPAN + c._code})
+    ev = ibis.struct({"t": c[T], "oa": c[ORD] * _CODE_SPAN + c._code.fill_null(_CODE_SPAN - 1)})
     per_case = c.group_by(c[CASE]).agg(_seq=ev.collect(), _d=(c[T].max() - c[T].min()) / _US)
-    return per_case.mutate(_codes=per_case._seq.sort().map(lambda e: e.oa % _CODE_SPAN)).drop("_seq")
+    codes = per_case._seq.sort().map(lambda e: (e.oa % _CODE_SPAN).nullif(_CODE_SPAN - 1))
+    return per_case.mutate(_codes=codes).drop("_seq")
 
 
 def variants_expr(t: ir.Table) -> ir.Table:
@@ -760,9 +762,9 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
     # shipping every variant as a list of strings out of the engine costs more than the rest.
     out, codes = _aggregate(log, [(variants_expr, ()), (_activity_codes, ())], backend=backend, con=con,
                             arrow=True)
-    if codes.num_rows > _CODE_SPAN:  # the packed codes would have wrapped
+    if codes.num_rows >= _CODE_SPAN:  # the packed codes would have wrapped (the last one means "missing")
         raise WorkbenchError(
-            f"the log has {codes.num_rows:,} distinct activities; variants support at most {_CODE_SPAN:,}.",
+            f"the log has {codes.num_rows:,} distinct activities; variants support at most {_CODE_SPAN - 1:,}.",
             column=ACTIVITY, hint="map the activities to a smaller set (e.g. the stage names) first.")
     names = np.empty(codes.num_rows + 1, dtype=object)  # the last slot: a null activity (code NULL)
     names[codes["_code"].to_numpy()] = codes[ACTIVITY].to_numpy(zero_copy_only=False)
