@@ -182,3 +182,18 @@ def test_states_match_the_reference_with_ties_and_regressions():
         ("C", "Closed Won", "2026-01-09", "cat", 9.0, None),   # a single event
     ]
     _same_states(_log(rows), ("rep", "amount", "customer_type"))
+
+
+def test_states_do_not_depend_on_the_row_order_and_leave_the_log_alone():
+    demo = generate_demo_data(seed=5, size="small").events
+    carried = tuple(c for c in demo.columns if c not in ("case_id", "activity", "timestamp"))
+    # whole deals in a random order (a deal's own rows keep theirs, so ties stay as they were)
+    key = demo["case_id"].map(dict(zip(demo["case_id"].unique(),
+                                         np.random.default_rng(3).permutation(demo["case_id"].nunique()))))
+    mixed = demo.iloc[np.argsort(key.to_numpy(), kind="stable")].reset_index(drop=True)
+    before = mixed.copy()
+    _same_states(mixed, carried)
+    pd.testing.assert_frame_equal(mixed, before)
+    a = deal_states(mixed).events
+    b = deal_states(demo).events
+    pd.testing.assert_frame_equal(a, b)

@@ -18,6 +18,7 @@ computing the states gives exactly the same rows. :func:`snapshot` and
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -90,50 +91,122 @@ def deal_states(
         known = set(schema.REQUIRED) | set(_CARRIED)
         attributes = tuple(c for c in log.columns if c not in known)
     carried = [c for c in (*_CARRIED, *attributes) if c in log.columns]
-    ev = log[[schema.CASE, schema.TIMESTAMP, schema.ACTIVITY, *carried]].copy()
-    ev[schema.CASE] = ev[schema.CASE].astype(str)
-    # Sort and group by integer case codes (in case_id order): sorting by the strings, or
-    # grouping by them (each groupby factorizes them again), is most of the time on large logs.
+    ev = log[[schema.CASE, schema.TIMESTAMP, schema.ACTIVITY, *carried]]
+    ev = ev.assign(**{schema.CASE: ev[schema.CASE].astype(str)})
+    # Sort by integer case codes (in case_id order): sorting by the strings is slow on large logs.
     codes = pd.factorize(ev[schema.CASE], sort=True)[0]
     order = np.lexsort((ev[schema.TIMESTAMP].astype("int64").to_numpy(), codes))  # stable: ties keep log order
-    ev = ev.take(order).reset_index(drop=True)
+    if (order[1:] > order[:-1]).all():  # already in deal and time order (as exports often are): no copy
+        ev = ev.reset_index(drop=True)
+    else:
+        ev = ev.take(order).reset_index(drop=True)
     case = codes[order]
-    g = ev.groupby(case, sort=False)
-    act = ev[schema.ACTIVITY].astype(str)
+    runs = _Runs(case)
+    # Activities are tested through their distinct values: comparing ten million strings
+    # once per test is most of the time otherwise.
+    act_code, names = pd.factorize(ev[schema.ACTIVITY].astype(str))
 
-    ev["created"] = g[schema.TIMESTAMP].transform("first")
-    ev["n_events"] = g.cumcount() + 1
-    ev["n_followups"] = act.isin(profile.loops).astype(int).groupby(case).cumsum()
+    def among(group) -> np.ndarray:
+        return np.array([n in group for n in names], dtype=bool)[act_code]
+
+    ev["created"] = _take(ev[schema.TIMESTAMP], runs.first)
+    ev["n_events"] = runs.position() + 1
+    ev["n_followups"] = runs.cumsum(among(set(profile.loops)))
     for c in carried:
-        ev[c] = g[c].ffill()
+        if ev[c].hasnans:  # filling a complete column changes nothing and copies every value
+            ev[c] = _take(ev[c], runs.last(ev[c].notna().to_numpy()))
 
     rank_of = {s: i for i, s in enumerate(profile.stages)}
-    # ranks through the distinct activities: mapping ten million strings one by one is slow
-    act_code, names = pd.factorize(act)
-    rank = pd.Series(np.array([rank_of.get(n, np.nan) for n in names], dtype=float)[act_code], index=ev.index)
-    is_stage = rank.notna()
-    ev["stage"] = act.where(is_stage).groupby(case).ffill()
-    ev["stage_rank"] = rank.groupby(case).ffill()
+    rank = np.array([rank_of.get(n, np.nan) for n in names], dtype=float)[act_code]
+    is_stage = ~np.isnan(rank)
+    stage_rank = _take(rank, runs.last(is_stage))
+    ev["stage"] = _labels(profile.stages, stage_rank)
+    ev["stage_rank"] = stage_rank
     # A new visit starts when the stage differs from the previous stage event of the deal.
-    new_visit = is_stage & (rank != ev["stage_rank"].groupby(case).shift())
-    ev["stage_entered"] = ev[schema.TIMESTAMP].where(new_visit).groupby(case).ffill()
-    max_rank = rank.groupby(case).cummax().groupby(case).ffill()
-    prev_max = max_rank.groupby(case).shift()
+    new_visit = is_stage & (rank != runs.previous(stage_rank))
+    ev["stage_entered"] = _take(ev[schema.TIMESTAMP], runs.last(new_visit))
+    max_rank = runs.cummax(rank)
     ev["max_rank"] = max_rank
-    ev["regressions"] = (is_stage & (rank < prev_max)).astype(int).groupby(case).cumsum()
-    skipped = np.zeros(len(ev), dtype=int)
+    ev["regressions"] = runs.cumsum(is_stage & (rank < runs.previous(max_rank)))
+    skipped = np.zeros(len(ev), dtype="int64")
     for s in profile.mandatory:
-        visited = act.eq(s).groupby(case).cummax().to_numpy()
-        skipped += (~visited & (max_rank.to_numpy() > rank_of[s])).astype(int)
+        visited = runs.cumsum(among({s})) > 0
+        skipped += ~visited & (max_rank > rank_of[s])
     ev["stages_skipped"] = skipped
 
-    is_close = act.isin(profile.closing)
-    closed_before = is_close.astype(int).groupby(case).cumsum()
+    is_close = among(set(profile.closing))
+    closed_before = runs.cumsum(is_close)
     first_close = is_close & (closed_before == 1)
-    ev["closing"] = np.where(first_close, np.where(act.isin(profile.won), "won", "lost"), None)
+    ev["closing"] = _labels(("lost", "won"), np.where(first_close, among(set(profile.won)), np.nan))
     ev["closed"] = closed_before > 0
     ev["_case_code"] = case
     return DealStates(ev, profile, tuple(a for a in attributes if a in ev.columns))
+
+
+class _Runs:
+    """Running (per deal) counts, maxima and last-seen rows over events sorted by deal.
+
+    Each deal's events are one contiguous run, so a running value within deals is a
+    running value over the whole array, restarted at the run's first row: numpy's
+    cumulative functions do it in one pass, where a pandas groupby would factorize
+    the deals again for every column. Fresh memory is slow to come by on some machines,
+    so the methods make as few full-length temporaries as they can.
+    """
+
+    def __init__(self, case: np.ndarray) -> None:
+        self.starts = np.r_[True, case[1:] != case[:-1]] if len(case) else np.zeros(0, bool)
+        self.start_idx = np.flatnonzero(self.starts)
+        self.lengths = np.diff(np.r_[self.start_idx, len(case)])
+        self.first = np.repeat(self.start_idx, self.lengths)  # each row's first row of its deal
+
+    def position(self) -> np.ndarray:
+        """Each row's place in its deal: 0, 1, ..."""
+        return np.arange(len(self.first)) - self.first
+
+    def cumsum(self, flags: np.ndarray) -> np.ndarray:
+        """Running count of ``flags`` within the deal, this row included."""
+        total = np.cumsum(flags, dtype="int64")
+        before = total[self.start_idx] - flags[self.start_idx]
+        total -= np.repeat(before, self.lengths)
+        return total
+
+    def last(self, flags: np.ndarray) -> np.ndarray:
+        """Index of the deal's last row up to here where ``flags`` holds; -1 if none."""
+        idx = np.where(flags, np.arange(len(flags)), -1)
+        np.maximum.accumulate(idx, out=idx)
+        idx[idx < self.first] = -1
+        return idx
+
+    def previous(self, values: np.ndarray) -> np.ndarray:
+        """The value on the deal's previous row (NaN on its first)."""
+        out = np.empty(len(values), dtype=float)
+        out[1:] = values[:-1]
+        out[self.starts] = np.nan
+        return out
+
+    def cummax(self, values: np.ndarray) -> np.ndarray:
+        """Running maximum of non-negative ``values`` within the deal, NaN ignored (NaN before the first)."""
+        # Offsetting each run above every earlier one lets one accumulate serve all runs.
+        span = np.nanmax(values) + 2 if (~np.isnan(values)).any() else 2.0
+        offset = np.repeat(np.arange(len(self.lengths)) * span, self.lengths)
+        out = np.where(np.isnan(values), -1.0, values) + offset
+        np.maximum.accumulate(out, out=out)
+        out -= offset
+        out[out < 0] = np.nan
+        return out
+
+
+def _labels(labels: Sequence[str], codes: np.ndarray) -> pd.Series:
+    """``labels[code]`` per row, typed as ``astype(str)`` types the activities; missing where the code is NaN."""
+    idx = np.where(np.isnan(codes), -1, codes).astype("int64")
+    return pd.Series(pd.Series(list(labels)).astype(str).array.take(idx, allow_fill=True))
+
+
+def _take(values: pd.Series | np.ndarray, idx: np.ndarray) -> pd.Series | np.ndarray:
+    """``values`` at ``idx``, missing where ``idx`` is -1 (keeps a Series' dtype)."""
+    if isinstance(values, pd.Series):
+        return pd.Series(pd.api.extensions.take(values.array, idx, allow_fill=True), name=values.name)
+    return pd.api.extensions.take(values, idx, allow_fill=True)
 
 
 def _states(log: pd.DataFrame | DealStates, profile) -> DealStates:
