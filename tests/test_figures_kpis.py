@@ -66,6 +66,21 @@ def test_attainment_distribution_has_the_100_percent_line():
     assert "25% of reps at quota, total 100%" in ax.get_title()
 
 
+def test_attainment_far_over_quota_goes_in_the_last_bar():
+    # one rep at 18,800% (a tiny quota) and twelve teams, as in the 1M-event demo
+    att = pd.DataFrame({"rep": [f"r{i}" for i in range(24)], "team": [f"T{i % 12}" for i in range(24)],
+                        "quarter": "2026Q1", "quota": 100.0, "bookings": [50.0 + 10 * i for i in range(23)] + [18800.0]})
+    att["attainment"] = att["bookings"] / att["quota"]
+    att["at_quota"] = att["attainment"] >= 1
+    ax = fk.plot_attainment(att).axes[0]
+    assert len(ax.patches) == (fk.ATTAINMENT_CAP + 10) // 10  # 0-310%, not 0-18,810%
+    assert sum(p.get_height() for p in ax.patches) == 24
+    last = max(ax.patches, key=lambda p: p.get_x())
+    assert last.get_x() == pytest.approx(fk.ATTAINMENT_CAP) and last.get_height() == 1
+    assert "1 above 300% in the last bar" in ax.get_xlabel()
+    assert ax.get_legend() is None  # twelve teams are not told apart by colour
+
+
 def test_stage_time_boxes_one_per_stage_in_profile_order():
     visits = pd.DataFrame({"stage": ["Proposal"] * 3 + ["Lead Created"] * 3, "duration_days": [1, 2, 3, 4, 5, 6.0],
                            "finished": True, "team": ["T1", "T2", "T1"] * 2})

@@ -351,7 +351,8 @@ def detect_deviations(
 
     # Stages present before the close, and how far each case got.
     stage_hits = pd.DataFrame({CASE: case[stage_pre], "stage": act.to_numpy()[stage_pre]})
-    present = pd.crosstab(stage_hits[CASE], stage_hits["stage"]).gt(0)
+    # groupby().size() counts in compiled code; pd.crosstab counts each cell in Python
+    present = stage_hits.groupby([CASE, "stage"]).size().unstack(fill_value=0).gt(0)
     cases = pd.Index(pd.unique(case), name=CASE)
     present = present.reindex(index=cases, columns=list(profile.stages), fill_value=False)
     reach = pd.Series(rank[stage_pre], index=case[stage_pre]).groupby(level=0).max().reindex(cases)
@@ -454,7 +455,7 @@ def case_conformance(
     if deviations is None:
         deviations = detect_deviations(ev, profile, quarantine=quarantine, gap_days=gap_days)
     cases = kpis.case_table(ev, profile=profile)
-    flags = pd.crosstab(deviations[CASE], deviations["kind"]).gt(0)
+    flags = deviations.groupby([CASE, "kind"]).size().unstack(fill_value=0).gt(0)
     flags = flags.reindex(index=cases[CASE], columns=list(KINDS), fill_value=False)
     for kind in KINDS:
         cases[kind] = flags[kind].to_numpy()

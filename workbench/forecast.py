@@ -203,24 +203,29 @@ def _design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[st
     """Design matrix of the win model (one row per open deal)."""
     n = len(snap)
     left = np.log1p(np.clip(snap["days_left"].to_numpy(float), 0, None))
+    size = np.log1p(np.clip(snap["amount_used"].to_numpy(float), 0, None))
     cols = [np.ones(n), left,
             np.log1p(np.clip(snap["age_days"].to_numpy(float), 0, None)),
             np.log1p(np.clip(snap["time_in_stage_days"].to_numpy(float), 0, None)),
             np.log1p(np.clip(snap["days_since_last_activity"].to_numpy(float), 0, None)),
             np.log1p(snap["n_followups"].to_numpy(float)),
-            (snap["stages_skipped"].to_numpy() > 0).astype(float),
-            (snap["regressions"].to_numpy() > 0).astype(float)]
-    # Big deals close on a different clock (quarter-end pushes), so size bends the time effect too.
-    size = np.log1p(np.clip(snap["amount_used"].to_numpy(float), 0, None))
-    cols += [size, size * left]
-    stage = snap["stage"].to_numpy()
-    for s in stages[1:]:
-        d = (stage == s).astype(float)
+            snap["stages_skipped"].to_numpy() > 0,
+            snap["regressions"].to_numpy() > 0,
+            # Big deals close on a different clock (quarter-end pushes), so size bends the time effect too.
+            size, size * left]
+    # Dummies compare integer codes: comparing the strings once per level is slow on large snapshots.
+    stage = pd.Index(stages).get_indexer(snap["stage"])
+    for i in range(1, len(stages)):
+        d = stage == i
         cols += [d, d * left]
     for c, levels in categories.items():
-        v = snap[c].astype(str).to_numpy() if c in snap.columns else np.full(n, "")
-        cols += [(v == lv).astype(float) for lv in levels[1:]]
-    return np.column_stack(cols)
+        code = pd.Index(levels).get_indexer(snap[c].astype(str)) if c in snap.columns else np.full(n, -1)
+        cols += [code == k for k in range(1, len(levels))]
+    # One preallocated matrix: column_stack of the list would copy every column once more.
+    X = np.empty((n, len(cols)))
+    for j, col in enumerate(cols):
+        X[:, j] = col
+    return X
 
 
 def _shrunk_factors(frame: pd.DataFrame, org: pd.DataFrame, k: float) -> pd.Series:
@@ -753,7 +758,7 @@ class QuotaForecaster:
         rest = wq.loc[wq.index.repeat(np.minimum(last_week, WEEKS))].copy()
         rest["week"] = rest.groupby(level=0).cumcount() + 1
         booked = rest.groupby(["quarter", "week", schema.REP])[schema.AMOUNT].sum()
-        grid = pd.MultiIndex.from_product([self.history_, range(1, WEEKS + 1), sorted(set(won[schema.REP]) | set(train[schema.REP]))],
+        grid = pd.MultiIndex.from_product([self.history_, range(1, WEEKS + 1), sorted(set(won[schema.REP].unique()) | set(train[schema.REP].unique()))],
                                           names=["quarter", "week", schema.REP])
         err = (booked.reindex(grid, fill_value=0.0) - fc.reindex(grid, fill_value=0.0)).rename("err").reset_index()
         e = err.merge(self.org_, on=schema.REP, how="left")

@@ -163,7 +163,7 @@ def compare_performers(
     rows: list[dict] = []
     for variant in seq.value_counts().index[:n_variants]:
         rows.append(_rate_row("variant", " → ".join(variant), seq == variant, is_top, alpha))
-    counts = pd.crosstab(closed_ev[CASE], closed_ev[ACTIVITY]).reindex(cases.index, fill_value=0)
+    counts = closed_ev.groupby([CASE, ACTIVITY]).size().unstack(fill_value=0).reindex(cases.index, fill_value=0)
     for act in counts.columns:
         rows.append(_rate_row("activity", act, counts[act] > 0, is_top, alpha))
     for i, loop in enumerate(a for a in profile.loops if a in counts.columns):

@@ -63,6 +63,13 @@ def plot_cycle_length(cycles: pd.DataFrame, *, segment: str = "customer_type") -
     return fig
 
 
+#: Attainment above this (percent) is counted in the last bar: one rep far over a small quota
+#: would otherwise stretch the axis over thousands of empty bins (and take minutes to draw).
+ATTAINMENT_CAP = 300
+#: With more teams than this the bars are not coloured by team: the legend would not be readable.
+MAX_TEAM_COLOURS = 8
+
+
 def plot_attainment(
     rep_attainment: pd.DataFrame,
     *,
@@ -81,13 +88,17 @@ def plot_attainment(
     data = rep_attainment if quarter is None else rep_attainment[rep_attainment["quarter"].eq(quarter)]
     data = data.dropna(subset=["attainment"]).assign(percent=lambda d: 100 * d["attainment"])
     ax = _axes(ax, (7, 4))
-    sns.histplot(data=data, x="percent", hue="team" if "team" in data else None, multiple="stack",
-                 binwidth=10, binrange=(0, max(200, data["percent"].max() + 10) if len(data) else 200), ax=ax)
+    over = int((data["percent"] > ATTAINMENT_CAP).sum())
+    top = min(max(200, data["percent"].max() + 10), ATTAINMENT_CAP + 10) if len(data) else 200
+    many_teams = "team" not in data or data["team"].nunique() > MAX_TEAM_COLOURS
+    sns.histplot(data=data.assign(percent=data["percent"].clip(upper=ATTAINMENT_CAP + 5)), x="percent",
+                 hue=None if many_teams else "team", multiple="stack", binwidth=10, binrange=(0, top), ax=ax)
     ax.axvline(100, color="black", linestyle="--", label="quota (100%)")
     share = data["at_quota"].mean() if len(data) else float("nan")
     team = data["bookings"].sum() / data["quota"].sum() if len(data) else float("nan")
     ax.yaxis.set_major_locator(MaxNLocator(integer=True))
-    ax.set(xlabel="attainment (% of quota)", ylabel="reps",
+    beyond = f"; {over} above {ATTAINMENT_CAP}% in the last bar" if over else ""
+    ax.set(xlabel=f"attainment (% of quota{beyond})", ylabel="reps",
            title=(f"Quota attainment{' ' + quarter if quarter else ''}: {share:.0%} of reps at quota, "
                   f"total {team:.0%}\n(seed 002: teams at 99% with only "
                   f"{SEED_SHARE_REPS_AT_QUOTA:.0%} of reps at quota)"))
