@@ -214,12 +214,16 @@ def _design(frame: pd.DataFrame, references: dict[str, object], min_n: int) -> t
         v = frame[a].astype(object).where(frame[a].notna(), "(none)")
         counts = v.value_counts()
         v = v.where(~v.isin(counts.index[counts < min_n]) | v.eq(reference), "(other)")
-        if not v.eq(reference).any() or v.nunique() < 2:
+        # masks from integer codes: comparing the object values once per level is slow on many deals
+        code, values = pd.factorize(v)
+        position = {value: i for i, value in enumerate(values)}
+        if reference not in position or len(values) < 2:
             continue
-        for level in sorted(set(v) - {reference}, key=str):
-            columns[f"{a}={level}"] = v.eq(level).to_numpy(dtype=float)
-            meta.append({"attribute": a, "value": level, "reference": reference,
-                         "mask": v.eq(level).to_numpy(), "ref_mask": v.eq(reference).to_numpy()})
+        ref_mask = code == position[reference]
+        for level in sorted(set(values) - {reference}, key=str):
+            mask = code == position[level]
+            columns[f"{a}={level}"] = mask.astype(float)
+            meta.append({"attribute": a, "value": level, "reference": reference, "mask": mask, "ref_mask": ref_mask})
     return pd.DataFrame(columns, index=frame.index), meta
 
 
