@@ -758,8 +758,8 @@ class QuotaForecaster:
         rest = wq.loc[wq.index.repeat(np.minimum(last_week, WEEKS))].copy()
         rest["week"] = rest.groupby(level=0).cumcount() + 1
         booked = rest.groupby(["quarter", "week", schema.REP])[schema.AMOUNT].sum()
-        grid = pd.MultiIndex.from_product([self.history_, range(1, WEEKS + 1), sorted(set(won[schema.REP].unique()) | set(train[schema.REP].unique()))],
-                                          names=["quarter", "week", schema.REP])
+        reps = sorted(set(won[schema.REP].unique()) | set(train[schema.REP].unique()))
+        grid = pd.MultiIndex.from_product([self.history_, range(1, WEEKS + 1), reps], names=["quarter", "week", schema.REP])
         err = (booked.reindex(grid, fill_value=0.0) - fc.reindex(grid, fill_value=0.0)).rename("err").reset_index()
         e = err.merge(self.org_, on=schema.REP, how="left")
         e[schema.TEAM] = e[schema.TEAM].fillna(NO_TEAM)
