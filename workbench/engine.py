@@ -417,6 +417,10 @@ def _aggregate(
 
 
 # --------------------------------------------------------------------------- expressions
+#: The wait quantiles of the performance DFG: (column name part, quantile).
+_WAIT_QUANTILES = (("median", 0.5), ("p90", 0.9))
+
+
 def dfg_expr(t: ir.Table, performance: bool = True, quantiles_by_sort: bool = False) -> ir.Table:
     """Pairs of consecutive events per case, with what start and end activities need.
 
@@ -442,20 +446,17 @@ def dfg_expr(t: ir.Table, performance: bool = True, quantiles_by_sort: bool = Fa
     if performance:
         aggs.update(wait_mean_s=e._wait.mean(), wait_min_s=e._wait.min(), wait_max_s=e._wait.max())
         if not quantiles_by_sort:
-            aggs["_q"] = e._wait.quantile([0.5, 0.9])  # one selection for both quantiles
+            aggs["_q"] = e._wait.quantile([q for _, q in _WAIT_QUANTILES])  # one selection for all
     g = e.group_by(_src=e._code, _tgt=e._tgt).agg(**aggs)
     if performance and quantiles_by_sort:
         qs = _wait_quantiles(e)
-        g = g.left_join(qs, ["_src", "_tgt"]).select(g, qs.wait_median_s, qs.wait_p90_s)
+        g = g.left_join(qs, ["_src", "_tgt"]).select(g, *[qs[f"wait_{name}_s"] for name, _ in _WAIT_QUANTILES])
     elif performance:
-        g = g.mutate(wait_median_s=g._q[0], wait_p90_s=g._q[1]).drop("_q")
+        g = g.mutate(**{f"wait_{name}_s": g._q[i] for i, (name, _) in enumerate(_WAIT_QUANTILES)}).drop("_q")
     src = codes.select(_src=codes._code, source=codes[ACTIVITY])
     tgt = codes.select(_tgt=codes._code, target=codes[ACTIVITY])
     g = g.left_join(src, "_src").left_join(tgt, "_tgt")
     return g.drop(*[col for col in g.columns if col.startswith(("_src", "_tgt"))])
-
-
-_WAIT_QUANTILES = (("median", 0.5), ("p90", 0.9))
 
 
 def _wait_quantiles(e: ir.Table) -> ir.Table:
