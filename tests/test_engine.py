@@ -154,18 +154,73 @@ def test_variants_match_pm4py(log):
     assert keys == sorted(keys)
 
 
-def test_variants_pack_codes_beside_the_ordinal(monkeypatch):
-    # a span of 8 codes (the last one for a missing activity): the six activities of the
-    # random log fit, twelve do not
-    monkeypatch.setattr(engine, "_CODE_SPAN", 8)
-    monkeypatch.setattr(engine, "_sql_cache", {})
-    log = random_log(5)
-    v = engine.variants(log)
-    assert dict(zip(v.variant, v["count"])) == pm4py.get_variants(reference(log))
-    wide = log.assign(activity=log.activity + (log.index % 2).astype(str))
-    assert wide.activity.nunique() == 12
+def _stats(max_ord, t_min, t_max, whole_s=True, whole_ms=True):
+    return {"max_ord": max_ord, "t_min": t_min, "t_max": t_max, "whole_1000000": whole_s, "whole_1000": whole_ms}
+
+
+def test_event_key_packs_time_ordinal_and_code_when_they_fit():
+    year = 365 * 86400 * 10**6
+    # 6 activities + "missing" -> 3 bits; ordinals up to 1000 -> 10 bits; a year in seconds -> 25 bits
+    assert engine._event_key(6, _stats(1000, -5, year - 5)) == engine._EventKey(3, 10, 10**6, -5)
+    assert engine._event_key(7, _stats(1000, 0, year)).code_bits == 3  # codes 0-6, 7 = missing
+    assert engine._event_key(8, _stats(1000, 0, year)).code_bits == 4
+    # a sub-second time: milliseconds (a year is 35 bits of them); a sub-millisecond one: microseconds
+    assert engine._event_key(6, _stats(1000, 0, year, whole_s=False)).unit_us == 1000
+    assert engine._event_key(6, _stats(1000, 0, 86400 * 10**6, False, False)).unit_us == 1
+    # too many bits in all (25 + 36 + 3 > 63), or a time past 2**39 units: structs
+    assert engine._event_key(6, _stats(2**36 - 1, 0, year)).unit_us is None
+    assert engine._event_key(6, _stats(1000, 0, year, False, False)).unit_us is None
+    assert engine._event_key(6, _stats(None, None, None)) == engine._EventKey(3, 0)  # no events
     with pytest.raises(WorkbenchError, match="distinct activities"):
-        engine.variants(wide)
+        engine._event_key(2**30, _stats(2**33, 0, year))
+
+
+@pytest.fixture
+def keys(monkeypatch):
+    """The event keys the variants use, as they are chosen."""
+    chosen = []
+
+    def spy(*args):
+        chosen.append(choose(*args))
+        return chosen[-1]
+
+    choose = engine._event_key
+    monkeypatch.setattr(engine, "_event_key", spy)
+    return chosen
+
+
+def _as_structs(monkeypatch):
+    monkeypatch.setattr(engine, "_KEY_TIME_BITS", -1)  # no time fits: every key is a struct
+    monkeypatch.setattr(engine, "_sql_cache", {})
+
+
+def test_packed_keys_and_structs_give_the_same_variants_and_dfg(log, keys, monkeypatch):
+    def results():
+        return engine.variants(log), *engine.dfg(log, performance=True)
+
+    packed = results()
+    _as_structs(monkeypatch)
+    structs = results()
+    # the random logs are in whole seconds, the tie log has a half second
+    unit = 10**3 if len(log) == len(tie_log()) else 10**6
+    assert [k.unit_us for k in keys] == [unit, unit, None, None]
+    for a, b in zip(packed, structs):
+        pd.testing.assert_frame_equal(a, b)
+    assert dict(zip(packed[0].variant, packed[0]["count"])) == pm4py.get_variants(reference(log))
+
+
+@pytest.mark.parametrize("start", ["1901-12-13 20:45:52", "1969-12-31 23:59:59", "2400-02-29 12:00:00"])
+def test_variants_before_1970_and_far_ahead(start, keys):
+    log = random_log(6)
+    log["timestamp"] = ts(start) + (log.timestamp - ts("2024-01-01"))
+    v = engine.variants(log)
+    assert keys[-1].unit_us == 10**6 and keys[-1].t0 == log.timestamp.min().as_unit("us").asm8.view("i8")
+    assert dict(zip(v.variant, v["count"])) == pm4py.get_variants(reference(log))
+    ordered = log.sort_values(["case_id", "timestamp"], kind="stable").groupby("case_id")
+    cases = pd.DataFrame({"variant": ordered.activity.agg(tuple),
+                          "d": ordered.timestamp.agg(lambda x: (x.max() - x.min()).total_seconds())})
+    expected = cases.groupby("variant").d.mean()
+    assert v.set_index("variant").mean_duration_s.to_dict() == pytest.approx(expected.to_dict())
 
 
 def test_case_durations_match_pm4py(log):

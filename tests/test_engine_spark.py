@@ -68,3 +68,10 @@ def test_spark_matches_duckdb(spark, aggregation):
 def test_backend_keyword_reaches_spark(spark):
     v = engine.variants(tie_log(), backend="pyspark")
     assert v["count"].sum() == tie_log().case_id.nunique()
+
+
+def test_spark_with_structs_matches_duckdbs_packed_keys(spark, monkeypatch):
+    packed = [engine.variants(mixed_log()), engine.directly_follows(mixed_log())]
+    monkeypatch.setattr(engine, "_KEY_TIME_BITS", -1)  # no time fits in a key: structs
+    same(engine.variants(mixed_log(), con=spark), packed[0])
+    same(engine.directly_follows(mixed_log(), con=spark), packed[1])
