@@ -385,6 +385,9 @@ def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterato
         try:
             # a cursor starts in the machine's zone: periods must be cut, and times returned, in UTC
             cur.execute("SET TimeZone = 'UTC'")
+            # pandas keeps strings as Arrow large strings: handing it those saves a copy of
+            # every string of a result (a million case ids: 0.03-0.25 s)
+            cur.execute("SET arrow_large_buffer_size = true")
             if file is None:
                 cur.register(_INPUT, _frame(log))
             else:
