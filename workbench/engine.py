@@ -391,7 +391,11 @@ def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterato
             if file is None:
                 cur.register(_INPUT, _frame(log))
             else:
-                cur.execute(f"CREATE TEMP VIEW {_INPUT} AS {_file_sql(Path(log))}")
+                # A CSV file is parsed once, into a temporary table (DuckDB spills it to disk
+                # beyond its memory limit): the check for empty cells and every query of the
+                # session would otherwise parse it again. Parquet is scanned where it lies.
+                kind = "TABLE" if _file_kind(Path(log)) == "csv" else "VIEW"
+                cur.execute(f"CREATE TEMP {kind} {_INPUT} AS {_file_sql(Path(log))}")
             # The prepared events as a view of their own: builds that read them twice (the
             # activity codes and the events) then scan the input twice rather than have
             # DuckDB materialize every event as a shared CTE.
