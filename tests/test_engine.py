@@ -177,7 +177,7 @@ def test_event_key_packs_time_ordinal_and_code_when_they_fit():
 
 @pytest.fixture
 def keys(monkeypatch):
-    """The event keys the variants use, as they are chosen."""
+    """The event keys the engine chooses, in the order it chooses them."""
     chosen = []
 
     def spy(*args):
@@ -210,7 +210,7 @@ def test_packed_keys_and_structs_give_the_same_variants_and_dfg(log, keys, monke
 
 
 @pytest.mark.parametrize("start", ["1901-12-13 20:45:52", "1969-12-31 23:59:59", "2400-02-29 12:00:00"])
-def test_variants_before_1970_and_far_ahead(start, keys):
+def test_variants_and_dfg_before_1970_and_far_ahead(start, keys):
     log = random_log(6)
     log["timestamp"] = ts(start) + (log.timestamp - ts("2024-01-01"))
     v = engine.variants(log)
@@ -221,6 +221,10 @@ def test_variants_before_1970_and_far_ahead(start, keys):
                           "d": ordered.timestamp.agg(lambda x: (x.max() - x.min()).total_seconds())})
     expected = cases.groupby("variant").d.mean()
     assert v.set_index("variant").mean_duration_s.to_dict() == pytest.approx(expected.to_dict())
+    assert engine.to_pm4py_dfg(*engine.dfg(log)) == pm4py.discover_dfg(reference(log))
+    perf, _, _ = engine.to_pm4py_dfg(*engine.dfg(log, performance=True), measure="performance")
+    theirs, _, _ = pm4py.discover_performance_dfg(reference(log))
+    assert {k: w["mean"] for k, w in perf.items()} == pytest.approx({k: w["mean"] for k, w in theirs.items()})
 
 
 def test_case_durations_match_pm4py(log):
