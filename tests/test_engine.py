@@ -116,7 +116,7 @@ def test_performance_matches_pm4py(log):
 def test_quantiles_by_sort_match_pm4py_and_numpy(log, monkeypatch):
     # as on a log too large for DuckDB's memory: every event "needs" more than the limit
     monkeypatch.setattr(engine, "_QUANTILE_BYTES_PER_EVENT", 10**15)
-    assert engine._quantiles_by_sort(log, "duckdb", None)
+    assert engine._quantiles_by_sort(log, "duckdb")
     edges = engine.directly_follows(log).set_index(["source", "target"])
     perf, _, _ = pm4py.discover_performance_dfg(reference(log))
     # the waits by hand: consecutive events of a case in (time, input) order
@@ -131,11 +131,11 @@ def test_quantiles_by_sort_match_pm4py_and_numpy(log, monkeypatch):
 
 def test_quantiles_are_sorted_for_logs_beyond_memory(monkeypatch):
     log = tie_log()
-    assert not engine._quantiles_by_sort(log, "duckdb", None)  # a few events, GBs of memory
+    assert not engine._quantiles_by_sort(log, "duckdb")  # a few events, GBs of memory
     limit = engine._memory_limit_bytes()
     monkeypatch.setattr(engine, "_QUANTILE_BYTES_PER_EVENT", limit / len(log) + 1)
-    assert engine._quantiles_by_sort(log, "duckdb", None)
-    assert engine._quantiles_by_sort(log, "pyspark", None)  # Spark's percentile is in memory too
+    assert engine._quantiles_by_sort(log, "duckdb")
+    assert engine._quantiles_by_sort(log, "pyspark")  # Spark's percentile is in memory too
 
 
 def test_start_end_match_pm4py(log):
@@ -207,6 +207,30 @@ def test_packed_keys_and_structs_give_the_same_variants_and_dfg(log, keys, monke
     for a, b in zip(packed, structs):
         pd.testing.assert_frame_equal(a, b)
     assert dict(zip(packed[0].variant, packed[0]["count"])) == pm4py.get_variants(reference(log))
+
+
+@pytest.mark.parametrize("structs", [False, True], ids=["packed", "structs"])
+def test_both_ways_of_pairing_events_give_the_same_dfg(log, structs, monkeypatch):
+    """DuckDB pairs each event with the next by unnesting two arrays side by side, other
+    backends through pair structs: both, on DuckDB, with and without a missing activity."""
+    import ibis
+
+    if structs:
+        _as_structs(monkeypatch)
+    gap = log.assign(_ord=range(len(log)), activity=log.activity.where(log.index != 3, None))
+    for source in (log, ibis.memtable(gap)):
+        with engine._session(source, backend="duckdb", con=None) as run:
+            key, _ = engine._event_key_of(run)
+            zipped, structured = (
+                run(engine.dfg_expr, (key, True, False, zipped_unnest))
+                .sort_values(["source", "target", "frequency", "_starts"])
+                .reset_index(drop=True) for zipped_unnest in (True, False))
+        pd.testing.assert_frame_equal(zipped, structured)
+        assert zipped._starts.sum() == log.case_id.nunique()
+        assert zipped.frequency.sum() == len(log)  # every event opens a pair, the last with no target
+    # the missing activity (row 4) has no name, on either side of its pairs
+    edges, start_end = engine.dfg(ibis.memtable(gap))
+    assert edges.source.isna().sum() == 1 and start_end.end.sum() == log.case_id.nunique() + 1
 
 
 @pytest.mark.parametrize("start", ["1901-12-13 20:45:52", "1969-12-31 23:59:59", "2400-02-29 12:00:00"])

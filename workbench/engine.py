@@ -313,7 +313,21 @@ def _order_key(t: ir.Table) -> ir.StructValue:
 
 # --------------------------------------------------------------------------- execution
 Build = Callable[..., ir.Table]
-Runner = Callable[..., "pd.DataFrame | pa.Table"]
+
+
+@dataclass(frozen=True)
+class _Runner:
+    """``run(build, args=(), arrow=False)`` runs ``build(prepared, *args)`` on a session's
+    log and returns a DataFrame (an Arrow table with ``arrow``); ``backend`` names the
+    engine that runs it."""
+
+    execute: Callable[[Build, tuple, bool], "pd.DataFrame | pa.Table"]
+    backend: str
+
+    def __call__(self, build: Build, args: tuple = (), arrow: bool = False) -> pd.DataFrame | pa.Table:
+        return self.execute(build, args, arrow)
+
+
 _sql_cache: dict[tuple, str] = {}
 _SQL_CACHE_SIZE = 256
 
@@ -370,10 +384,9 @@ def _no_value(n: int, column: str, row: int, file: str | None = None) -> Workben
 
 
 @contextmanager
-def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterator[Runner]:
-    """A function ``run(build, args, arrow=False)`` that runs ``build(prepared, *args)`` on
-    ``log`` and returns the result as a DataFrame (an Arrow table with ``arrow``); one
-    session can run several builds, each knowing the results of the ones before.
+def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterator[_Runner]:
+    """A :class:`_Runner` of builds on ``log``; one session can run several builds, each
+    knowing the results of the ones before.
 
     DuckDB over a DataFrame or a file takes a fast path: the input is registered
     on a fresh cursor and the SQL Ibis compiled for its schema is reused, which
@@ -406,11 +419,11 @@ def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterato
                 _check_no_empty_cells(cur, Path(file), raw)
             schema = _schema(cur, _SRC)
 
-            def run(build: Build, args: tuple = (), arrow: bool = False) -> pd.DataFrame | pa.Table:
+            def run(build: Build, args: tuple, arrow: bool) -> pd.DataFrame | pa.Table:
                 tab = cur.sql(_compiled(build, schema, args)).to_arrow_table()
                 return tab if arrow else tab.to_pandas()
 
-            yield run
+            yield _Runner(run, "duckdb")
         except WorkbenchError:
             raise
         except duckdb.OutOfMemoryException as exc:
@@ -425,7 +438,7 @@ def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterato
             cur.close()
         return
     t, con = events(log, backend=backend, con=con)
-    yield lambda build, args=(), arrow=False: (con.to_pyarrow if arrow else con.execute)(build(t, *args))
+    yield _Runner(lambda build, args, arrow: (con.to_pyarrow if arrow else con.execute)(build(t, *args)), con.name)
 
 
 def _aggregate(
@@ -441,7 +454,10 @@ def _aggregate(
 _WAIT_QUANTILES = (("median", 0.5), ("p90", 0.9))
 
 
-def dfg_expr(t: ir.Table, key: _EventKey, performance: bool = True, quantiles_by_sort: bool = False) -> ir.Table:
+def dfg_expr(
+    t: ir.Table, key: _EventKey, performance: bool = True, quantiles_by_sort: bool = False,
+    zipped_unnest: bool = False,
+) -> ir.Table:
     """Pairs of consecutive events per case, with what start and end activities need.
 
     One row per (source, target), plus one row per (source, NULL) for the last
@@ -450,21 +466,28 @@ def dfg_expr(t: ir.Table, key: _EventKey, performance: bool = True, quantiles_by
     One pass over each case's sorted events (keyed as ``key`` says) gives the DFG and
     the start/end activities together. The quantiles are exact either way;
     ``quantiles_by_sort`` computes them by sorting the waits (see :func:`_wait_quantiles`)
-    instead of in memory.
+    instead of in memory. ``zipped_unnest`` (DuckDB only) pairs the events as below.
     """
     seqs = _case_sequences(t, key)
-    seq = seqs.table._seq
+    per_case, seq = seqs.table, seqs.table._seq
+    if zipped_unnest:
+        # DuckDB unnests two arrays of one select side by side, padding the shorter with
+        # NULL: each event beside the next, at half the cost of building pair structs.
+        # Ibis leaves this to the backend (Spark refuses two generators in a select).
+        pairs = per_case.select(a=seq.unnest(), b=seq[1:].unnest(), _head=seq[0])
+        pairs = pairs.select("a", "b", opens=pairs.a == pairs._head)  # keys are unique in a case
+    else:
+        def pair(e: ir.Value, i: ir.IntegerValue) -> ir.StructValue:
+            """The event, the next one (none after the last), whether it opens the case."""
+            after = ibis.ifelse(i + 1 < seq.length(), seq[i + 1], ibis.null(seq.type().value_type))
+            return ibis.struct({"a": e, "b": after, "opens": i == 0})
 
-    def pair(e: ir.Value, i: ir.IntegerValue) -> ir.StructValue:
-        """The event, the next one (none after the last), whether it opens the case."""
-        after = ibis.ifelse(i + 1 < seq.length(), seq[i + 1], ibis.null(seq.type().value_type))
-        return ibis.struct({"a": e, "b": after, "opens": i == 0})
-
-    pairs = seqs.table.select(_p=seq.map(pair).unnest())
-    p = pairs._p
-    cols: dict[str, Any] = {"_src": seqs.code(p.a), "_tgt": seqs.code(p.b), "_first": p.opens}
+        u = per_case.select(_p=seq.map(pair).unnest())
+        pairs = u.select(a=u._p.a, b=u._p.b, opens=u._p.opens)
+    # a missing activity keeps its code (all ones), which has no name: NULL after the join
+    cols: dict[str, Any] = {"_src": seqs.code(pairs.a), "_tgt": seqs.code(pairs.b), "_first": pairs.opens}
     if performance:
-        cols["_wait"] = (seqs.time_us(p.b) - seqs.time_us(p.a)) / _US
+        cols["_wait"] = (seqs.time(pairs.b) - seqs.time(pairs.a)) / (_US / seqs.unit_us)
     e = pairs.select(**cols)
     aggs: dict[str, Any] = {"frequency": e.count(), "_starts": e._first.cast("int64").sum()}
     if performance:
@@ -577,41 +600,42 @@ def _event_key(n_codes: int, stats: dict[str, Any]) -> _EventKey:
 @dataclass(frozen=True)
 class _Sequences:
     """Each case's events as an array ``_seq`` of keys in log order (``table``), and how to
-    read a key's activity code (null: missing) and its time in microseconds since the key's origin."""
+    read a key's activity code (all ones: missing) and its time, in ``unit_us``
+    microseconds since the key's origin."""
 
     table: ir.Table
     code: Callable[[ir.Value], ir.IntegerValue]
-    time_us: Callable[[ir.Value], ir.IntegerValue]
+    time: Callable[[ir.Value], ir.IntegerValue]
+    unit_us: int
 
 
 def _case_sequences(t: ir.Table, key: _EventKey) -> _Sequences:
     """The events of each case keyed as ``key`` says, codes of :func:`_activity_codes`."""
     # Sorting keys inside an array keeps the log order on every backend (Spark cannot
     # order an aggregate directly); for the DFG's pairs it costs DuckDB about a third less
-    # CPU than a window over the cases (2.4 against 3.4 s at 10M events). Ordinals are unique, so codes beside them leave the order as it is;
-    # a missing activity (only possible in an Ibis table) packs as all ones, so that it
-    # cannot move its event either.
+    # CPU than a window over the cases (2.4 against 3.4 s at 10M events). Ordinals are
+    # unique, so codes beside them leave the order as it is; a missing activity (only
+    # possible in an Ibis table) packs as all ones, so that it cannot move its event either.
     c = _coded(t, _activity_codes(t))
     span = 1 << key.code_bits
-    missing = span - 1
-    ordinal_code = c[ORD] * span + c._code.fill_null(missing)
+    ordinal_code = c[ORD] * span + c._code.fill_null(span - 1)
     if key.unit_us is None:
         ev = ibis.struct({"t": c[T], "oc": ordinal_code})
-        packed, time_us = (lambda e: e.oc), (lambda e: e.t)
+        packed, time, unit = (lambda e: e.oc), (lambda e: e.t), 1
     else:
         shift = key.ord_bits + key.code_bits
         ev = ((c[T] - key.t0) // key.unit_us) * (1 << shift) + ordinal_code
-        packed, time_us = (lambda e: e), (lambda e: (e >> shift) * key.unit_us)
+        packed, time, unit = (lambda e: e), (lambda e: e >> shift), key.unit_us
     # a column of its own: Ibis's null filter on the aggregate then tests it rather than
     # computing every key twice
     c = c.mutate(_k=ev)
     # sorted as part of the aggregate, so that what reads the array reads a column (Ibis
     # would otherwise repeat the sort wherever the array is used, even inside lambdas)
     per_case = c.group_by(c[CASE]).agg(_seq=c._k.collect().sort())
-    return _Sequences(per_case, lambda e: (packed(e) % span).nullif(missing), time_us)
+    return _Sequences(per_case, lambda e: packed(e) & (span - 1), time, unit)
 
 
-def _event_key_of(run: Runner) -> tuple[_EventKey, pa.Table]:
+def _event_key_of(run: _Runner) -> tuple[_EventKey, pa.Table]:
     """The :class:`_EventKey` of the log of a :func:`_session`, and its activity codes."""
     codes = run(_activity_codes, arrow=True)
     (stats,) = run(_key_stats_expr, arrow=True).to_pylist()
@@ -619,8 +643,8 @@ def _event_key_of(run: Runner) -> tuple[_EventKey, pa.Table]:
 
 
 def case_variants_expr(t: ir.Table, key: _EventKey) -> ir.Table:
-    """One row per case: its activity sequence as codes of :func:`_activity_codes` (array)
-    and its duration in seconds (``_d``), the events keyed as ``key`` says."""
+    """One row per case: its activity sequence as codes of :func:`_activity_codes` (array;
+    all ones: missing) and its duration in seconds (``_d``), the events keyed as ``key`` says."""
     seqs = _case_sequences(t, key)
     # the smallest integers that hold the codes: the variants group and sort on them
     small = next(f"int{n}" for n in (8, 16, 32, 64) if key.code_bits < n)
@@ -628,7 +652,7 @@ def case_variants_expr(t: ir.Table, key: _EventKey) -> ir.Table:
     return per_case.select(
         per_case[CASE],
         _codes=seq.map(lambda e: seqs.code(e).cast(small)),
-        _d=(seqs.time_us(seq[seq.length() - 1]) - seqs.time_us(seq[0])) / _US,
+        _d=(seqs.time(seq[seq.length() - 1]) - seqs.time(seq[0])) / (_US / seqs.unit_us),
     )
 
 
@@ -716,15 +740,12 @@ def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
     return visits.select(**cols)
 
 
-def case_durations_expr(t: ir.Table) -> ir.Table:
+def case_durations_expr(t: ir.Table, backend: str = "duckdb") -> ir.Table:
     """Ibis expression of :func:`case_durations` over a prepared table, ordered by case."""
-    # Two aggregates over the integer times, turned back into timestamps per case, cost
-    # a sixth less than aggregating the timestamps and the integers.
-    c = t.group_by(t[CASE]).agg(_t0=t[T].min(), _t1=t[T].max())
-    c = c.select(
-        c[CASE], start=_EPOCH + c._t0.as_interval("us"), end=_EPOCH + c._t1.as_interval("us"),
-        duration_s=(c._t1 - c._t0) / _US,
-    )
+    # The first and last timestamps, with the seconds between from those two alone, cost
+    # a third less than aggregating the integer times and turning them into timestamps.
+    c = t.group_by(t[CASE]).agg(start=t[TIMESTAMP].min(), end=t[TIMESTAMP].max())
+    c = c.mutate(duration_s=(_epoch_us(c.end, backend) - _epoch_us(c.start, backend)) / _US)
     return c.order_by(c[CASE])
 
 
@@ -761,10 +782,10 @@ def dfg(
     ``performance``), start_end as :func:`start_end_activities`. Hand both to
     :func:`to_pm4py_dfg` for pm4py.
     """
-    by_sort = performance and _quantiles_by_sort(log, backend, con)
     with _session(log, backend=backend, con=con) as run:
+        by_sort = performance and _quantiles_by_sort(log, run.backend)
         key, _ = _event_key_of(run)
-        g = run(dfg_expr, (key, performance, by_sort))
+        g = run(dfg_expr, (key, performance, by_sort, run.backend == "duckdb"))
     return _edges(g, performance), _start_end(g)
 
 
@@ -774,10 +795,10 @@ def dfg(
 _QUANTILE_BYTES_PER_EVENT = 200
 
 
-def _quantiles_by_sort(log: Any, backend: str, con: ibis.BaseBackend | None) -> bool:
-    """Whether :func:`dfg_expr` should sort for the quantiles: on Spark (whose exact
-    percentile also holds every value of a group) and on logs too large for DuckDB's memory."""
-    if (con.name if con is not None else backend) != "duckdb":
+def _quantiles_by_sort(log: Any, backend: str) -> bool:
+    """Whether :func:`dfg_expr` should sort for the quantiles on ``backend``: on Spark (whose
+    exact percentile also holds every value of a group) and on logs too large for DuckDB's memory."""
+    if backend != "duckdb":
         return True
     n = _n_events(log)
     return n is not None and n * _QUANTILE_BYTES_PER_EVENT > _memory_limit_bytes()
@@ -831,7 +852,8 @@ def _edges(g: pd.DataFrame, performance: bool) -> pd.DataFrame:
 
 def _start_end(g: pd.DataFrame) -> pd.DataFrame:
     start = g.groupby("source")["_starts"].sum()
-    end = g.loc[g["target"].isna()].set_index("source")["frequency"]
+    # a case's end and a missing activity (Ibis tables only) both have no target name
+    end = g.loc[g["target"].isna()].groupby("source")["frequency"].sum()
     out = pd.DataFrame({"start": start, "end": end}).fillna(0).astype("int64")
     out = out[(out["start"] > 0) | (out["end"] > 0)].rename_axis("activity").reset_index()
     return _sorted(out, ["start", "end", "activity"], [False, False, True])
@@ -882,7 +904,7 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
     with _session(log, backend=backend, con=con) as run:
         key, codes = _event_key_of(run)
         out = run(variants_expr, (key,), arrow=True)
-    names = np.empty(codes.num_rows + 1, dtype=object)  # the last slot: a null activity (code NULL)
+    names = np.full(1 << key.code_bits, None, dtype=object)  # all ones: a missing activity
     names[codes["_code"].to_numpy()] = codes[ACTIVITY].to_numpy(zero_copy_only=False)
     count = out["count"].to_numpy().astype("int64")
     total = count.sum()
@@ -895,17 +917,15 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
 
 
 def _tuples(lists: pa.ListArray, names: np.ndarray) -> list[tuple]:
-    """Each list of codes as a tuple of ``names`` (a null code: the last name)."""
-    codes = pc.list_flatten(lists)
-    if codes.null_count:
-        codes = codes.fill_null(len(names) - 1)
+    """Each list of codes as a tuple of ``names``."""
+    codes = pc.list_flatten(lists).to_numpy(zero_copy_only=False)
     ends = pc.list_value_length(lists).to_numpy(zero_copy_only=False).cumsum().tolist()
     # Millions of new objects would set off the cyclic garbage collector again and again
     # (a third of the time at 10M events); tuples of strings cannot form cycles.
     enabled = gc.isenabled()
     gc.disable()
     try:
-        flat = names[codes.to_numpy(zero_copy_only=False)].tolist()
+        flat = names[codes].tolist()
         return list(map(tuple, map(flat.__getitem__, map(slice, [0, *ends[:-1]], ends))))
     finally:
         if enabled:
@@ -920,8 +940,8 @@ def case_durations(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend |
     DataFrame[case_id, start, end, duration_s]
     """
     # The engine orders the cases: both engines compare strings by code point, as pandas does.
-    (out,) = _aggregate(log, [(case_durations_expr, ())], backend=backend, con=con)
-    return out
+    with _session(log, backend=backend, con=con) as run:
+        return run(case_durations_expr, (run.backend,))
 
 
 def case_table(
