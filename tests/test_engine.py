@@ -220,7 +220,7 @@ def test_both_ways_of_pairing_events_give_the_same_dfg(log, structs, monkeypatch
     gap = log.assign(_ord=range(len(log)), activity=log.activity.where(log.index != 3, None))
     for source in (log, ibis.memtable(gap)):
         with engine._session(source, backend="duckdb", con=None) as run:
-            key, _ = engine._event_key_of(run)
+            key = engine._event_key_of(run)
             zipped, structured = (
                 run(engine.dfg_expr, (key, True, False, zipped_unnest))
                 .sort_values(["source", "target", "frequency", "_starts"])

@@ -653,12 +653,11 @@ def _case_sequences(t: ir.Table, key: _EventKey) -> _Sequences:
     return _Sequences(per_case, lambda e: packed(e) & (span - 1), time, unit)
 
 
-def _event_key_of(run: _Runner) -> tuple[_EventKey, pa.Table]:
-    """The :class:`_EventKey` of the log of a :func:`_session`, and its activity codes."""
-    codes = run(_activity_codes, arrow=True).sort_by("_code")
+def _event_key_of(run: _Runner) -> _EventKey:
+    """The :class:`_EventKey` of the log of a :func:`_session`, with its activities."""
+    names = run(_activity_codes, arrow=True).sort_by("_code")[ACTIVITY].to_pylist()
     (stats,) = run(_key_stats_expr, arrow=True).to_pylist()
-    key = _event_key(codes.num_rows, stats)
-    return replace(key, activities=tuple(codes[ACTIVITY].to_pylist())), codes
+    return replace(_event_key(len(names), stats), activities=tuple(names))
 
 
 def case_variants_expr(t: ir.Table, key: _EventKey) -> ir.Table:
@@ -803,7 +802,7 @@ def dfg(
     """
     with _session(log, backend=backend, con=con) as run:
         by_sort = performance and _quantiles_by_sort(log, run.backend)
-        key, _ = _event_key_of(run)
+        key = _event_key_of(run)
         g = run(dfg_expr, (key, performance, by_sort, run.backend == "duckdb"))
     return _edges(g, performance), _start_end(g)
 
@@ -921,10 +920,10 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
     # The engine returns codes and the (small) code table; names go on here, because
     # shipping every variant as a list of strings out of the engine costs more than the rest.
     with _session(log, backend=backend, con=con) as run:
-        key, codes = _event_key_of(run)
+        key = _event_key_of(run)
         out = run(variants_expr, (key,), arrow=True)
     names = np.full(1 << key.code_bits, None, dtype=object)  # all ones: a missing activity
-    names[codes["_code"].to_numpy()] = codes[ACTIVITY].to_numpy(zero_copy_only=False)
+    names[:len(key.activities)] = key.activities
     count = out["count"].to_numpy().astype("int64")
     total = count.sum()
     return pd.DataFrame({
