@@ -377,6 +377,98 @@ def test_kpis_by_period_by_hand():
     assert m.created.tolist() == [1, 1, 1, 0]
 
 
+def attribute_log(seed: int) -> pd.DataFrame:
+    """The tiny demo log made harder: times cut to the day (ties in most cases), owners,
+    amounts and attributes that change or go missing inside cases, rows shuffled."""
+    from workbench.synth import generate_demo_data
+
+    ev = generate_demo_data(seed=seed, size="tiny").events
+    rng = np.random.default_rng(seed)
+    n = len(ev)
+    ev["timestamp"] = ev.timestamp.dt.floor("D")
+    for col, values in (("rep", ["ann", "bob", "cy"]), ("segment", ["smb", "ent"])):
+        ev[col] = pd.array(rng.choice(values, n), dtype="str")
+    ev["amount"] = rng.integers(1, 50, n) * 1000.0
+    for col in ("rep", "team", "amount", "segment", "product"):
+        ev.loc[rng.random(n) < 0.3, col] = None
+    return ev.iloc[rng.permutation(n)].reset_index(drop=True)
+
+
+def in_log_order(log: pd.DataFrame) -> pd.DataFrame:
+    """The events by case, time and input order (ties keep their rows' order)."""
+    return log.assign(_o=np.arange(len(log))).sort_values(["case_id", "timestamp", "_o"])
+
+
+def case_table_by_pandas(log: pd.DataFrame) -> pd.DataFrame:
+    """The case table as its docstring defines it, row by row in pandas."""
+    closing, won = set(PPVVC.closing), set(PPVVC.won)
+    rows = []
+    for case, ev in in_log_order(log).groupby("case_id", sort=True):
+        closes = ev[ev.activity.isin(closing)]
+        close = closes.iloc[0] if len(closes) else None
+
+        def first(col, frame=ev):
+            known = frame[col].dropna()
+            return known.iloc[0] if len(known) else None
+
+        def last(col):
+            known = ev[col].dropna()
+            return known.iloc[-1] if len(known) else None
+
+        row = {"case_id": case, "start": ev.timestamp.min(), "end": ev.timestamp.max(),
+               "n_events": len(ev), "closed_at": None if close is None else close.timestamp,
+               "outcome": "open" if close is None else "won" if close.activity in won else "lost",
+               "amount": last("amount")}
+        for col in ("rep", "team", "region"):
+            on_close = first(col, closes) if len(closes) else None
+            row[col] = on_close if on_close is not None else last(col)
+        for col in ("account", "customer_type", "lead_source", "segment", "product"):
+            row[col] = first(col)
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+@pytest.mark.parametrize("structs", [False, True], ids=["packed", "structs"])
+def test_case_table_matches_pandas_with_ties_and_gaps(structs, keys, monkeypatch):
+    if structs:
+        _as_structs(monkeypatch)
+    log = attribute_log(5)
+    ours = engine.case_table(log, PPVVC)
+    assert keys and all((k.unit_us is None) == structs for k in keys)
+    theirs = case_table_by_pandas(log)
+    assert ours.case_id.tolist() == theirs.case_id.tolist()  # sorted by the engine
+    for col in theirs.columns:
+        assert ours[col].astype(object).where(ours[col].notna(), None).tolist() == \
+            theirs[col].astype(object).where(theirs[col].notna(), None).tolist(), col
+    # the quarter counts read the same cases
+    k = engine.kpis_by_period(log, PPVVC, freq="Q")
+    assert k.created.sum() == len(theirs) and k.won.sum() == (theirs.outcome == "won").sum()
+    assert k.won_amount.sum() == pytest.approx(theirs.amount[theirs.outcome == "won"].sum())
+
+
+def test_stage_visits_match_pandas_with_ties():
+    log = attribute_log(6)
+    stages, closing = set(PPVVC.stages), set(PPVVC.closing)
+    ev = in_log_order(log)
+    ev = ev[ev.activity.isin(stages | closing)].copy()
+    is_close = ev.activity.isin(closing).astype(int)
+    ev = ev[is_close.groupby(ev.case_id).cumsum() - is_close == 0]  # nothing after the close
+    prev = ev.groupby("case_id").activity.shift()
+    bound = ev[ev.activity.isin(closing) | (prev != ev.activity)].copy()  # a first event has no prev
+    bound["left"] = bound.groupby("case_id").timestamp.shift(-1)
+    visits = bound[bound.activity.isin(stages)].copy()
+    visits["visit"] = visits.groupby(["case_id", "activity"]).cumcount() + 1
+    theirs = visits.rename(columns={"activity": "stage", "timestamp": "entered"}).sort_values(
+        ["case_id", "entered", "stage", "visit"], kind="stable")
+    ours = engine.stage_visits(log, PPVVC)
+    assert len(ours) == len(theirs) > 100
+    for col in ("case_id", "stage", "visit", "entered", "left", "rep", "team", "region"):
+        assert ours[col].astype(object).where(ours[col].notna(), None).tolist() == \
+            theirs[col].astype(object).where(theirs[col].notna(), None).tolist(), col
+    left = (theirs.left - theirs.entered).dt.total_seconds()
+    assert np.allclose(ours.duration_s, left, equal_nan=True)
+
+
 # ------------------------------------------------------------------- files and inputs
 def test_parquet_and_csv_give_the_frame_results(tmp_path, log):
     pq, csv = tmp_path / "log.parquet", tmp_path / "log.csv"

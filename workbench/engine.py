@@ -303,13 +303,19 @@ def events(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = 
     return _prepare(t, con.name, file=file), con
 
 
+def _order_key(t: ir.Table, key: _EventKey) -> ir.Value:
+    """A value that sorts the events of a case in log order (time, then input order):
+    one int64 when ``key`` (of :func:`_order_key_of`) packs, else a struct."""
+    # DuckDB orders by an int64 faster than by a struct in the case table's argmin/argmax
+    # (10M events: 4.6 against 5.6 s, medians).
+    if key.unit_us is None:
+        return ibis.struct({"t": t[T], "o": t[ORD]})
+    return ((t[T] - key.t0) // key.unit_us) * (1 << key.ord_bits) + t[ORD]
+
+
 def _case_window(t: ir.Table, **kw: Any):
+    # DuckDB sorts a window as fast by (time, input order) as by one packed key (measured)
     return ibis.window(group_by=t[CASE], order_by=[t[T], t[ORD]], **kw)
-
-
-def _order_key(t: ir.Table) -> ir.StructValue:
-    """A struct that sorts events of a case in log order (time, then input order)."""
-    return ibis.struct({"t": t[T], "o": t[ORD]})
 
 
 # --------------------------------------------------------------------------- execution
@@ -661,6 +667,12 @@ def _event_key_of(run: _Runner) -> _EventKey:
     return replace(_event_key(len(names), stats), activities=tuple(names))
 
 
+def _order_key_of(run: _Runner) -> _EventKey:
+    """The :class:`_EventKey` without activity codes that :func:`_order_key` packs."""
+    (stats,) = run(_key_stats_expr, arrow=True).to_pylist()
+    return _event_key(0, stats)
+
+
 def case_variants_expr(t: ir.Table, key: _EventKey) -> ir.Table:
     """One row per case: its activity sequence as codes of :func:`_activity_codes` (array;
     all ones: missing) and its duration in seconds (``_d``), the events keyed as ``key`` says."""
@@ -690,33 +702,38 @@ def _closing(t: ir.Table, profile: SalesProcessProfile) -> ir.BooleanValue:
     return t[ACTIVITY].isin(list(profile.closing))
 
 
-def case_table_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
-    """Ibis expression of :func:`case_table` over a prepared table."""
-    key = _order_key(t)
+def case_table_expr(t: ir.Table, profile: SalesProcessProfile, order: _EventKey) -> ir.Table:
+    """Ibis expression of :func:`case_table` over a prepared table, ordered by case; events
+    in a case ordered as ``order`` (of :func:`_order_key_of`) says."""
+    key = _order_key(t, order)
     close = _closing(t, profile)
+
+    def first(col: str, where: ir.BooleanValue) -> ir.Value:
+        return t[col].argmin(key, where=where)
+
+    def last(col: str, where: ir.BooleanValue) -> ir.Value:
+        return t[col].argmax(key, where=where)
+
     aggs: dict[str, Any] = {
         "start": t[TIMESTAMP].min(),
         "end": t[TIMESTAMP].max(),
         "duration_s": (t[T].max() - t[T].min()) / _US,
         "n_events": t.count(),
-        "_close_activity": t[ACTIVITY].argmin(key, where=close),
+        "_close_activity": first(ACTIVITY, close),
         "closed_at": t[TIMESTAMP].min(where=close),
         "_close_t": t[T].min(where=close),
         "_start_t": t[T].min(),
     }
     if AMOUNT in t.columns:
-        aggs[AMOUNT] = t[AMOUNT].argmax(key, where=t[AMOUNT].notnull())
+        aggs[AMOUNT] = last(AMOUNT, t[AMOUNT].notnull())
     for col in ORG:
         if col in t.columns:
             # the owner on the (first) closing event that names one, else the latest known owner
-            aggs[col] = ibis.coalesce(
-                t[col].argmin(key, where=close & t[col].notnull()),
-                t[col].argmax(key, where=t[col].notnull()),
-            )
+            aggs[col] = ibis.coalesce(first(col, close & t[col].notnull()), last(col, t[col].notnull()))
     skip = set(REQUIRED) | set(ORG) | {AMOUNT} | set(_INTERNAL)
     for col in t.columns:
         if col not in skip and not col.startswith("_"):
-            aggs[col] = t[col].argmin(key, where=t[col].notnull())
+            aggs[col] = first(col, t[col].notnull())
     c = t.group_by(t[CASE]).agg(**aggs)
     outcome = (
         ibis.cases(
@@ -725,11 +742,12 @@ def case_table_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
             else_="open",
         )
     )
-    return c.mutate(outcome=outcome).drop("_close_activity")
+    c = c.mutate(outcome=outcome).drop("_close_activity")
+    return c.order_by(c[CASE])
 
 
 def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
-    """Ibis expression of :func:`stage_visits` over a prepared table."""
+    """Ibis expression of :func:`stage_visits` over a prepared table, in the order it documents."""
     rel = t.filter(t[ACTIVITY].isin(list(profile.stages) + list(profile.closing)))
     close = _closing(rel, profile).cast("int64")
     w = _case_window(rel)
@@ -756,7 +774,8 @@ def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
     for col in ORG:
         if col in visits.columns:
             cols[col] = visits[col]
-    return visits.select(**cols)
+    out = visits.select(**cols)
+    return out.order_by([out[CASE], out.entered, out.stage, out.visit])
 
 
 def case_durations_expr(t: ir.Table, backend: str = "duckdb") -> ir.Table:
@@ -768,15 +787,15 @@ def case_durations_expr(t: ir.Table, backend: str = "duckdb") -> ir.Table:
     return c.order_by(c[CASE])
 
 
-def created_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str) -> ir.Table:
+def created_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str, order: _EventKey) -> ir.Table:
     """Cases per period of their first event."""
-    c = case_table_expr(t, profile)
+    c = case_table_expr(t, profile, order)
     return c.group_by(period_start=c.start.truncate(unit)).agg(created=c.count())
 
 
-def closed_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str) -> ir.Table:
+def closed_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str, order: _EventKey) -> ir.Table:
     """Won, lost, won amount and mean cycle (days) of the cases closed in each period."""
-    c = case_table_expr(t, profile)
+    c = case_table_expr(t, profile, order)
     closed = c.filter(c.outcome != "open")
     won = closed.outcome == "won"
     agg = {
@@ -983,13 +1002,13 @@ def case_table(
     amount?, rep?, team?, region?, <attributes>...], sorted by case_id.
     """
     profile = get_profile(profile)
-    (out,) = _aggregate(log, [(case_table_expr, (profile,))], backend=backend, con=con)
+    with _session(log, backend=backend, con=con) as run:
+        out = run(case_table_expr, (profile, _order_key_of(run)))
     out = out.drop(columns=["_close_t", "_start_t"])
     out["n_events"] = out["n_events"].astype("int64")
     first = [CASE, "start", "end", "duration_s", "n_events", "outcome", "closed_at"]
     first += [c for c in (AMOUNT, *ORG) if c in out.columns]
-    out = out[first + [c for c in out.columns if c not in first]]
-    return _sorted(out, [CASE], [True])
+    return out[first + [c for c in out.columns if c not in first]]
 
 
 def stage_visits(
@@ -1013,9 +1032,10 @@ def stage_visits(
     entering event), sorted by case_id and entered.
     """
     profile = get_profile(profile)
+    # sorted by the engine: pandas took 7 of 15 s to sort the 4.5M visits of 10M events
     (out,) = _aggregate(log, [(stage_visits_expr, (profile,))], backend=backend, con=con)
     out["visit"] = out["visit"].astype("int64")
-    return _sorted(out, [CASE, "entered", "stage", "visit"], [True] * 4)
+    return out
 
 
 _FREQS = {"Q": "quarter", "M": "month", "W": "week", "Y": "year"}
@@ -1044,8 +1064,9 @@ def kpis_by_period(
         raise WorkbenchError(f"unknown period {freq!r}.", hint=f"use one of {sorted(_FREQS)}.")
     unit = freq.upper()
     profile = get_profile(profile)
-    a, b = _aggregate(log, [(created_by_period_expr, (profile, unit)), (closed_by_period_expr, (profile, unit))],
-                      backend=backend, con=con)
+    with _session(log, backend=backend, con=con) as run:
+        order = _order_key_of(run)
+        a, b = (run(build, (profile, unit, order)) for build in (created_by_period_expr, closed_by_period_expr))
     out = a.merge(b, on="period_start", how="outer").sort_values("period_start", ignore_index=True)
     for col in ("created", "won", "lost"):
         out[col] = out[col].fillna(0).astype("int64")
