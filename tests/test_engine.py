@@ -520,6 +520,28 @@ def test_bad_files_raise_workbench_errors(tmp_path):
         engine.variants(tmp_path / "no_time.csv")
 
 
+def test_a_directory_of_parquet_files_keeps_the_input_order_across_files(tmp_path):
+    log = tie_log()
+    # case B's three tied events (input order: Lead Created, Qualification, First Contact)
+    # each open a file, so each is its file's row 0
+    parts = [log.iloc[[5, 0, 1, 9]], log.iloc[[6, 2, 10, 11]], log.iloc[[7, 3, 4, 8, 12, 13]]]
+    folder = tmp_path / "export"
+    (folder / "2024").mkdir(parents=True)
+    for i, part in enumerate(parts):
+        part.to_parquet(folder / "2024" / f"part-{i}.parquet")
+    whole = pd.concat(parts, ignore_index=True)
+    expected = engine.variants(whole)
+    assert ("Lead Created", "Qualification", "First Contact", "Closed Lost") in expected.variant.tolist()
+    for source in (folder, str(folder / "2024" / "*.parquet")):
+        pd.testing.assert_frame_equal(engine.variants(source), expected)
+        pd.testing.assert_frame_equal(engine.directly_follows(source), engine.directly_follows(whole))
+    # an empty cell is reported in its own file, at that file's row
+    gap = parts[1].assign(activity=parts[1].activity.where(parts[1].activity != "Follow-up", None))
+    gap.to_parquet(folder / "2024" / "part-1.parquet")
+    with pytest.raises(WorkbenchError, match=r"part-1\.parquet.*column 'activity', row 2"):
+        engine.variants(folder)
+
+
 @pytest.mark.parametrize("statistics", [True, False])
 def test_files_with_empty_required_cells_are_refused_not_misread(tmp_path, statistics):
     import pyarrow as pa

@@ -8,7 +8,8 @@ seconds as float. pm4py then works on these results (see :func:`to_pm4py_dfg`).
 
 Event order follows pm4py: events of a case are ordered by timestamp, ties by
 input order, kept as an explicit ordinal: a DataFrame's row order, a Parquet
-file's row number, a CSV file's line order. (On Spark, files carry no row number:
+file's row number (a directory or glob of Parquet files: its files in path order,
+then their rows), a CSV file's line order. (On Spark, files carry no row number:
 ties there fall back to the activity name unless the table has an ``_ord`` column.)
 
 Functions take the log as a canonical DataFrame, a Parquet/CSV path or an Ibis
@@ -203,10 +204,32 @@ def _sql_path(path: Path) -> str:
     return "'" + src.replace("'", "''") + "'"
 
 
+def _several_files(path: Path) -> bool:
+    """Whether ``path`` names a directory or a glob rather than one file."""
+    return path.is_dir() or any(ch in str(path) for ch in "*?[")
+
+
+#: DuckDB's columns of a Parquet row's file and of the rows before that file (``_file_sql``).
+_FILE, _BASE = "_wb_file", "_wb_base"
+
+
+def _file_bases(lit: str) -> str:
+    """DuckDB query of each Parquet file's name and the number of rows in the files before
+    it, in path order."""
+    return (f"SELECT file_name AS {_FILE}, CAST(sum(num_rows) OVER (ORDER BY file_name) - num_rows AS BIGINT) AS {_BASE} "
+            f"FROM parquet_file_metadata({lit})")
+
+
 def _file_sql(path: Path) -> str:
     """DuckDB source of a file, numbering its rows in file order as ``_ord``."""
     kind = _file_kind(path)
     lit = _sql_path(path)
+    if kind == "parquet" and _several_files(path):
+        # Row numbers restart in every file: the files' row counts before them make the
+        # numbers run on, so that ties between files keep the input order.
+        return (f"SELECT * EXCLUDE (file_row_number, {_FILE}, {_BASE}), {_BASE} + file_row_number AS {ORD} "
+                f"FROM read_parquet({lit}, file_row_number=true, filename='{_FILE}') "
+                f"JOIN ({_file_bases(lit)}) USING ({_FILE})")
     if kind == "parquet":
         return f"SELECT * EXCLUDE (file_row_number), file_row_number AS {ORD} FROM read_parquet({lit}, file_row_number=true)"
     # DuckDB keeps insertion order for a plain scan, so this numbers the file's lines.
@@ -379,8 +402,13 @@ def _check_no_empty_cells(cur: duckdb.DuckDBPyConnection, path: Path, raw: ibis.
         counts = dict(zip(REQUIRED, row))
     for c, n in counts.items():
         if n:
-            first = cur.sql(f"SELECT min({ORD}) FROM {_SRC} WHERE {c} IS NULL").fetchall()[0][0]
-            raise _no_value(n, in_file[c], int(first) + 1, file=str(path))
+            first = int(cur.sql(f"SELECT min({ORD}) FROM {_SRC} WHERE {c} IS NULL").fetchall()[0][0])
+            file = str(path)
+            if _file_kind(path) == "parquet" and _several_files(path):  # name the file and its row
+                file, base = cur.sql(f"SELECT {_FILE}, {_BASE} FROM ({_file_bases(_sql_path(path))}) "
+                                     f"WHERE {_BASE} <= {first} ORDER BY {_BASE} DESC LIMIT 1").fetchall()[0]
+                first -= int(base)
+            raise _no_value(n, in_file[c], first + 1, file=file)
 
 
 def _no_value(n: int, column: str, row: int, file: str | None = None) -> WorkbenchError:
