@@ -204,9 +204,9 @@ def _sql_path(path: Path) -> str:
     return "'" + src.replace("'", "''") + "'"
 
 
-def _several_files(path: Path) -> bool:
-    """Whether ``path`` names a directory or a glob rather than one file."""
-    return path.is_dir() or any(ch in str(path) for ch in "*?[")
+def _parquet_set(path: Path) -> bool:
+    """Whether ``path`` names several Parquet files (a directory or a glob), not one file."""
+    return _file_kind(path) == "parquet" and (path.is_dir() or any(ch in str(path) for ch in "*?["))
 
 
 #: DuckDB's columns of a Parquet row's file and of the rows before that file (``_file_sql``).
@@ -216,15 +216,15 @@ _FILE, _BASE = "_wb_file", "_wb_base"
 def _file_bases(lit: str) -> str:
     """DuckDB query of each Parquet file's name and the number of rows in the files before
     it, in path order."""
-    return (f"SELECT file_name AS {_FILE}, CAST(sum(num_rows) OVER (ORDER BY file_name) - num_rows AS BIGINT) AS {_BASE} "
-            f"FROM parquet_file_metadata({lit})")
+    before = "sum(num_rows) OVER (ORDER BY file_name) - num_rows"
+    return f"SELECT file_name AS {_FILE}, CAST({before} AS BIGINT) AS {_BASE} FROM parquet_file_metadata({lit})"
 
 
 def _file_sql(path: Path) -> str:
     """DuckDB source of a file, numbering its rows in file order as ``_ord``."""
     kind = _file_kind(path)
     lit = _sql_path(path)
-    if kind == "parquet" and _several_files(path):
+    if _parquet_set(path):
         # Row numbers restart in every file: the files' row counts before them make the
         # numbers run on, so that ties between files keep the input order.
         return (f"SELECT * EXCLUDE (file_row_number, {_FILE}, {_BASE}), {_BASE} + file_row_number AS {ORD} "
@@ -404,7 +404,7 @@ def _check_no_empty_cells(cur: duckdb.DuckDBPyConnection, path: Path, raw: ibis.
         if n:
             first = int(cur.sql(f"SELECT min({ORD}) FROM {_SRC} WHERE {c} IS NULL").fetchall()[0][0])
             file = str(path)
-            if _file_kind(path) == "parquet" and _several_files(path):  # name the file and its row
+            if _parquet_set(path):  # name the file and its row
                 file, base = cur.sql(f"SELECT {_FILE}, {_BASE} FROM ({_file_bases(_sql_path(path))}) "
                                      f"WHERE {_BASE} <= {first} ORDER BY {_BASE} DESC LIMIT 1").fetchall()[0]
                 first -= int(base)
