@@ -481,14 +481,6 @@ def _session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterato
     yield _Runner(lambda build, args, arrow: (con.to_pyarrow if arrow else con.execute)(build(t, *args)), con.name)
 
 
-def _aggregate(
-    log: Any, builds: Sequence[tuple[Build, tuple]], *, backend: str, con: ibis.BaseBackend | None,
-) -> list[pd.DataFrame]:
-    """Run each ``build(prepared, *args)`` on ``log`` and return the results as DataFrames."""
-    with _session(log, backend=backend, con=con) as run:
-        return [run(build, args) for build, args in builds]
-
-
 # --------------------------------------------------------------------------- expressions
 #: The wait quantiles of the performance DFG: (column name part, quantile).
 _WAIT_QUANTILES = (("median", 0.5), ("p90", 0.9))
@@ -952,7 +944,8 @@ def start_end_activities(log: Any, *, backend: str = "duckdb", con: ibis.BaseBac
 
 def activity_counts(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
     """Events and distinct cases per activity: DataFrame[activity, events, cases]."""
-    (out,) = _aggregate(log, [(activity_counts_expr, ())], backend=backend, con=con)
+    with _session(log, backend=backend, con=con) as run:
+        out = run(activity_counts_expr)
     out[["events", "cases"]] = out[["events", "cases"]].astype("int64")
     return _sorted(out, ["events", "activity"], [False, True])
 
@@ -965,7 +958,7 @@ def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None 
     DataFrame[variant (tuple of str), count, share, mean_duration_s]; ``share``
     is the fraction of cases, the duration is first to last event of a case.
     """
-    # The engine returns codes and the (small) code table; names go on here, because
+    # The engine returns codes and the key carries the activities' names: they go on here, because
     # shipping every variant as a list of strings out of the engine costs more than the rest.
     with _session(log, backend=backend, con=con) as run:
         key = _event_key_of(run)
@@ -1061,7 +1054,8 @@ def stage_visits(
     """
     profile = get_profile(profile)
     # sorted by the engine: pandas took 7 of 15 s to sort the 4.5M visits of 10M events
-    (out,) = _aggregate(log, [(stage_visits_expr, (profile,))], backend=backend, con=con)
+    with _session(log, backend=backend, con=con) as run:
+        out = run(stage_visits_expr, (profile,))
     out["visit"] = out["visit"].astype("int64")
     return out
 
