@@ -96,6 +96,11 @@ def reference(log: pd.DataFrame) -> pd.DataFrame:
     return to_pm4py(log.sort_values(["case_id", "timestamp"], kind="stable"))
 
 
+def in_log_order(log: pd.DataFrame) -> pd.DataFrame:
+    """The events by case, time and input order (ties keep their rows' order)."""
+    return log.assign(_o=np.arange(len(log))).sort_values(["case_id", "timestamp", "_o"])
+
+
 def test_directly_follows_matches_pm4py(log):
     edges = engine.directly_follows(log)
     dfg, _, _ = pm4py.discover_dfg(reference(log))
@@ -120,7 +125,7 @@ def test_quantiles_by_sort_match_pm4py_and_numpy(log, monkeypatch):
     edges = engine.directly_follows(log).set_index(["source", "target"])
     perf, _, _ = pm4py.discover_performance_dfg(reference(log))
     # the waits by hand: consecutive events of a case in (time, input) order
-    ev = log.assign(_o=np.arange(len(log))).sort_values(["case_id", "timestamp", "_o"])
+    ev = in_log_order(log)
     nxt = ev.groupby("case_id").shift(-1)
     waits = (nxt["timestamp"] - ev["timestamp"]).dt.total_seconds()
     pairs = pd.DataFrame({"source": ev["activity"], "target": nxt["activity"], "wait": waits}).dropna()
@@ -394,9 +399,9 @@ def attribute_log(seed: int) -> pd.DataFrame:
     return ev.iloc[rng.permutation(n)].reset_index(drop=True)
 
 
-def in_log_order(log: pd.DataFrame) -> pd.DataFrame:
-    """The events by case, time and input order (ties keep their rows' order)."""
-    return log.assign(_o=np.arange(len(log))).sort_values(["case_id", "timestamp", "_o"])
+def values(column: pd.Series) -> list:
+    """The column's values as Python objects, every kind of missing value as None."""
+    return column.astype(object).where(column.notna(), None).tolist()
 
 
 def case_table_by_pandas(log: pd.DataFrame) -> pd.DataFrame:
@@ -438,8 +443,7 @@ def test_case_table_matches_pandas_with_ties_and_gaps(structs, keys, monkeypatch
     theirs = case_table_by_pandas(log)
     assert ours.case_id.tolist() == theirs.case_id.tolist()  # sorted by the engine
     for col in theirs.columns:
-        assert ours[col].astype(object).where(ours[col].notna(), None).tolist() == \
-            theirs[col].astype(object).where(theirs[col].notna(), None).tolist(), col
+        assert values(ours[col]) == values(theirs[col]), col
     # the quarter counts read the same cases
     k = engine.kpis_by_period(log, PPVVC, freq="Q")
     assert k.created.sum() == len(theirs) and k.won.sum() == (theirs.outcome == "won").sum()
@@ -463,8 +467,7 @@ def test_stage_visits_match_pandas_with_ties():
     ours = engine.stage_visits(log, PPVVC)
     assert len(ours) == len(theirs) > 100
     for col in ("case_id", "stage", "visit", "entered", "left", "rep", "team", "region"):
-        assert ours[col].astype(object).where(ours[col].notna(), None).tolist() == \
-            theirs[col].astype(object).where(theirs[col].notna(), None).tolist(), col
+        assert values(ours[col]) == values(theirs[col]), col
     left = (theirs.left - theirs.entered).dt.total_seconds()
     assert np.allclose(ours.duration_s, left, equal_nan=True)
 
