@@ -1,5 +1,6 @@
 """The report command: parameters checked first, failures named, nothing half-written."""
 
+import json
 from pathlib import Path
 
 import nbformat
@@ -9,7 +10,7 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from workbench import WorkbenchError
 from workbench.cli import main
-from workbench.report import build_report, resolve_period
+from workbench.report import build_report, resolve_period, run_notebook
 
 
 @pytest.fixture
@@ -65,6 +66,21 @@ def test_failing_notebook_fails_the_report_naming_it_and_leaves_nothing(tmp_path
     with pytest.raises(WorkbenchError, match=r"notebook 02_broken failed in cell \d+: ValueError: boom"):
         build_report(log=log, out=out, notebooks=("01_ok", "02_broken"), notebook_dir=notebooks, timeout=60)
     assert list(out.iterdir()) == []  # no report, no temporary folder
+
+
+def test_notebooks_run_on_a_kernel_with_encrypted_channels(tmp_path, capfd):
+    from jupyter_client.manager import AsyncKernelManager
+
+    if "transport_encryption" not in AsyncKernelManager.class_trait_names():
+        pytest.skip("this jupyter_client cannot encrypt a kernel's channels")
+    notebooks, out = tmp_path / "nbs", tmp_path / "out"
+    notebooks.mkdir()
+    out.mkdir()
+    _notebook(notebooks / "01_ok.ipynb", "import json\nfrom ipykernel.kernelapp import IPKernelApp\n"
+              "json.dump({'encrypted': IPKernelApp.instance().curve_secretkey is not None}, open('k.json', 'w'))")
+    run_notebook("01_ok", {}, out, timeout=60, notebook_dir=notebooks)
+    assert json.loads((out / "k.json").read_text()) == {"encrypted": True}
+    assert "without encryption" not in capfd.readouterr().err
 
 
 def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log, monkeypatch):

@@ -67,6 +67,28 @@ def _kernel_name() -> str:
     return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def _kernel_manager_class() -> type:
+    """nbclient's kernel manager, encrypting the kernel's channels (CurveZMQ) where the
+    installed jupyter_client and pyzmq can.
+
+    The notebooks carry a client's deals; unencrypted, any process on the machine could
+    subscribe to the kernel's outputs, and ipykernel warns about it once per notebook.
+    """
+    import zmq
+    from jupyter_client.manager import AsyncKernelManager
+    from traitlets import default
+
+    if "transport_encryption" not in AsyncKernelManager.class_trait_names() or not zmq.has("curve"):
+        return AsyncKernelManager
+
+    class EncryptedKernelManager(AsyncKernelManager):
+        @default("transport_encryption")
+        def _encrypt_when_the_kernel_can(self) -> str:
+            return "auto"  # kernels whose spec declares Curve support (ipykernel >= 7.3)
+
+    return EncryptedKernelManager
+
+
 def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, notebook_dir: Path) -> Path:
     """Execute one notebook with papermill into ``out_dir``; failures name the notebook and cell."""
     import papermill
@@ -78,6 +100,7 @@ def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, no
         papermill.execute_notebook(
             str(source), str(target), parameters=parameters, kernel_name=_kernel_name(),
             progress_bar=True, cwd=str(out_dir), execution_timeout=timeout,
+            kernel_manager_class=_kernel_manager_class(),
         )
     except PapermillExecutionError as exc:
         raise WorkbenchError(
