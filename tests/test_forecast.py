@@ -55,6 +55,7 @@ from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.forecast import (  # noqa: E402
     NewBusinessModel,
     QuotaForecaster,
+    _lookup,
     _shrunk_factors,
     fit_new_business,
     simulate_new_business,
@@ -92,6 +93,15 @@ def test_new_business_draws_have_the_compound_poisson_moments():
     assert draws.mean(axis=0) == pytest.approx([150.0, 50.0], rel=0.02)
 
 
+def test_lookup_reads_each_key_and_falls_back_to_the_default():
+    keys = pd.Series(["b", None, "a", "zed", "b", "c"], dtype="str")
+    table = pd.Series([1.5, 2.5, np.nan], index=["a", "b", "c"])
+    assert _lookup(keys, table, 0.0).tolist() == [2.5, 0.0, 1.5, 0.0, 2.5, 0.0]
+    teams = pd.Series(["east", "west"], index=["ann", "bob"])
+    assert _lookup(pd.Series(["bob", "cy", "ann"]), teams, "(no team)").tolist() == ["west", "(no team)", "east"]
+    assert _lookup(pd.Series([], dtype="str"), table, 0.0).tolist() == []
+
+
 def test_shrinkage_factors_are_the_hand_computed_ratios():
     frame = pd.DataFrame({"rep": ["ann"] * 4 + ["bob"] * 2, "won": [1, 1, 1, 0, 0, 0],
                           "p": [0.5] * 6, "weight": [1.0] * 6})
@@ -100,6 +110,20 @@ def test_shrinkage_factors_are_the_hand_computed_ratios():
     team = (3 + 2) / (3 + 2)                            # won 3, expected 3
     assert f["ann"] == pytest.approx((3 + 2 * team) / (2 + 2))
     assert f["bob"] == pytest.approx((0 + 2 * team) / (1 + 2))
+
+
+def test_shrinkage_factors_shrink_each_rep_to_its_own_team():
+    frame = pd.DataFrame({"rep": ["ann"] * 4 + ["bob"] * 2 + ["cy"] * 2 + ["dee"],
+                          "won": [1, 1, 1, 0, 0, 0, 1, 1, 0],
+                          "p": [0.5] * 6 + [0.25, 0.25, 0.5],
+                          "weight": [1.0] * 6 + [0.5, 0.5, 1.0]})
+    org = pd.DataFrame({"rep": ["ann", "bob", "cy"], "team": ["east", "east", "west"]})
+    f = _shrunk_factors(frame.sample(frac=1, random_state=3), org, k=2.0)
+    east = (3 + 2) / (3 + 2)                            # won 3, expected 2 + 1
+    west = (1 + 2) / (0.25 + 2)                         # cy's two deals count half each
+    alone = (0 + 2) / (0.5 + 2)                         # dee has no team: a team of one
+    assert f.to_dict() == pytest.approx({"ann": (3 + 2 * east) / (2 + 2), "bob": (0 + 2 * east) / (1 + 2),
+                                         "cy": (1 + 2 * west) / (0.25 + 2), "dee": (0 + 2 * alone) / (0.5 + 2)})
 
 
 def test_new_business_model_on_a_repeating_season():
