@@ -210,6 +210,16 @@ def _lookup(keys: pd.Series, table: pd.Series, default: Any) -> np.ndarray:
     return np.append(values.where(values.notna(), default).to_numpy(), default)[codes]
 
 
+def _positions(keys: pd.Series, levels: list[str]) -> np.ndarray:
+    """Each key's position in ``levels`` (-1: missing or not there)."""
+    return _lookup(keys, pd.Series(range(len(levels)), index=levels), -1)
+
+
+def _team_of(reps: pd.Series | pd.Index, org: pd.DataFrame) -> np.ndarray:
+    """Each rep's team in ``org`` (of :func:`_org`); NO_TEAM where it has none."""
+    return _lookup(pd.Series(reps), org.set_index(schema.REP)[schema.TEAM], NO_TEAM)
+
+
 # ----------------------------------------------------------------------------- win model
 
 def _design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str]]) -> np.ndarray:
@@ -227,13 +237,12 @@ def _design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[st
             # Big deals close on a different clock (quarter-end pushes), so size bends the time effect too.
             size, size * left]
     # Dummies compare integer codes: comparing the strings once per level is slow on large snapshots.
-    stage = _lookup(snap["stage"], pd.Series(range(len(stages)), index=stages), -1)
+    stage = _positions(snap["stage"], stages)
     for i in range(1, len(stages)):
         d = stage == i
         cols += [d, d * left]
     for c, levels in categories.items():
-        code = (_lookup(snap[c].astype(str), pd.Series(range(len(levels)), index=levels), -1)
-                if c in snap.columns else np.full(n, -1))
+        code = _positions(snap[c].astype(str), levels) if c in snap.columns else np.full(n, -1)
         cols += [code == k for k in range(1, len(levels))]
     # One preallocated matrix: column_stack of the list would copy every column once more.
     # Column-major, so that each column is written in one contiguous run.
@@ -253,7 +262,7 @@ def _shrunk_factors(frame: pd.DataFrame, org: pd.DataFrame, k: float) -> pd.Seri
     f = pd.DataFrame({schema.REP: frame[schema.REP], "o": frame["won"] * frame["weight"],
                       "e": frame["p"] * frame["weight"]})
     sums = f.groupby(schema.REP, dropna=False)[["o", "e"]].sum()
-    team_of = pd.Series(sums.index.map(org.set_index(schema.REP)[schema.TEAM]), index=sums.index).fillna(NO_TEAM)
+    team_of = pd.Series(_team_of(sums.index, org), index=sums.index)
     team = sums.groupby(team_of.to_numpy())[["o", "e"]].sum()
     team_factor = (team["o"] + k) / (team["e"] + k)
     rep = sums[sums.index.notna()]
@@ -814,7 +823,7 @@ class QuotaForecaster:
                             + np.log(_lookup(train.loc[rows, schema.REP], factor, 1.0)))
         amt = train["amount_used"].to_numpy() * self._ratio()
         won = (train["won"] * train["closed_amount"].fillna(train["amount_used"])).to_numpy()
-        team = _lookup(train[schema.REP], self.org_.set_index(schema.REP)[schema.TEAM], NO_TEAM)
+        team = _team_of(train[schema.REP], self.org_)
         frame = pd.DataFrame({"quarter": train["quarter"], "week": train["week"], "team": team,
                               "o": won, "e": p * amt, "v": p * (1 - p) * amt ** 2})
 
