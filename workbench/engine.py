@@ -326,14 +326,16 @@ def events(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = 
     return _prepare(t, con.name, file=file), con
 
 
-def _order_key(t: ir.Table, key: _EventKey) -> ir.Value:
-    """A value that sorts the events of a case in log order (time, then input order):
-    one int64 when ``key`` (of :func:`_order_key_of`) packs, else a struct."""
+def _order_key(t: ir.Table, key: _EventKey, low: ir.IntegerValue | None = None) -> ir.Value:
+    """A value that sorts the events of a case in log order: their time, then ``low``
+    (the input ordinal, or the ordinal and the activity code as ``key`` packs them).
+    One int64 when ``key`` packs, else a struct ``{t, low}``."""
     # DuckDB orders by an int64 faster than by a struct in the case table's argmin/argmax
     # (10M events: 4.6 against 5.6 s, medians).
+    low = t[ORD] if low is None else low
     if key.unit_us is None:
-        return ibis.struct({"t": t[T], "o": t[ORD]})
-    return ((t[T] - key.t0) // key.unit_us) * (1 << key.ord_bits) + t[ORD]
+        return ibis.struct({"t": t[T], "low": low})
+    return ((t[T] - key.t0) // key.unit_us) * (1 << (key.ord_bits + key.code_bits)) + low
 
 
 def _case_window(t: ir.Table, **kw: Any):
@@ -665,15 +667,13 @@ def _case_sequences(t: ir.Table, key: _EventKey) -> _Sequences:
     span = 1 << key.code_bits
     ordinal_code = c[ORD] * span + c._code.fill_null(span - 1)
     if key.unit_us is None:
-        ev = ibis.struct({"t": c[T], "oc": ordinal_code})
-        packed, time, unit = (lambda e: e.oc), (lambda e: e.t), 1
+        packed, time, unit = (lambda e: e.low), (lambda e: e.t), 1
     else:
         shift = key.ord_bits + key.code_bits
-        ev = ((c[T] - key.t0) // key.unit_us) * (1 << shift) + ordinal_code
         packed, time, unit = (lambda e: e), (lambda e: e >> shift), key.unit_us
     # a column of its own: Ibis's null filter on the aggregate then tests it rather than
     # computing every key twice
-    c = c.mutate(_k=ev)
+    c = c.mutate(_k=_order_key(c, key, ordinal_code))
     # sorted as part of the aggregate, so that what reads the array reads a column (Ibis
     # would otherwise repeat the sort wherever the array is used, even inside lambdas)
     per_case = c.group_by(c[CASE]).agg(_seq=c._k.collect().sort())
