@@ -38,6 +38,26 @@ def test_anonymised_load_keeps_structure_and_hides_names(log_file, monkeypatch):
     pd.testing.assert_frame_equal(data.log, again.log)  # stable pseudonyms
 
 
+def test_load_reuses_inputs_saved_from_the_same_files_and_options(log_file, tmp_path, monkeypatch):
+    data = notebook.load(log_file)
+    saved = notebook.save_inputs(data, tmp_path / "inputs.pickle", log_file)
+    monkeypatch.setenv(notebook.INPUTS_ENV, str(saved))
+    calls = []
+    import workbench.io
+
+    real = workbench.io.load_sales_data
+    monkeypatch.setattr(workbench.io, "load_sales_data", lambda *a, **k: calls.append(k) or real(*a, **k))
+    again = notebook.load(str(log_file), team="South")  # filters still apply to the saved inputs
+    assert calls == [] and set(again.log["case_id"]) == {"b"}
+    pd.testing.assert_frame_equal(notebook.load(log_file).log, data.log)
+    assert str(notebook.load(log_file).report) == str(data.report) and calls == []
+    # other options, or a file changed since, are read again
+    notebook.load(log_file, after_close="keep")
+    assert len(calls) == 1
+    log_file.write_text(log_file.read_text() + "c,Lead Created,2026-07-03,Ann Lee,North\n")
+    assert set(notebook.load(log_file).log["case_id"]) == {"a", "b", "c"} and len(calls) == 2
+
+
 def test_setup_cuts_the_log_at_the_as_of_date(log_file, tmp_path):
     data, quarter, as_of, results = notebook.setup("x", log=log_file, output_dir=tmp_path, as_of="2026-07-04")
     assert quarter == "2026Q3" and as_of == pd.Timestamp("2026-07-04", tz="UTC")

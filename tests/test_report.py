@@ -1,15 +1,19 @@
 """The report command: parameters checked first, failures named, nothing half-written."""
 
 import json
+import os
+import shutil
 from pathlib import Path
 
 import nbformat
 import pandas as pd
 import pytest
+import yaml
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
 from workbench import WorkbenchError
 from workbench.cli import main
+from workbench.profile import PPVVC
 from workbench.report import build_report, resolve_period, run_notebook
 
 
@@ -83,20 +87,55 @@ def test_notebooks_run_on_a_kernel_with_encrypted_channels(tmp_path, capfd):
     assert "without encryption" not in capfd.readouterr().err
 
 
-def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log, monkeypatch):
-    small_log.to_csv(tmp_path / "log.csv", index=False)
+def _one_page_report(tmp_path: Path, monkeypatch, code: str, headline: str, **options) -> Path:
+    """Run, from ``tmp_path``, a report of one notebook that runs ``code`` and then shows
+    ``headline`` (an expression giving (label, value) pairs) on the index page."""
     notebooks = tmp_path / "nbs"
     notebooks.mkdir()
-    _notebook(notebooks / "01_ok.ipynb", "import json, pathlib\n"
+    _notebook(notebooks / "01_ok.ipynb", f"{code}\nimport json, pathlib\n"
               "pathlib.Path(output_dir, '01_ok.json').write_text(json.dumps("
-              "{'headline': [{'label': 'Answer', 'value': 42}]}))")
+              f"{{'headline': [{{'label': k, 'value': v}} for k, v in {headline}]}}))")
     monkeypatch.chdir(tmp_path)
-    index = build_report(log="log.csv", out="reports", notebooks=("01_ok",), notebook_dir=notebooks, timeout=60)
+    return build_report(out="reports", notebooks=("01_ok",), notebook_dir=notebooks, timeout=60, **options)
+
+
+def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log, monkeypatch):
+    small_log.to_csv(tmp_path / "log.csv", index=False)
+    index = _one_page_report(tmp_path, monkeypatch, "", "[('Answer', 42)]", log="log.csv")
     assert index == tmp_path / "reports" / "2026Q3" / "index.html"
     page = index.read_text(encoding="utf-8")
     assert "<th>Answer</th><td>42</td>" in page and 'href="01_ok.html"' in page
     assert (index.parent / "01_ok.html").exists()
     assert [p.name for p in (tmp_path / "reports").iterdir()] == ["2026Q3"]
+
+
+LOAD = "data = notebook.load(log, kind=kind, mapping=mapping, quotas=quotas, reps=reps, profile=profile)"
+
+
+def test_notebooks_start_from_the_inputs_the_report_validated(tmp_path, small_log, monkeypatch):
+    small_log.to_csv(tmp_path / "log.csv", index=False)
+    code = ("import workbench.io\nfrom workbench import notebook\n"
+            f"workbench.io.load_sales_data = None  # reading the files again would fail\n{LOAD}")
+    index = _one_page_report(tmp_path, monkeypatch, code, "[('Deals', data.log['case_id'].nunique())]",
+                             log="log.csv")
+    assert "<th>Deals</th><td>2</td>" in index.read_text(encoding="utf-8")
+    assert not list(index.parent.glob(".inputs*"))  # the saved inputs do not stay in the report
+    assert "WORKBENCH_VALIDATED_INPUTS" not in os.environ
+
+
+def test_relative_mapping_and_profile_files_reach_the_notebooks(tmp_path, monkeypatch):
+    inputs = Path(__file__).parent / "data" / "inputs"
+    for name in ("opportunities.csv", "opportunities_mapping.yaml"):
+        shutil.copy(inputs / name, tmp_path / name)
+    (tmp_path / "profile.yaml").write_text(yaml.safe_dump({**PPVVC.to_dict(), "name": "Ours"}))
+    # the notebook reads the files itself, as an analyst re-running it would
+    code = f"import os\nfrom workbench import notebook\nos.environ.pop(notebook.INPUTS_ENV)\n{LOAD}"
+    index = _one_page_report(tmp_path, monkeypatch, code,
+                             "[('Profile', data.profile.name), ('Deals', data.log['case_id'].nunique())]",
+                             log="opportunities.csv", mapping="opportunities_mapping.yaml", profile="profile.yaml")
+    page = index.read_text(encoding="utf-8")
+    assert "<th>Profile</th><td>Ours</td>" in page
+    assert f"<th>Deals</th><td>{len(pd.read_csv(inputs / 'opportunities.csv'))}</td>" in page
 
 
 def test_report_rejects_an_unknown_team_before_running_anything(tmp_path, small_log, capsys):

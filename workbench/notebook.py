@@ -11,6 +11,8 @@ import contextlib
 import dataclasses
 import json
 import math
+import os
+import pickle
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,45 @@ import numpy as np
 import pandas as pd
 
 from .errors import WorkbenchError
+
+#: Set by :func:`workbench.report.build_report` to a file holding the inputs it has validated,
+#: so that its notebooks reuse them instead of reading and checking the same files again.
+INPUTS_ENV = "WORKBENCH_VALIDATED_INPUTS"
+
+
+def _inputs_key(log: str | Path, kind: str = "auto", mapping: str | None = None, quotas: str | Path | None = None,
+                reps: str | Path | None = None, profile: str | Path | None = None,
+                after_close: str = "quarantine") -> tuple:
+    """What identifies a :func:`load` (same arguments and defaults): its options, and each
+    input file's path, size and modification time."""
+    def stamp(value: object) -> object:
+        if isinstance(value, (str, Path)) and Path(value).is_file():
+            path = Path(value).resolve()
+            return str(path), path.stat().st_size, path.stat().st_mtime_ns
+        return str(value) if isinstance(value, Path) else value
+    return tuple(stamp(v) for v in (log, kind, mapping, quotas, reps, profile, after_close))
+
+
+def save_inputs(data, path: str | Path, log: str | Path, **load_options: object) -> Path:
+    """Write inputs validated by ``load(log, **load_options)`` for later loads of the same inputs
+    to reuse (see :data:`INPUTS_ENV`).
+
+    Pickled: only for a file this program writes into a folder of its own and reads back.
+    """
+    path = Path(path)
+    with path.open("wb") as f:
+        pickle.dump((_inputs_key(log, **load_options), data), f, protocol=pickle.HIGHEST_PROTOCOL)
+    return path
+
+
+def _saved_inputs(key: tuple):
+    """The inputs saved at :data:`INPUTS_ENV` if they were loaded as ``key`` says, else None."""
+    path = os.environ.get(INPUTS_ENV)
+    if not path or not Path(path).is_file():
+        return None
+    with open(path, "rb") as f:
+        saved_key, data = pickle.load(f)
+    return data if saved_key == key else None
 
 
 def load(
@@ -36,6 +77,9 @@ def load(
 ):
     """Load and validate the inputs, keep one team or region if asked, and anonymise if asked.
 
+    Inside a report the inputs the report has already validated are reused
+    (:data:`INPUTS_ENV`), provided they came from the same files and options.
+
     Returns
     -------
     SalesData
@@ -43,10 +87,12 @@ def load(
     """
     from .io import load_sales_data, parse_mapping
 
-    data = load_sales_data(
-        log, reps=reps, quotas=quotas, profile=profile, kind=kind, after_close=after_close,
-        mapping=parse_mapping(mapping) if mapping else None,
-    )
+    data = _saved_inputs(_inputs_key(log, kind, mapping, quotas, reps, profile, after_close))
+    if data is None:
+        data = load_sales_data(
+            log, reps=reps, quotas=quotas, profile=profile, kind=kind, after_close=after_close,
+            mapping=parse_mapping(mapping) if mapping else None,
+        )
     for column, value in (("team", team), ("region", region)):
         if value is not None:
             data = dataclasses.replace(data, log=data.log[data.log[column] == value].reset_index(drop=True))

@@ -7,11 +7,13 @@ a complete-looking report behind.
 
 from __future__ import annotations
 
+import contextlib
 import html
 import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
@@ -179,6 +181,21 @@ img {{ max-width: 100%; margin-top: 1em; }}
     return index
 
 
+@contextlib.contextmanager
+def _environment(values: dict[str, str]) -> Iterator[None]:
+    """Set environment variables (which the notebooks' kernels inherit) for the duration."""
+    previous = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        for k, v in previous.items():
+            if v is None:
+                os.environ.pop(k, None)
+            else:
+                os.environ[k] = v
+
+
 def build_report(
     *,
     log: str | Path,
@@ -207,15 +224,21 @@ def build_report(
     -------
     Path of the index page.
     """
-    from .io import load_sales_data, parse_mapping
+    from . import notebook
     from .profile import get_profile
 
     for label, path in (("--log", log), ("--quotas", quotas), ("--reps", reps)):
         if path is not None and not Path(path).exists():
             raise WorkbenchError(f"{label} file does not exist.", file=str(path), hint="check the path.")
     get_profile(profile)
-    data = load_sales_data(log, reps=reps, quotas=quotas, profile=profile,
-                           mapping=parse_mapping(mapping) if mapping else None, kind=kind)
+
+    def absolute(path: str | Path | None) -> str | None:
+        # the notebooks run inside the report folder: relative paths would point elsewhere there
+        return str(Path(path).resolve()) if path is not None and Path(path).exists() else path
+
+    inputs = {"log": absolute(log), "kind": kind, "mapping": absolute(mapping), "quotas": absolute(quotas),
+              "reps": absolute(reps), "profile": str(absolute(profile)) if profile else None}
+    data = notebook.load(**inputs)
     quarter, stamp = resolve_period(data.log, quarter, as_of)
     for column, value in (("team", team), ("region", region)):
         if value is not None and (column not in data.log.columns or not data.log[column].eq(value).any()):
@@ -230,27 +253,21 @@ def build_report(
     work = Path(tempfile.mkdtemp(prefix=f".{quarter}-", dir=out))
     try:
         (work / "figures").mkdir()
+        # Every notebook starts from the inputs validated here rather than reading and checking
+        # the files again (minutes on a log of millions of events).
+        saved = notebook.save_inputs(data, work / ".inputs.pickle", **inputs)
+        del data
         parameters = {
-            "log": str(Path(log).resolve()), "kind": kind, "mapping": mapping,
-            "quotas": str(Path(quotas).resolve()) if quotas else None,
-            "reps": str(Path(reps).resolve()) if reps else None,
-            "profile": str(profile) if profile else None,
-            "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
+            **inputs, "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
             "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work),
         }
         parameters.update(extra_parameters or {})
         names = [n for n in notebooks if (notebook_dir / f"{n}.ipynb").exists()]
         # Progress bars of the analyses would end up in the pages; papermill shows its own.
-        previous = os.environ.get("TQDM_DISABLE")
-        os.environ["TQDM_DISABLE"] = "1"
-        try:
+        with _environment({"TQDM_DISABLE": "1", notebook.INPUTS_ENV: str(saved)}):
             for name in names:
                 export_html(run_notebook(name, parameters, work, timeout=timeout, notebook_dir=notebook_dir))
-        finally:
-            if previous is None:
-                os.environ.pop("TQDM_DISABLE", None)
-            else:
-                os.environ["TQDM_DISABLE"] = previous
+        saved.unlink()
         write_index(work, quarter, stamp, names)
         if final.exists():
             shutil.rmtree(final)
