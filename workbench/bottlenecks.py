@@ -176,14 +176,20 @@ def stage_excess(
     profile = get_profile(profile)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, [by], "stage excess")
-    done = visits[visits["finished"]].assign(**{by: lambda v: v[by].astype(object).fillna("(none)")})
+    done = visits[visits["finished"]]
+    # Integer codes and one slice per stage: selecting rows of the visits table for every pair
+    # took most of the time on large logs (a million deals: 11 of 17 s).
+    code, names = pd.factorize(done[by].astype(object).fillna("(none)"))
+    days = done["duration_days"].to_numpy(dtype=float)
+    at = {s: (code[rows], days[rows]) for s, rows in done.groupby("stage", observed=True).indices.items()}
+    empty = (code[:0], days[:0])
     rows = []
-    pairs = [(g, s) for s in profile.stages for g in sorted(done[by].unique(), key=str)]
+    pairs = [(i, s) for s in profile.stages for i in sorted(range(len(names)), key=lambda i: str(names[i]))]
     rng = np.random.default_rng(seed)
-    for group, stage in tqdm(pairs, desc="stage x " + by, disable=not progress):
-        at = done[done["stage"].eq(stage)]
-        mine = at[by].eq(group)
-        a, b = at.loc[mine, "duration_days"], at.loc[~mine, "duration_days"]
+    for i, stage in tqdm(pairs, desc="stage x " + by, disable=not progress):
+        group = names[i]
+        codes, durations = at.get(stage, empty)
+        a, b = durations[codes == i], durations[codes != i]
         if len(a) < min_visits or len(b) < min_visits:
             continue
         res = stats.median_difference(a, b, seed=int(rng.integers(2**31)), n_boot=n_boot)
