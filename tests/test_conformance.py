@@ -117,6 +117,15 @@ def test_token_replay_fitness_matches_pm4py_and_treats_open_deals_as_prefixes():
     assert np.allclose(got, [r["trace_fitness"] for r in theirs])
 
 
+def test_token_replay_in_several_processes_gives_the_same_result(monkeypatch):
+    log = make_log()
+    alone = cf.token_replay_fitness(log, n_jobs=1)
+    monkeypatch.setattr(cf, "_REPLAY_CHUNK", 2)  # several chunks of closed and of open variants
+    pd.testing.assert_frame_equal(cf.token_replay_fitness(log, n_jobs=2), alone)
+    assert alone["case_id"].tolist() == sorted(log["case_id"].unique())
+    assert cf.token_replay_fitness(log.iloc[:0]).empty
+
+
 def test_reference_model_shape():
     net, im, fm = cf.reference_model(PPVVC)
     labels = [t.label for t in net.transitions if t.label is not None]
