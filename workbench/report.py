@@ -17,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pandas as pd
+import pyarrow as pa
 
 from .calendar import check_quarter, quarter_bounds, quarter_of, to_utc
 from .errors import WorkbenchError
@@ -256,7 +257,10 @@ def build_report(
         # Every notebook starts from the inputs validated here rather than reading and checking
         # the files again (minutes on a log of millions of events).
         saved = notebook.save_inputs(data, work / ".inputs.pickle", **inputs)
+        # Hand the log's memory back for the kernels: Arrow's allocator keeps what it freed
+        # (4.5 GB of 4.6 at 10 million events) until asked.
         del data
+        pa.default_memory_pool().release_unused()
         parameters = {
             **inputs, "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
             "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work),
