@@ -181,7 +181,7 @@ def stage_excess(
     # took most of the time on large logs (a million deals: 11 of 17 s).
     code, names = pd.factorize(done[by].astype(object).fillna("(none)"))
     days = done["duration_days"].to_numpy(dtype=float)
-    at = {s: (code[rows], days[rows]) for s, rows in done.groupby("stage", observed=True).indices.items()}
+    at = {s: (code[where], days[where]) for s, where in done.groupby("stage", observed=True).indices.items()}
     empty = (code[:0], days[:0])
     rows = []
     pairs = [(i, s) for s in profile.stages for i in sorted(range(len(names)), key=lambda i: str(names[i]))]
