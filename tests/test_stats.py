@@ -61,3 +61,17 @@ def test_adjust_pvalues_benjamini_hochberg_by_hand():
 def test_mark_findings_needs_both_corrected_p_and_an_interval_excluding_zero():
     table = pd.DataFrame({"p_value": [0.001, 0.001, 0.2], "ci_low": [0.1, -0.1, 0.05], "ci_high": [0.3, 0.2, 0.2]})
     assert stats.mark_findings(table)["significant"].tolist() == [True, False, False]
+
+
+@pytest.mark.parametrize("n", [300, 2_500, 12_000])
+def test_pooled_sample_compares_each_part_with_the_rest_as_median_difference_does(n):
+    rng = np.random.default_rng(n)
+    values = np.round(rng.lognormal(2, 1, n), 1)  # many ties, as durations rounded to a tenth of a day
+    groups = rng.integers(0, 9, n)
+    groups[:5] = 99  # a part of five: the rank test may be exact there
+    pooled = stats.PooledSample(values)
+    for g in np.unique(groups):
+        part = groups == g
+        got = pooled.median_difference(part, n_boot=100, seed=int(g))
+        want = stats.median_difference(values[part], values[~part], n_boot=100, seed=int(g))
+        pd.testing.assert_series_equal(got.astype(float), want.astype(float), check_exact=True)

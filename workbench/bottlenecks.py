@@ -177,23 +177,25 @@ def stage_excess(
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, [by], "stage excess")
     done = visits[visits["finished"]]
-    # Integer codes and one slice per stage: selecting rows of the visits table for every pair
-    # took most of the time on large logs (a million deals: 11 of 17 s).
+    # Each group against the rest of a stage's visits: the stage is sorted and ranked once
+    # (stats.PooledSample), so 400 teams cost a search each rather than 400 sorts of the stage.
+    done = done[done["duration_days"].notna()]
     code, names = pd.factorize(done[by].astype(object).fillna("(none)"))
     days = done["duration_days"].to_numpy(dtype=float)
-    at = {s: (code[where], days[where]) for s, where in done.groupby("stage", observed=True).indices.items()}
-    empty = (code[:0], days[:0])
+    at = {s: (code[where], stats.PooledSample(days[where]))
+          for s, where in done.groupby("stage", observed=True).indices.items()}
+    empty = (code[:0], stats.PooledSample(days[:0]))
     rows = []
     pairs = [(i, s) for s in profile.stages for i in sorted(range(len(names)), key=lambda i: str(names[i]))]
     rng = np.random.default_rng(seed)
     for i, stage in tqdm(pairs, desc="stage x " + by, disable=not progress):
         group = names[i]
-        codes, durations = at.get(stage, empty)
-        a, b = durations[codes == i], durations[codes != i]
-        if len(a) < min_visits or len(b) < min_visits:
+        codes, pooled = at.get(stage, empty)
+        mine = codes == i
+        if mine.sum() < min_visits or (~mine).sum() < min_visits:
             continue
-        res = stats.median_difference(a, b, seed=int(rng.integers(2**31)), n_boot=n_boot)
-        rows.append({by: group, "stage": stage, "visits": len(a), "median_days": res["median_a"],
+        res = pooled.median_difference(mine, seed=int(rng.integers(2**31)), n_boot=n_boot)
+        rows.append({by: group, "stage": stage, "visits": int(res["n_a"]), "median_days": res["median_a"],
                      "rest_median_days": res["median_b"], **res[["diff", "ci_low", "ci_high", "p_value"]]})
     cols = [by, "stage", "visits", "median_days", "rest_median_days", "diff", "ci_low", "ci_high", "p_value"]
     out = pd.DataFrame(rows, columns=cols)

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
+from scipy import special
 from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
@@ -55,11 +56,14 @@ BOOTSTRAP_MAX_N = 2000
 
 def _median_se(x: np.ndarray) -> float:
     """Distribution-free standard error of a median from its binomial order-statistic interval."""
-    n = x.size
+    return _median_se_of(np.sort(x).__getitem__, x.size)
+
+
+def _median_se_of(order_statistic, n: int) -> float:
+    """:func:`_median_se` of a sample of ``n`` given its ``order_statistic(i)`` (0-based)."""
     k = sps.norm.ppf(0.975) * np.sqrt(n) / 2
-    s = np.sort(x)
-    lo = s[max(int(np.floor(n / 2 - k)), 0)]
-    hi = s[min(int(np.ceil(n / 2 + k)), n - 1)]
+    lo = order_statistic(max(int(np.floor(n / 2 - k)), 0))
+    hi = order_statistic(min(int(np.ceil(n / 2 + k)), n - 1))
     return float(hi - lo) / (2 * sps.norm.ppf(0.975))
 
 
@@ -102,6 +106,57 @@ def median_difference(
     if a.size > 1 or b.size > 1:
         out["p_value"] = float(sps.mannwhitneyu(a, b, alternative="two-sided").pvalue)
     return pd.Series(out)
+
+
+class PooledSample:
+    """A sample sorted and ranked once, to compare many parts of it each with the rest.
+
+    ``PooledSample(values).median_difference(part)`` equals
+    ``median_difference(values[part], values[~part])`` but, on large samples, costs a
+    search in the sorted sample instead of a sort and a ranking of the whole: comparing
+    each of 400 teams with the rest of a stage's million visits took 7 minutes the
+    other way. Small samples, and parts or rests of at most 8 values (where the
+    Mann-Whitney test may be exact), go to :func:`median_difference` itself.
+    """
+
+    def __init__(self, values: np.ndarray) -> None:
+        self.values = np.asarray(values, dtype=float)
+        self.sorted_ = np.sort(self.values)
+        self.ranks_ = sps.rankdata(self.values)  # average ranks, as the Mann-Whitney test uses
+        ties = np.unique(self.sorted_, return_counts=True)[1].astype(float)
+        self.tie_term_ = float(np.sum(ties**3 - ties))
+
+    def _rest_order_statistic(self, part_sorted: np.ndarray, i: int) -> float:
+        """The ``i``-th smallest (0-based) value of the sample without ``part_sorted``."""
+        s, lo, hi = self.sorted_, 0, self.sorted_.size - 1
+        while lo < hi:  # the first value with more than i of the rest at or below it
+            mid = (lo + hi) // 2
+            at_or_below = np.searchsorted(s, s[mid], "right") - np.searchsorted(part_sorted, s[mid], "right")
+            lo, hi = (lo, mid) if at_or_below > i else (mid + 1, hi)
+        return float(s[lo])
+
+    def median_difference(self, part: np.ndarray, *, alpha: float = 0.05, n_boot: int = 2000,
+                          seed: int = 0) -> pd.Series:
+        """:func:`median_difference` of the values where ``part`` is true against the others."""
+        a = self.values[part]
+        n, n_a = self.values.size, a.size
+        n_b = n - n_a
+        if n <= BOOTSTRAP_MAX_N or min(n_a, n_b) <= 8 or np.isnan(self.sorted_[-1]):
+            return median_difference(a, self.values[~part], alpha=alpha, n_boot=n_boot, seed=seed)
+        a_sorted = np.sort(a)
+        rest = lambda i: self._rest_order_statistic(a_sorted, i)  # noqa: E731
+        middle = [rest(n_b // 2)] if n_b % 2 else [rest(n_b // 2 - 1), rest(n_b // 2)]
+        median_a, median_b = float(np.median(a)), float(np.mean(np.array(middle)))
+        diff = median_a - median_b
+        half = sps.norm.ppf(1 - alpha / 2) * np.hypot(_median_se_of(a_sorted.__getitem__, n_a),
+                                                       _median_se_of(rest, n_b))
+        # the Mann-Whitney test's normal approximation with tie and continuity corrections, as scipy
+        u1 = np.sum(self.ranks_[part]) - n_a * (n_a + 1) / 2
+        u = max(u1, n_a * n_b - u1)
+        s = np.sqrt(n_a * n_b / 12 * ((n + 1) - self.tie_term_ / (n * (n - 1))))
+        p_value = float(np.clip(2 * special.ndtr(-(u - n_a * n_b / 2 - 0.5) / s), 0.0, 1.0))
+        return pd.Series({"median_a": median_a, "median_b": median_b, "n_a": n_a, "n_b": n_b, "diff": diff,
+                          "ci_low": diff - half, "ci_high": diff + half, "p_value": p_value})
 
 
 def adjust_pvalues(p_values: pd.Series, *, method: str = "fdr_bh") -> pd.Series:
