@@ -176,21 +176,20 @@ def stage_excess(
     profile = get_profile(profile)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, [by], "stage excess")
-    done = visits[visits["finished"]]
     # Each group against the rest of a stage's visits: the stage is sorted and ranked once
     # (stats.PooledSample), so 400 teams cost a search each rather than 400 sorts of the stage.
-    done = done[done["duration_days"].notna()]
+    done = visits[visits["finished"] & visits["duration_days"].notna()]
     code, names = pd.factorize(done[by].astype(object).fillna("(none)"))
     days = done["duration_days"].to_numpy(dtype=float)
     at = {s: (code[where], stats.PooledSample(days[where]))
           for s, where in done.groupby("stage", observed=True).indices.items()}
-    empty = (code[:0], stats.PooledSample(days[:0]))
     rows = []
-    pairs = [(i, s) for s in profile.stages for i in sorted(range(len(names)), key=lambda i: str(names[i]))]
+    pairs = [(i, s) for s in profile.stages if s in at
+             for i in sorted(range(len(names)), key=lambda i: str(names[i]))]
     rng = np.random.default_rng(seed)
     for i, stage in tqdm(pairs, desc="stage x " + by, disable=not progress):
         group = names[i]
-        codes, pooled = at.get(stage, empty)
+        codes, pooled = at[stage]
         mine = codes == i
         if mine.sum() < min_visits or (~mine).sum() < min_visits:
             continue

@@ -34,7 +34,8 @@ def _inputs_key(log: str | Path, kind: str = "auto", mapping: str | None = None,
     def stamp(value: object) -> object:
         if isinstance(value, (str, Path)) and Path(value).is_file():
             path = Path(value).resolve()
-            return str(path), path.stat().st_size, path.stat().st_mtime_ns
+            stat = path.stat()
+            return str(path), stat.st_size, stat.st_mtime_ns
         return str(value) if isinstance(value, Path) else value
     return tuple(stamp(v) for v in (log, kind, mapping, quotas, reps, profile, after_close))
 
