@@ -246,10 +246,11 @@ def test_xes_with_start_and_complete_degrades_gracefully(tmp_path):
     both = both.sort_values(["case_id", "timestamp"], ignore_index=True)
     path = tmp_path / "deals.xes"
     pm4py.write_xes(to_pm4py(both), str(path), case_id_key="case:concept:name")
-    for after_close in ("quarantine", "keep"):
-        loaded = read_event_log(path, after_close=after_close)
-        dev = cf.detect_deviations(loaded.log, quarantine=loaded.quarantine)
-        assert pairs(dev) == EXPECTED, after_close
+    for lifecycle in ("complete", "all"):
+        for after_close in ("set_aside", "keep"):
+            loaded = read_event_log(path, after_close=after_close, lifecycle=lifecycle, profile="ppvvc")
+            dev = cf.detect_deviations(loaded.log, quarantine=loaded.quarantine)
+            assert pairs(dev) == EXPECTED, (lifecycle, after_close)
     with pytest.raises(MissingColumnError):
         cf.conformance_summary(loaded.log, by="rep")
     assert cf.token_replay_fitness(loaded.log).set_index("case_id").loc["C00", "fitness"] == 1.0

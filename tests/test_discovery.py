@@ -9,7 +9,7 @@ from hypothesis import HealthCheck, Phase, given, settings
 from hypothesis import strategies as st
 
 from workbench import discovery as d
-from workbench import engine
+from workbench import engine, filters
 from workbench.errors import WorkbenchError
 from workbench.schema import to_pm4py
 from workbench.synth import generate_demo_data
@@ -142,7 +142,12 @@ def test_lifecycle_logs_and_logs_without_optional_columns():
     start = log.assign(lifecycle="start", timestamp=log["timestamp"] - pd.Timedelta(minutes=5))
     both = pd.concat([start, log.assign(lifecycle="complete")]).sort_values(["case_id", "timestamp"],
                                                                            ignore_index=True)
-    assert d.discover_dfg(both).to_pm4py() == d.discover_dfg(log).to_pm4py()
-    assert str(d.discover_process_tree(both)) == str(d.discover_process_tree(log))
+    # Discovery takes the events it is given: the complete view equals the log of completions,
+    # the view of every event is pm4py's view of the raw log (A, A, B, B, C, C).
+    complete = filters.filter_lifecycle(both)
+    assert d.discover_dfg(complete).to_pm4py() == d.discover_dfg(log).to_pm4py()
+    assert str(d.discover_process_tree(complete)) == str(d.discover_process_tree(log))
+    dfg, _, _ = pm4py.discover_dfg(to_pm4py(both))
+    assert d.discover_dfg(both).to_pm4py()[0] == dfg
     assert not {"rep", "amount"} & set(log.columns)
     assert np.isclose(d.discover_dfg(log).edges["wait_mean_s"], 3600).all()

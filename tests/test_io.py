@@ -128,6 +128,11 @@ def test_xlsx_other_sheet(tmp_path):
         EXPECTED_EVENTS.assign(timestamp=EXPECTED_EVENTS["timestamp"].dt.tz_localize(None)).to_excel(
             writer, sheet_name="Events", index=False)
     assert_canonical(read_event_log(path, sheet="Events").log, EXPECTED_EVENTS)
+    # Read without a sheet, the cover sheet is what the first sheet holds, and the user is told.
+    raw = read_table(path)
+    assert list(raw.frame.columns) == ["note"]
+    assert raw.warnings == ["the workbook has 2 sheets ('Cover', 'Events'); the first, 'Cover', was read. "
+                            "Pass sheet= (--sheet) to read another."]
 
 
 @pytest.mark.parametrize("name", ["log.xes", "log.xes.gz"])
@@ -140,7 +145,7 @@ def test_xes_round_trip_with_lifecycle(tmp_path, name):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         pm4py.write_xes(to_pm4py(log), str(path), show_progress_bar=False)
-    result = read_event_log(path)
+    result = read_event_log(path, lifecycle="all")
     out = result.log
     assert out["case_id"].tolist() == ["D1"] * 4
     assert out["activity"].tolist() == EXPECTED_EVENTS["activity"].iloc[:4].tolist()
@@ -150,6 +155,11 @@ def test_xes_round_trip_with_lifecycle(tmp_path, name):
     assert out["lifecycle"].tolist() == ["complete", "start", "complete", "complete"]
     assert list(out.columns[:5]) == ["case_id", "activity", "timestamp", "rep", "amount"]
     assert result.report.rows_in == 4
+    # By default only complete events are analysed, and the start is counted as set aside.
+    complete = read_event_log(path)
+    assert complete.log["lifecycle"].tolist() == ["complete"] * 3
+    assert complete.report.counts.to_dict() == {"lifecycle_not_complete": 1}
+    assert complete.quarantine["source_row"].tolist() == [2]
 
 
 def test_pm4py_names_are_recognised_without_mapping():
@@ -400,7 +410,7 @@ def test_lifecycle_start_of_the_closing_activity_does_not_close_the_deal():
         "lifecycle": ["complete", "start", "complete", "complete"],
         "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-03", "2026-01-04"], utc=True),
     })
-    result = read_event_log(df)
+    result = read_event_log(df, lifecycle="all")
     # Only the follow-up after the completed close is set aside; the close's own start/complete stay.
     assert result.quarantine["source_row"].tolist() == [4]
     assert result.quarantine["reason"].tolist() == ["event_after_close"]

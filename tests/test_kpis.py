@@ -242,7 +242,7 @@ def test_quota_table_without_quota_column_is_a_clear_error(log):
 
 
 def test_lead_response_time_by_lead_source(log):
-    out = kpis.lead_response_time(log).set_index("lead_source")
+    out = kpis.lead_response_time(log, by="lead_source").set_index("lead_source")
     # web: D1 24 h, D3 48 h, D4 96 h, D6 24 h; referral: D2 12 h, D5 24 h
     assert out.loc["web", ["deals", "median_hours", "mean_hours"]].tolist() == [4, 36.0, 48.0]
     assert out.loc["referral", ["median_hours", "mean_hours"]].tolist() == [18.0, 18.0]

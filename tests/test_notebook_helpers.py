@@ -71,7 +71,7 @@ def test_skipping_prints_one_line_and_goes_on(capsys):
         raise WorkbenchError("no quarter has enough history.", hint="give a longer log.")
     assert capsys.readouterr().out.splitlines() == [
         "Skipped win rate per rep: win rate needs column 'rep'.",
-        "Skipped the backtest: no quarter has enough history. (give a longer log.)",
+        "Skipped the backtest: no quarter has enough history. Give a longer log.",
     ]
     with pytest.raises(ValueError):
         with notebook.skipping("a bug"):

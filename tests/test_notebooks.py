@@ -1,8 +1,9 @@
 """The notebooks, executed with papermill through the report command on a small generated log.
 
-One report is built as is and one anonymised; the numbers the notebooks write to
-their JSON files are checked against values computed here from the raw demo
-files and the generator's ground truth.
+One report is built as a user would build it (``workbench demo-data --size tiny``, then
+``workbench report`` with its defaults) and one anonymised; the numbers the notebooks write
+to their JSON files are checked against values computed here from the raw demo files and the
+generator's ground truth.
 """
 
 import json
@@ -14,14 +15,17 @@ import pytest
 
 from workbench.calendar import quarter_bounds
 from workbench.report import NOTEBOOKS, build_report
-from workbench.synth import write_demo_data
+from workbench.cli import main
 
 FAST = {"n_draws": 2000, "backtest_quarters": 2, "backtest_weeks": [4, 8], "backtest_draws": 500}
 
 
 @pytest.fixture(scope="module")
 def demo(tmp_path_factory) -> dict[str, Path]:
-    return write_demo_data(tmp_path_factory.mktemp("demo"), seed=7, size="tiny", progress=False)
+    folder = tmp_path_factory.mktemp("demo")
+    assert main(["demo-data", "--size", "tiny", "--out", str(folder)]) == 0
+    return {name: folder / file for name, file in
+            (("events", "events.parquet"), ("reps", "reps.csv"), ("quotas", "quotas.csv"), ("truth", "truth.json"))}
 
 
 def _report(demo: dict[str, Path], out: Path, **kw) -> Path:
@@ -31,7 +35,11 @@ def _report(demo: dict[str, Path], out: Path, **kw) -> Path:
 
 @pytest.fixture(scope="module")
 def report(demo, tmp_path_factory) -> Path:
-    return _report(demo, tmp_path_factory.mktemp("reports")).parent
+    out = tmp_path_factory.mktemp("reports")
+    assert main(["report", "--log", str(demo["events"]), "--reps", str(demo["reps"]), "--quotas",
+                 str(demo["quotas"]), "--out", str(out)]) == 0
+    (folder,) = out.iterdir()
+    return folder
 
 
 @pytest.fixture(scope="module")

@@ -51,8 +51,10 @@ BASE = {"name": "x", "stages": ["A", "B"], "won": ["W"], "lost": ["L"]}
     ({"optional": ["C"]}, "optional stage 'C' is not one of the stages"),
     ({"milestones": {"Pain": "Q"}}, "milestone stage 'Q'"),
     ({"roles": {"proposal": "Z"}}, "role 'proposal' names 'Z'"),
-    ({"won": []}, "has no end"),
-    ({"lost": []}, "has no end"),
+    ({"won": []}, "has lost activities but no won ones"),
+    ({"lost": []}, "has won activities but no lost ones"),
+    ({"ends": ["W"]}, "under both 'won' and 'ends'"),
+    ({"events_after_close": "drop"}, "events_after_close='drop' is not an option"),
     ({"stages": ["A", "B", "A"]}, "makes a cycle"),
     ({"loops": ["A"]}, "both loops and stages"),
     ({"won": ["A"]}, "both stages and closing"),
@@ -75,7 +77,7 @@ def test_unreadable_and_malformed_files(tmp_path):
     with pytest.raises(WorkbenchError, match="not valid json"):
         load_profile(bad)
     incomplete = tmp_path / "inc.yaml"
-    incomplete.write_text("stages: [A]\n", encoding="utf-8")
+    incomplete.write_text("won: [W]\nlost: [L]\n", encoding="utf-8")
     with pytest.raises(WorkbenchError, match="incomplete"):
         load_profile(incomplete)
 

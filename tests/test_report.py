@@ -99,6 +99,22 @@ def _one_page_report(tmp_path: Path, monkeypatch, code: str, headline: str, **op
     return build_report(out="reports", notebooks=("01_ok",), notebook_dir=notebooks, timeout=60, **options)
 
 
+def test_notebooks_side_by_side_run_in_the_report_folder_and_leave_the_callers_folder_alone(
+        tmp_path, small_log, monkeypatch):
+    small_log.to_csv(tmp_path / "log.csv", index=False)
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir()
+    names = ("01_a", "02_b", "03_c")
+    for name in names:
+        _notebook(notebooks / f"{name}.ipynb", "import json, pathlib, time\ntime.sleep(1)\n"
+                  f"pathlib.Path('{name}.txt').write_text('relative')\n"
+                  f"pathlib.Path(output_dir, '{name}.json').write_text(json.dumps({{'headline': []}}))")
+    monkeypatch.chdir(tmp_path)
+    index = build_report(log="log.csv", out="reports", notebooks=names, notebook_dir=notebooks, timeout=60, jobs=2)
+    assert Path.cwd() == tmp_path
+    assert all((index.parent / f"{name}.txt").exists() for name in names)
+
+
 def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log, monkeypatch):
     small_log.to_csv(tmp_path / "log.csv", index=False)
     index = _one_page_report(tmp_path, monkeypatch, "", "[('Answer', 42)]", log="log.csv")
@@ -151,3 +167,20 @@ def test_report_rejects_missing_files_before_running_anything(tmp_path, capsys):
     code = main(["report", "--log", str(tmp_path / "nope.csv"), "--quarter", "2026Q3"])
     assert code == 2
     assert "nope.csv" in capsys.readouterr().err
+
+
+def test_the_report_reads_the_files_with_the_options_check_takes(tmp_path, monkeypatch):
+    """--encoding, --dayfirst, --timezone and --sheet reach the notebooks' own reading of the files."""
+    text = "deal,stage,when,owner\nD1,Lead Created,05/03/2026 10:00,Иван\nD1,Closed Won,09/03/2026 10:00,Иван\n"
+    (tmp_path / "export.csv").write_bytes(text.encode("cp1251"))
+    code = ("import os\nfrom workbench import notebook\nos.environ.pop(notebook.INPUTS_ENV)\n"
+            "params = {k: globals().get(k, v) for k, v in notebook.READ_OPTIONS.items()}\n"
+            "data = notebook.load(log, **params)")
+    index = _one_page_report(
+        tmp_path, monkeypatch, code,
+        "[('Won at', str(data.log['timestamp'].max())), ('Rep', data.log['rep'].iloc[0])]",
+        log="export.csv", mapping="case_id=deal,activity=stage,timestamp=when,rep=owner", encoding="cp1251",
+        dayfirst=True, timezone="Europe/Moscow")
+    page = index.read_text(encoding="utf-8")
+    assert "<th>Won at</th><td>2026-03-09 07:00:00+00:00</td>" in page  # 10:00 in Moscow, 9 March
+    assert "<th>Rep</th><td>Иван</td>" in page

@@ -66,11 +66,10 @@ def test_snapshot_later_sees_regression_and_excludes_closed_deals(log):
     assert b["time_in_stage_days"] == 26 and b["age_days"] == 43
 
 
-def test_an_event_at_as_of_is_not_visible(log):
-    # A's win is at 2026-02-01 00:00 exactly: as of that instant A is still open.
-    s = snapshot(log, "2026-02-01")
-    assert "A" in set(s["case_id"])
-    assert "A" not in set(snapshot(log, "2026-02-01 00:00:01")["case_id"])
+def test_an_event_at_the_as_of_instant_has_happened(log):
+    # A's win is at 2026-02-01 00:00 exactly: as of that instant A is closed, a microsecond before open.
+    assert "A" not in set(snapshot(log, "2026-02-01")["case_id"])
+    assert "A" in set(snapshot(log, "2026-01-31 23:59:59.999999")["case_id"])
 
 
 def test_snapshot_of_states_equals_snapshot_of_cut_log(log):
@@ -78,7 +77,7 @@ def test_snapshot_of_states_equals_snapshot_of_cut_log(log):
     for as_of in ["2026-01-04", "2026-01-15", "2026-02-15", "2026-03-15"]:
         t = pd.Timestamp(as_of, tz="UTC")
         full = snapshot(states, t)
-        cut = snapshot(log[log["timestamp"] < t], t)
+        cut = snapshot(log[log["timestamp"] <= t], t)
         pd.testing.assert_frame_equal(full, cut)
 
 
@@ -89,7 +88,9 @@ def test_bookings_and_closed_won_to_date(log):
     assert list(won["rep"]) == ["ann", "cat"]           # rep on the winning event
     cw = closed_won_to_date(log, "2026-03-01", "2026Q1")
     assert cw.to_dict("records") == [{"rep": "ann", "closed_won_to_date": 120.0, "deals_won": 1}]
-    assert closed_won_to_date(log, "2026-02-01", "2026Q1").empty   # the win is at as_of, not before
+    # the win is at 2026-02-01 00:00: as of that instant it is booked, a microsecond before it is not
+    assert closed_won_to_date(log, "2026-02-01", "2026Q1")["closed_won_to_date"].tolist() == [120.0]
+    assert closed_won_to_date(log, "2026-01-31 23:59:59.999999", "2026Q1").empty
     q2 = closed_won_to_date(log, "2026-06-01", "2026Q2")
     assert q2.to_dict("records") == [{"rep": "cat", "closed_won_to_date": 75.0, "deals_won": 1}]
 

@@ -100,7 +100,8 @@ def pipeline_realism(results: pd.DataFrame, *, level: str = "team", week: int | 
     r = r[(promise > 0) & (delivery > 0)]
     company = r[r["level"] == "company"].set_index("quarter")["ratio"]
     entities = r[r["level"] == level].copy()
-    entities["log_ratio"] = np.log(entities["ratio"] / entities["quarter"].map(company))
+    # reindex, not map: with no company row map would give text, not numbers
+    entities["log_ratio"] = np.log(entities["ratio"].to_numpy(float) / company.reindex(entities["quarter"]).to_numpy(float))
     rows = []
     for entity, g in entities.dropna(subset=["log_ratio"]).groupby("entity", sort=True):
         x = g["log_ratio"].to_numpy(float)

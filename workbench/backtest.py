@@ -27,7 +27,7 @@ from . import schema
 from .calendar import quarter_bounds, quarter_of, shift_quarter, to_utc
 from .errors import WorkbenchError
 from .forecast import COMPANY, LEVELS, NO_REGION, NO_TEAM, WEEKS, QuotaForecaster, _owner, forecast_states, week_starts
-from .profile import PPVVC, SalesProcessProfile, get_profile
+from .profile import SalesProcessProfile, get_profile
 from .snapshot import DealStates, bookings
 
 #: Forecast columns that must depend only on what was known at as_of.
@@ -97,6 +97,9 @@ class Backtest:
         baselines (weighted_pipeline, weighted_pipeline_p_hit, run_rate).
     new_business_models_ : Series
         The new-business model chosen in each quarter.
+    skipped_quarters_ : Series
+        Quarters not tested because the forecaster could not learn from what
+        came before them, with the reason.
     """
 
     def __init__(
@@ -123,7 +126,7 @@ class Backtest:
         log: pd.DataFrame | DealStates,
         quotas: pd.DataFrame | None = None,
         reps: pd.DataFrame | None = None,
-        profile: SalesProcessProfile | str | None = PPVVC,
+        profile: SalesProcessProfile | str | None = None,
         *,
         quarters: list[str] | None = None,
     ) -> Backtest:
@@ -139,7 +142,7 @@ class Backtest:
         quarters : list of str, optional
             The quarters to test (default: :func:`backtest_quarters`).
         """
-        profile = get_profile(profile)
+        profile = get_profile(profile, log)
         states = forecast_states(log, profile)
         weeks = sorted(set(int(w) for w in self.weeks))
         if not weeks or weeks[0] < 1 or weeks[-1] > WEEKS:
@@ -151,18 +154,23 @@ class Backtest:
                                       "or lower min_history.")
         won = bookings(states)
         won = won.assign(rep=_owner(won))
-        results, chosen, cache = [], {}, {}
+        results, chosen, cache, skipped = [], {}, {}, {}
         bar = tqdm(total=len(self.quarters_) * len(weeks), disable=not self.progress, desc="backtest")
         for i, q in enumerate(self.quarters_):
             dates = [week_starts(q)[w - 1] for w in weeks]
             f = QuotaForecaster(n_draws=self.n_draws, seed=self.seed + i, **self.forecaster_params)
-            # The forecaster is only ever handed the log cut at its as-of date.
-            f.fit(states.before(dates[0]), dates[0], quotas, reps, profile, cache=cache)
+            try:
+                # The forecaster is only ever handed the log cut at its as-of date.
+                f.fit(states.as_of(dates[0]), dates[0], quotas, reps, profile, cache=cache)
+            except WorkbenchError as exc:  # too little history then: that quarter is not tested
+                skipped[q] = exc.problem
+                bar.update(len(weeks))
+                continue
             chosen[q] = f.new_business_model_
             actual = self._actuals(won, q, f)
             for w, as_of in zip(weeks, dates):
                 if as_of != dates[0]:
-                    f.observe(states.before(as_of), as_of)
+                    f.observe(states.as_of(as_of), as_of)
                 fc = f.predict().merge(f.baselines(), on=["level", "entity"], how="left")
                 row = actual.merge(fc, on=["level", "entity"], how="outer")
                 row["actual"] = row["actual"].fillna(0.0)
@@ -172,6 +180,10 @@ class Backtest:
                 results.append(row)
                 bar.update()
         bar.close()
+        self.skipped_quarters_ = pd.Series(skipped, name="reason", dtype=object)
+        if not results:
+            raise WorkbenchError(f"no quarter could be backtested: {next(iter(skipped.values()))}",
+                                 hint="give a longer log.")
         res = pd.concat(results, ignore_index=True)
         res["hit"] = np.where(res["quota"].notna(), (res["actual"] >= res["quota"]).astype(float), np.nan)
         self.results_ = res

@@ -16,15 +16,15 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import engine, schema, stats
-from .calendar import shift_quarter, to_utc
+from .calendar import happened, shift_quarter, to_utc
 from .kpis import BY, DAY_S, _as_list, _group, case_table, default_as_of, open_pipeline, period_of
 from .schema import check_log
-from .profile import PPVVC, SalesProcessProfile, get_profile
+from .profile import SalesProcessProfile, get_profile
 
 def stage_durations(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
     """Every stage visit with its duration in days and its deal's attributes.
 
@@ -37,7 +37,7 @@ def stage_durations(
         case table's outcome, amount and other attributes (customer_type,
         lead_source, segment, product...).
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     visits = engine.stage_visits(log, profile=profile)
     cases = case_table(log, profile=profile)
     extra = [c for c in cases.columns
@@ -57,7 +57,7 @@ def _stage_order(frame: pd.DataFrame, profile: SalesProcessProfile, keys: list[s
 def stage_times(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: BY = None,
     visits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -80,7 +80,7 @@ def stage_times(
         [by], stage, visits, median_days, p90_days, mean_days, total_days,
         share_of_cycle, rank_share (1 = largest share in its group), in stage order.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     keys = _as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "stage times")
@@ -89,10 +89,11 @@ def stage_times(
         visits="size", median_days="median", p90_days=lambda d: d.quantile(0.9),
         mean_days="mean", total_days="sum").reset_index()
     grp = out.groupby(keys)["total_days"] if keys else out["total_days"]
-    total = grp.transform("sum") if keys else out["total_days"].sum()
-    out["share_of_cycle"] = out["total_days"] / total
+    total = grp.transform("sum") if keys else pd.Series(out["total_days"].sum(), index=out.index)
+    # a group whose finished visits all took no time has no shares to give
+    out["share_of_cycle"] = out["total_days"] / total.where(total > 0)
     rank_grp = out.groupby(keys)["share_of_cycle"] if keys else out["share_of_cycle"]
-    out["rank_share"] = rank_grp.rank(ascending=False, method="min").astype(int)
+    out["rank_share"] = rank_grp.rank(ascending=False, method="min").astype("Int64")
     return _stage_order(out, profile, keys)
 
 
@@ -100,7 +101,7 @@ def waiting_times(
     log: pd.DataFrame,
     *,
     by: str | None = None,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
     """Waiting time between consecutive activities of a deal (the performance DFG), in days.
 
@@ -137,7 +138,7 @@ def waiting_times(
 def stage_excess(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: str = "team",
     visits: pd.DataFrame | None = None,
     min_visits: int = 5,
@@ -173,7 +174,7 @@ def stage_excess(
         by, stage, visits, median_days, rest_median_days, diff, ci_low,
         ci_high, p_value, p_adjusted, significant, ratio, excess_days.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, [by], "stage excess")
     # Each group against the rest of a stage's visits: the stage is sorted and ranked once
@@ -208,7 +209,7 @@ def stage_trend(
     log: pd.DataFrame,
     *,
     quarter: str,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: BY = None,
     visits: pd.DataFrame | None = None,
     min_visits: int = 5,
@@ -228,7 +229,7 @@ def stage_trend(
         ci_low, ci_high, p_value, p_adjusted, significant, rank_change
         (1 = largest increase in its group).
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     keys = _as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "stage trend")
@@ -258,7 +259,7 @@ def stage_trend(
 def rank_bottlenecks(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: str = "team",
     quarter: str | None = None,
     min_visits: int = 5,
@@ -284,7 +285,7 @@ def rank_bottlenecks(
         p_adjusted, significant, excess_days [, change, rank_change], sorted by
         group and rank.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile)
     times = stage_times(log, profile=profile, by=by, visits=visits)
     excess = stage_excess(log, profile=profile, by=by, visits=visits, min_visits=min_visits,
@@ -306,7 +307,7 @@ def rank_bottlenecks(
 def rework(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: BY = None,
     visits: pd.DataFrame | None = None,
 ) -> pd.DataFrame:
@@ -322,7 +323,7 @@ def rework(
         [by], stage, visits, deals, revisits, repeats, redos, unknown_rep,
         rework_rate (revisits / visits), in stage order.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     keys = _as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "rework")
@@ -348,7 +349,7 @@ def stage_thresholds(
     min_history: int = 5,
 ) -> pd.Series:
     """Per stage, the ``quantile`` of the days of visits finished before ``as_of`` (NaN under ``min_history``)."""
-    done = visits[visits["left"] < as_of]
+    done = visits[happened(visits["left"], as_of).fillna(False)]
     g = done.groupby("stage")["duration_days"]
     return g.quantile(quantile).where(g.size() >= min_history)
 
@@ -356,14 +357,14 @@ def stage_thresholds(
 def stalled_deals(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     as_of: pd.Timestamp | str | None = None,
     quantile: float = 0.9,
     min_history: int = 5,
 ) -> pd.DataFrame:
     """Open deals that have sat in their current stage longer than that stage usually takes.
 
-    A deal open at ``as_of`` (default just after the last event) is stalled
+    A deal open at ``as_of`` (default the last event) is stalled
     when its time in its current stage exceeds the stage's historical
     ``quantile`` (p90), computed from the visits of that stage finished before
     ``as_of`` (seed 003, l.61: trace stalled deals to a root cause). Stages
@@ -378,7 +379,7 @@ def stalled_deals(
         days_since_last_activity: the list a manager acts on, largest amount
         first, then longest stalled.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     as_of = default_as_of(log) if as_of is None else to_utc(as_of)
     visits = stage_durations(log, profile=profile)
     threshold = stage_thresholds(visits, as_of=as_of, quantile=quantile, min_history=min_history)
@@ -421,7 +422,7 @@ def handovers(log: pd.DataFrame, *, level: str = "rep") -> pd.DataFrame:
 def wip(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     freq: str = "W",
     by: BY = None,
     visits: pd.DataFrame | None = None,
@@ -436,7 +437,7 @@ def wip(
     DataFrame
         period_end, [by], stage, wip.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     keys = _as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "work in progress")

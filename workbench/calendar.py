@@ -63,6 +63,25 @@ def week_of_quarter(ts: pd.Timestamp, quarter: str | None = None) -> int:
     return int((pd.Timestamp(ts) - start).days // 7) + 1
 
 
+#: The smallest step of time in the workbench: the last instant before ``t`` is ``t - INSTANT``.
+INSTANT = pd.Timedelta(microseconds=1)
+
+
+def happened(ts: pd.Series | pd.Timestamp, as_of: pd.Timestamp) -> pd.Series | bool:
+    """Whether an event at ``ts`` has happened as of ``as_of``: at or before it.
+
+    The one definition of "as of" every analysis, the forecast and the report
+    share: an event at exactly the as-of instant has happened (a deal closed
+    that day is closed, not open), and nothing later is visible.
+
+    Examples
+    --------
+    >>> happened(pd.Timestamp("2026-08-15", tz="UTC"), pd.Timestamp("2026-08-15", tz="UTC"))
+    True
+    """
+    return ts <= as_of
+
+
 def to_utc(ts: object) -> pd.Timestamp:
     """A timestamp in UTC; naive input is taken as UTC."""
     t = pd.Timestamp(ts)

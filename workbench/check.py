@@ -28,8 +28,9 @@ def quarantine_path(path: str | Path) -> Path:
 
 
 def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, Any] | str | None = None,
-               dayfirst: bool = False, timezone: str = "UTC", encoding: str = "utf-8", profile: Any = None,
-               log: Any = None) -> tuple[ValidationReport, Path | None]:
+               dayfirst: bool = False, timezone: str = "UTC", encoding: str = "utf-8",
+               sheet: str | int | None = None, lifecycle: str = "complete", after_close: str = "auto",
+               profile: Any = None, log: Any = None) -> tuple[ValidationReport, Path | None]:
     """Validate an input file and write its quarantine table next to it.
 
     Parameters
@@ -41,8 +42,9 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
         'auto' guesses from the column names.
     mapping : dict or str, optional
         As for :func:`workbench.io.read_event_log` ('case_id=Col,...' or a JSON/YAML file).
-    dayfirst, timezone, encoding, profile
-        As for :func:`workbench.io.read_event_log`.
+    dayfirst, timezone, encoding, sheet, lifecycle, after_close, profile
+        As for :func:`workbench.io.read_event_log`; the report says which
+        process profile reads the log and what it does not know.
     log : path or DataFrame, optional
         For a quota table: the event log whose reps and teams the quotas must name.
 
@@ -60,10 +62,11 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
         usable (the quarantine table is written first, and the message names it).
     """
     path = Path(path)
-    raw = read_table(path, encoding=encoding)
+    raw = read_table(path, encoding=encoding, sheet=sheet)
     if log is not None and kind in ("auto", "quotas") and not isinstance(log, (LoadResult, pd.DataFrame)):
         log = read_event_log(log, dayfirst=dayfirst, timezone=timezone, encoding=encoding, profile=profile)
-    result = load_table(raw, kind, mapping=mapping, profile=profile, dayfirst=dayfirst, timezone=timezone, log=log)
+    result = load_table(raw, kind, mapping=mapping, profile=profile, dayfirst=dayfirst, timezone=timezone,
+                        lifecycle=lifecycle, after_close=after_close, log=log)
     out: Path | None = quarantine_path(path)
     try:
         if result.quarantine.empty:

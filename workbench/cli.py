@@ -22,12 +22,26 @@ def _check(args: argparse.Namespace) -> int:
         dayfirst=args.dayfirst,
         timezone=args.timezone,
         encoding=args.encoding,
+        sheet=args.sheet,
+        lifecycle=args.lifecycle,
+        after_close=args.after_close,
         profile=args.profile,
         log=args.log,
     )
     print(report)
     if quarantine_path is not None:
         print(f"\nQuarantined rows written to {quarantine_path}")
+    return 0
+
+
+def _profile(args: argparse.Namespace) -> int:
+    from .io import parse_mapping, read_event_log
+
+    result = read_event_log(args.log, kind=args.kind, mapping=parse_mapping(args.mapping) if args.mapping else None,
+                            dayfirst=args.dayfirst, timezone=args.timezone, encoding=args.encoding, sheet=args.sheet,
+                            lifecycle=args.lifecycle, profile=args.profile)
+    print(result.profile.to_yaml(), end="")
+    print(result.profile_note, file=sys.stderr)
     return 0
 
 
@@ -53,15 +67,37 @@ def _report(args: argparse.Namespace) -> int:
         profile=args.profile,
         mapping=args.mapping,
         kind=args.kind,
+        encoding=args.encoding,
+        dayfirst=args.dayfirst,
+        timezone=args.timezone,
+        sheet=args.sheet,
+        lifecycle=args.lifecycle,
+        after_close=args.after_close,
         anonymize=args.anonymize,
         team=args.team,
         region=args.region,
         seed=args.seed,
         out=args.out,
         timeout=args.timeout,
+        jobs=args.jobs,
     )
     print(f"Report written to {index}")
     return 0
+
+
+def _reading_options(parser: argparse.ArgumentParser) -> None:
+    """How an input is read: the options check, profile and report share."""
+    parser.add_argument("--mapping", help="'case_id=Opportunity ID,activity=Stage' or a JSON/YAML file")
+    parser.add_argument("--profile", help="'ppvvc', 'salesforce' or a profile YAML/JSON file (default: the "
+                                          "shipped profile that fits the log, else one derived from it)")
+    parser.add_argument("--dayfirst", action="store_true", help="read 05/03/2026 as 5 March")
+    parser.add_argument("--timezone", default="UTC", help="timezone of timestamps written without one")
+    parser.add_argument("--encoding", default="utf-8", help="text encoding of CSV files, e.g. cp1251")
+    parser.add_argument("--sheet", help="Excel sheet to read (default the first)")
+    parser.add_argument("--lifecycle", choices=("complete", "all"), default="complete",
+                        help="with lifecycle transitions: analyse complete events only, or all")
+    parser.add_argument("--after-close", choices=("auto", "set_aside", "keep"), default="auto",
+                        help="events after a case's close: as the profile says, set aside, or keep")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -72,13 +108,16 @@ def build_parser() -> argparse.ArgumentParser:
     check = sub.add_parser("check", help="validate an input file and write its quarantine table")
     check.add_argument("path", help="event log, stage history, opportunity table, reps or quotas file")
     check.add_argument("--kind", choices=INPUT_KINDS, default="auto")
-    check.add_argument("--mapping", help="'case_id=Opportunity ID,activity=Stage' or a JSON/YAML file")
-    check.add_argument("--dayfirst", action="store_true", help="read 05.03.2026 as 5 March")
-    check.add_argument("--timezone", default="UTC", help="timezone of naive timestamps")
-    check.add_argument("--encoding", default="utf-8")
-    check.add_argument("--profile", help="'ppvvc', 'salesforce' or a profile YAML/JSON file")
+    _reading_options(check)
     check.add_argument("--log", help="the event log, to validate reps or quotas against")
     check.set_defaults(func=_check)
+
+    profile = sub.add_parser("profile", help="write the process profile that reads a log (derived when no "
+                                             "shipped one fits), as YAML to edit")
+    profile.add_argument("--log", required=True, help="event log (CSV, Parquet, Excel, XES)")
+    profile.add_argument("--kind", choices=INPUT_KINDS[:4], default="auto")
+    _reading_options(profile)
+    profile.set_defaults(func=_profile)
 
     demo = sub.add_parser("demo-data", help="generate the demo CRM event log, reps and quotas")
     demo.add_argument("--seed", type=int, default=7)
@@ -93,15 +132,16 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--as-of", help="forecast date inside the quarter (default: the last event)")
     report.add_argument("--quotas")
     report.add_argument("--reps")
-    report.add_argument("--profile", default="ppvvc")
-    report.add_argument("--mapping")
     report.add_argument("--kind", choices=INPUT_KINDS[:4], default="auto")
+    _reading_options(report)
     report.add_argument("--team", help="report on this team only")
     report.add_argument("--region", help="report on this region only")
     report.add_argument("--anonymize", action="store_true", help="replace names by stable pseudonyms")
     report.add_argument("--seed", type=int, default=0)
     report.add_argument("--out", type=Path, default=Path("reports"))
     report.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
+    report.add_argument("--jobs", type=int, help="notebooks run at a time (default: 2 for logs under two "
+                                                 "million events on two cores or more, else 1)")
     report.set_defaults(func=_report)
     return parser
 

@@ -33,9 +33,11 @@ stage_regression
     ignored) go from a higher to a strictly lower rank.
 followup_gap
     Two consecutive events of the case, the first of them pre-close, are more
-    than ``gap_days`` apart (default ``profile.followup_gap_days``, seed 003
-    l.77: forgotten follow-ups lose deals). The silence between an open case's
-    last event and the end of the log does not count.
+    than ``gap_days`` apart (default ``profile.followup_gap_days``: forgotten
+    follow-ups lose deals). The silence between an open case's last event and
+    the end of the log does not count. Not looked for in a log read from a flat
+    opportunity table (``log.attrs['kind'] == 'opportunities'``): such a table
+    records milestones only, so the days between them say nothing of follow-ups.
 after_close
     The case has at least one event after its close, in the log or, when the
     loader set them aside, in its quarantine with reason ``event_after_close``.
@@ -64,7 +66,7 @@ from .errors import WorkbenchError
 from .filters import filter_lifecycle
 from .io import after_close_mask
 from .profile import SalesProcessProfile, get_profile
-from .schema import ACTIVITY, CASE, PM4PY_NAMES, REQUIRED, TIMESTAMP, require
+from .schema import ACTIVITY, CASE, PM4PY_NAMES, REQUIRED, TIMESTAMP, check_log, require
 from .schema import DEVIATION_KINDS as KINDS
 from .stats import mark_findings, median_difference, rate_difference
 
@@ -76,10 +78,11 @@ DEVIATION_COLUMNS = [CASE, "kind", "count", "first_at", "detail"]
 
 # --------------------------------------------------------------------------- events
 def prepared_events(log: pd.DataFrame) -> pd.DataFrame:
-    """The canonical log checked and in log order, one lifecycle transition per activity.
+    """The canonical log checked and in log order, one event per activity instance.
 
-    XES logs with start/complete transitions keep their ``complete`` events
-    (:func:`workbench.filters.filter_lifecycle`).
+    The reference process is a sequence of activities, so a log read with
+    every lifecycle transition (``lifecycle='all'``) is compared through its
+    ``complete`` events (:func:`workbench.filters.filter_lifecycle`).
     """
     if not isinstance(log, pd.DataFrame):
         raise WorkbenchError(f"conformance takes a pandas DataFrame, not {type(log).__name__}.",
@@ -198,7 +201,7 @@ def token_replay_fitness(
     -------
     DataFrame[case_id, fitness, is_fit, missing, remaining, consumed, produced, closed]
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     per_case = _variant_per_case(prepared_events(log))
     unique = list(dict.fromkeys(per_case))
     if n_jobs is None:
@@ -226,6 +229,50 @@ def token_replay_fitness(
     return out.rename_axis(CASE).reset_index()
 
 
+def discovered_fitness(log: pd.DataFrame, *, noise_threshold: float = 0.2) -> dict:
+    """How well the process discovered from the log itself explains its cases (pm4py's token replay).
+
+    The reference-profile fitness says whether deals follow the process a
+    manager wrote; this one says whether the map drawn from the data is a fair
+    summary of it (low when the discovered model had to drop much of the
+    behaviour as noise). The inductive miner (:func:`workbench.discovery.discover_petri_net`)
+    discovers the model from the events as given (the lifecycle view the log
+    was read with, like the map); each variant is replayed once and counted
+    for its cases.
+
+    Returns
+    -------
+    dict
+        ``log_fitness`` (pm4py's token-based log fitness), ``average_trace_fitness``,
+        ``percentage_of_fitting_traces`` (0-100), as
+        ``pm4py.fitness_token_based_replay`` gives them on the same log.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "activity": ["Ask", "Buy", "Ask", "Buy"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"] * 2, utc=True)})
+    >>> discovered_fitness(log)["log_fitness"]
+    1.0
+    """
+    from pm4py.algo.conformance.tokenreplay.variants import token_replay
+
+    ev = check_log(log).sort_values([CASE, TIMESTAMP], kind="stable", ignore_index=True)
+    var = discovery.variants(ev)
+    net, im, fm = discovery.discover_petri_net(ev, noise_threshold=noise_threshold)
+    params = {token_replay.Parameters.CONSIDER_ACTIVITIES_NOT_IN_MODEL_IN_FITNESS: True,
+              token_replay.Parameters.SHOW_PROGRESS_BAR: False}
+    replayed = token_replay.apply(_traces(list(var["variant"])), net, im, fm, parameters=params)
+    n = var["count"].to_numpy(float)
+    tokens = {k: float(np.dot(n, [r[f"{k}_tokens"] for r in replayed]))
+              for k in ("missing", "remaining", "consumed", "produced")}
+    fitness = np.array([r["trace_fitness"] for r in replayed], dtype=float)
+    fit = np.array([r["trace_is_fit"] for r in replayed], dtype=bool)
+    log_fitness = 0.5 * (1 - tokens["missing"] / tokens["consumed"]) if tokens["consumed"] else 0.5
+    log_fitness += 0.5 * (1 - tokens["remaining"] / tokens["produced"]) if tokens["produced"] else 0.5
+    return {"log_fitness": float(log_fitness), "average_trace_fitness": float(np.dot(n, fitness) / n.sum()),
+            "percentage_of_fitting_traces": float(100 * n[fit].sum() / n.sum())}
+
+
 def variant_alignments(
     log: pd.DataFrame,
     profile: SalesProcessProfile | str | None = None,
@@ -251,7 +298,7 @@ def variant_alignments(
     from pm4py.algo.conformance.alignments.petri_net.variants import state_equation_a_star as astar
     from pm4py.objects.petri_net.utils.align_utils import STD_MODEL_LOG_MOVE_COST
 
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     var = discovery.variants(prepared_events(log)).head(top)[["variant", "count", "share"]].copy()
     models = {closed: reference_model(profile, open_cases=not closed) for closed in (True, False)}
     best_worst = {closed: astar.get_best_worst_cost(*models[closed]) for closed in (True, False)}
@@ -375,10 +422,11 @@ def detect_deviations(
     DataFrame[case_id, kind, count, first_at, detail]: one row per case and kind
     found, sorted by case_id and kind (in :data:`KINDS` order).
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     gap_days = profile.followup_gap_days if gap_days is None else float(gap_days)
     if not gap_days > 0:
         raise WorkbenchError(f"gap_days={gap_days} is not a positive number of days.", hint="give e.g. 45.")
+    milestones_only = log.attrs.get("kind") == "opportunities"
     ev = prepared_events(log)
     act = ev[ACTIVITY]
     case = ev[CASE].to_numpy()
@@ -435,7 +483,7 @@ def detect_deviations(
 
     nxt = ev.groupby(CASE, sort=False)[TIMESTAMP].shift(-1)
     gap = (nxt - ev[TIMESTAMP]).dt.total_seconds().to_numpy() / DAY_S
-    long_gap = pre & (np.nan_to_num(gap, nan=0.0) > gap_days)
+    long_gap = pre & (np.nan_to_num(gap, nan=0.0) > gap_days) & (not milestones_only)
     if long_gap.any():
         g = pd.DataFrame({CASE: case[long_gap], TIMESTAMP: ev[TIMESTAMP].to_numpy()[long_gap],
                           "days": gap[long_gap]})
@@ -492,7 +540,7 @@ def case_conformance(
     boolean column per deviation kind, ``n_deviations`` and ``conforming``
     (no deviation of the given ``kinds``)."""
     kinds = _check_kinds(kinds)
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     ev = prepared_events(log)
     if deviations is None:
         deviations = detect_deviations(ev, profile, quarantine=quarantine, gap_days=gap_days)
@@ -516,8 +564,8 @@ def _check_kinds(kinds: Sequence[str]) -> tuple[str, ...]:
 
 
 def _pays(cases: pd.DataFrame, *, alpha: float, n_boot: int, seed: int) -> dict:
-    """Win rate and median cycle days of closed conforming vs deviating deals, with tests."""
-    closed = cases[cases["outcome"] != "open"]
+    """Win rate and median cycle days of closed (won or lost) conforming vs deviating deals, with tests."""
+    closed = cases[cases["outcome"].isin(["won", "lost"])]
     ok, dev = closed[closed["conforming"]], closed[~closed["conforming"]]
     win = rate_difference(int((ok["outcome"] == "won").sum()), len(ok),
                           int((dev["outcome"] == "won").sum()), len(dev), alpha=alpha)
@@ -645,7 +693,7 @@ def process_pays(
     cases = case_conformance(log, profile, deviations=deviations, quarantine=quarantine, gap_days=gap_days,
                              kinds=kinds)
     s = _pays(cases, alpha=alpha, n_boot=n_boot, seed=seed)
-    cyc_n = cases[cases["outcome"] != "open"].groupby("conforming")["cycle_days"].count()
+    cyc_n = cases[cases["outcome"].isin(["won", "lost"])].groupby("conforming")["cycle_days"].count()
     table = pd.DataFrame([
         {"measure": "win_rate", "conforming": s["win_rate_conforming"], "deviating": s["win_rate_deviating"],
          "n_conforming": s["win_n_conforming"], "n_deviating": s["win_n_deviating"], "diff": s["win_diff"],

@@ -23,7 +23,6 @@ import pandas as pd
 
 from . import engine
 from .errors import WorkbenchError
-from .filters import filter_lifecycle
 from .schema import ACTIVITY
 
 #: Names of the artificial start and end nodes of a map.
@@ -72,9 +71,8 @@ class DFG:
 
 
 def _events_input(log: Any) -> Any:
-    """A DataFrame gets one lifecycle transition per activity (XES start/complete)."""
-    if isinstance(log, pd.DataFrame):
-        return filter_lifecycle(log)
+    """The events as given: the loader has already chosen the lifecycle view (complete events by
+    default, every event with ``lifecycle='all'``), and discovery follows that choice."""
     return log
 
 

@@ -718,8 +718,14 @@ def variants_expr(t: ir.Table, key: _EventKey) -> ir.Table:
     return v.order_by([v["count"].desc(), v._codes])
 
 
+def _among(values: ir.StringValue, names: tuple[str, ...]) -> ir.BooleanValue:
+    """``values.isin(names)``, kept a column when ``names`` is empty (Ibis folds that into a
+    scalar False, which window sums refuse)."""
+    return values.isin(list(names)) if names else values.isnull() & values.notnull()
+
+
 def _closing(t: ir.Table, profile: SalesProcessProfile) -> ir.BooleanValue:
-    return t[ACTIVITY].isin(list(profile.closing))
+    return _among(t[ACTIVITY], profile.closing)
 
 
 def case_table_expr(t: ir.Table, profile: SalesProcessProfile, order: _EventKey) -> ir.Table:
@@ -757,8 +763,9 @@ def case_table_expr(t: ir.Table, profile: SalesProcessProfile, order: _EventKey)
     c = t.group_by(t[CASE]).agg(**aggs)
     outcome = (
         ibis.cases(
-            (c._close_activity.isin(list(profile.won)), "won"),
-            (c._close_activity.isin(list(profile.lost)), "lost"),
+            (_among(c._close_activity, profile.won), "won"),
+            (_among(c._close_activity, profile.lost), "lost"),
+            (c._close_activity.notnull(), "ended"),
             else_="open",
         )
     )
@@ -820,7 +827,7 @@ def closed_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str, 
     won = closed.outcome == "won"
     agg = {
         "won": won.cast("int64").sum(),
-        "lost": (~won).cast("int64").sum(),
+        "lost": (closed.outcome == "lost").cast("int64").sum(),
         "mean_cycle_days": ((closed._close_t - closed._start_t) / (_US * 86400)).mean(),
     }
     if AMOUNT in t.columns:
@@ -1012,8 +1019,10 @@ def case_table(
 ) -> pd.DataFrame:
     """One row per case: its span, size, outcome and attributes.
 
-    A case is closed by its first event whose activity is in ``profile.won`` or
-    ``profile.lost``. ``amount`` is the last known amount; ``rep``, ``team`` and
+    A case is closed by its first event whose activity is one of
+    ``profile.closing``; ``outcome`` is 'won', 'lost', 'ended' (closed by one of
+    ``profile.ends``, a finish without a won or lost outcome) or 'open'.
+    ``amount`` is the last known amount; ``rep``, ``team`` and
     ``region`` are those on the closing event, else the last known ones; every
     other attribute column takes the case's first non-null value.
 
@@ -1022,7 +1031,7 @@ def case_table(
     DataFrame[case_id, start, end, duration_s, n_events, outcome, closed_at,
     amount?, rep?, team?, region?, <attributes>...], sorted by case_id.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     with _session(log, backend=backend, con=con) as run:
         out = run(case_table_expr, (profile, _order_key_of(run)))
     out = out.drop(columns=["_close_t", "_start_t"])
@@ -1052,7 +1061,7 @@ def stage_visits(
     (NaT while current), duration_s, rep?, team?, region?] (org columns of the
     entering event), sorted by case_id and entered.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     # sorted by the engine: pandas took 7 of 15 s to sort the 4.5M visits of 10M events
     with _session(log, backend=backend, con=con) as run:
         out = run(stage_visits_expr, (profile,))
@@ -1085,7 +1094,7 @@ def kpis_by_period(
     if freq.upper() not in _FREQS:
         raise WorkbenchError(f"unknown period {freq!r}.", hint=f"use one of {sorted(_FREQS)}.")
     unit = freq.upper()
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     with _session(log, backend=backend, con=con) as run:
         order = _order_key_of(run)
         a, b = (run(build, (profile, unit, order)) for build in (created_by_period_expr, closed_by_period_expr))

@@ -130,7 +130,7 @@ def filter_org(
     if not wanted:
         return log.reset_index(drop=True).copy()
     require(log, list(wanted), "filtering by " + " / ".join(wanted))
-    cases = engine.case_table(log, get_profile(profile))
+    cases = engine.case_table(log, get_profile(profile, log))
     ok = np.ones(len(cases), dtype=bool)
     for col, values in wanted.items():
         ok &= cases[col].isin(_as_values(values)).to_numpy()
@@ -145,7 +145,7 @@ def filter_outcome(
     wanted = _as_values(outcome)
     if bad := [o for o in wanted if o not in OUTCOMES]:
         raise WorkbenchError(f"unknown outcome {bad[0]!r}.", hint=f"use one of {list(OUTCOMES)}.")
-    cases = engine.case_table(log, get_profile(profile))
+    cases = engine.case_table(log, get_profile(profile, log))
     return _keep_cases(log, cases.loc[cases["outcome"].isin(wanted), CASE])
 
 
@@ -204,18 +204,24 @@ def filter_case_size(
 
 
 def filter_lifecycle(log: pd.DataFrame, *, keep: str = "complete") -> pd.DataFrame:
-    """Keep one lifecycle transition per activity instance (XES start/complete logs).
+    """Keep the events of one lifecycle transition (XES schedule / start / complete logs).
 
     Events of the ``keep`` transition are kept, and so are events without a
-    lifecycle value; an activity of a case that has no ``keep`` event at all
-    (e.g. its completion was set aside) keeps its other events rather than
-    vanishing. A log without a lifecycle column comes back unchanged (a copy).
+    lifecycle value; nothing else is, so a work item started and never
+    completed leaves no event (pm4py's complete-only view of the log). A log
+    without a lifecycle column comes back unchanged (a copy).
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a"], "activity": ["Repair", "Repair"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01 09:00", "2026-01-01 10:00"], utc=True),
+    ...                     "lifecycle": ["start", "complete"]})
+    >>> filter_lifecycle(log)["lifecycle"].tolist()
+    ['complete']
     """
     check_log(log)
     col = next((c for c in LIFECYCLE_COLUMNS if c in log.columns), None)
     if col is None:
         return log.reset_index(drop=True).copy()
     value = log[col].astype("string").str.strip().str.lower()
-    is_keep = (value == keep.lower()).fillna(False).to_numpy(dtype=bool)
-    has_keep = pd.Series(is_keep).groupby([log[CASE].to_numpy(), log[ACTIVITY].to_numpy()]).transform("any")
-    return _keep_rows(log, value.isna().to_numpy() | is_keep | ~has_keep.to_numpy(dtype=bool))
+    return _keep_rows(log, (value.isna() | (value == keep.lower())).fillna(True).to_numpy(dtype=bool))

@@ -86,9 +86,9 @@ from scipy import stats as sps
 from scipy.special import expit, logit
 
 from . import schema
-from .calendar import parse_quarter, quarter_bounds, quarter_of, shift_quarter, to_utc
+from .calendar import INSTANT, parse_quarter, quarter_bounds, quarter_of, shift_quarter, to_utc
 from .errors import WorkbenchError
-from .profile import PPVVC, SalesProcessProfile, get_profile
+from .profile import SalesProcessProfile, get_profile
 from .snapshot import NO_REP, DAY, DealStates, bookings, closed_won_to_date, deal_states, snapshot
 
 WEEKS = 13
@@ -114,7 +114,7 @@ def week_index(ts: pd.Timestamp | pd.Series, quarter_start: pd.Timestamp | pd.Se
     return np.clip(np.floor(np.asarray(days, dtype=float) / 7), 0, WEEKS - 1).astype(int)
 
 
-def forecast_states(log: pd.DataFrame | DealStates, profile: SalesProcessProfile | str | None = PPVVC) -> DealStates:
+def forecast_states(log: pd.DataFrame | DealStates, profile: SalesProcessProfile | str | None = None) -> DealStates:
     """The deal states the forecaster needs: the org columns, amount and :data:`CATEGORICAL` attributes.
 
     Carrying no other attribute keeps the many snapshots of a backtest cheap.
@@ -250,6 +250,21 @@ def _design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[st
     for j, col in enumerate(cols):
         X[:, j] = col
     return X
+
+
+def _imputed_amount(won: pd.DataFrame, recorded: pd.Series) -> tuple[float, str]:
+    """The value of an open deal without an amount, and where it comes from (see ``imputed_amount_``).
+
+    A won deal's expected value is the mean of what won deals booked; an export
+    that records values only at the close (revenue booked) has no other.
+    """
+    booked = won[schema.AMOUNT].to_numpy(float)
+    booked = booked[booked > 0]
+    if booked.size:
+        return float(booked.mean()), "the average won deal of the history"
+    if recorded.notna().any():
+        return float(np.nanmedian(recorded)), "the median amount of the history's open deals"
+    return 0.0, "no amount in the history"
 
 
 def _shrunk_factors(frame: pd.DataFrame, org: pd.DataFrame, k: float) -> pd.Series:
@@ -601,12 +616,18 @@ class QuotaForecaster:
         Open amounts times the historical booked-to-expected amount ratio, or as recorded.
     new_business : {'auto', 'ets', 'seasonal_naive', 'none'}
         New-business model ('auto' keeps the better one on the history).
+    min_n : int
+        Deals won or lost before the forecast quarter below which the
+        forecaster refuses to learn (a :class:`WorkbenchError` saying so).
 
     Attributes
     ----------
     as_of_, quarter_ : the as-of date and its quarter.
     snapshot_ : DataFrame, the open deals with ``p_win`` and ``expected_amount``.
-    imputed_amounts_ : int, open deals without an amount (valued at the historical median).
+    imputed_amounts_ : int, open deals without an amount, each valued at ``imputed_amount_``.
+    imputed_amount_ : float, the value given to a deal without an amount: the mean won deal of
+        the history (what such a deal books when it is won), else the median amount recorded on
+        the history's open deals; ``imputed_amount_source_`` says which in words.
     quotas_set_aside_ : DataFrame, quota rows that could not be used, with the reason.
     closed_ : DataFrame, closed-won so far per rep.
     win_model_ : statsmodels GLM results of the win model.
@@ -631,6 +652,7 @@ class QuotaForecaster:
         prior_strength: float = 10.0,
         amounts: str = "ratio",
         new_business: str = "auto",
+        min_n: int = 30,
     ) -> None:
         self.n_draws = n_draws
         self.seed = seed
@@ -638,6 +660,7 @@ class QuotaForecaster:
         self.prior_strength = prior_strength
         self.amounts = amounts
         self.new_business = new_business
+        self.min_n = min_n
 
     # ------------------------------------------------------------------ fit
     def fit(
@@ -646,7 +669,7 @@ class QuotaForecaster:
         as_of: pd.Timestamp | str,
         quotas: pd.DataFrame | None = None,
         reps: pd.DataFrame | None = None,
-        profile: SalesProcessProfile | str | None = PPVVC,
+        profile: SalesProcessProfile | str | None = None,
         *,
         cache: dict | None = None,
     ) -> QuotaForecaster:
@@ -674,7 +697,7 @@ class QuotaForecaster:
         """
         if self.amounts not in ("ratio", "recorded"):
             raise WorkbenchError(f"amounts={self.amounts!r} is not an option.", hint="use 'ratio' or 'recorded'.")
-        profile = get_profile(profile)
+        profile = get_profile(profile, log)
         self.profile_ = profile
         as_of = to_utc(as_of)
         states = forecast_states(log, profile)
@@ -682,7 +705,7 @@ class QuotaForecaster:
         self.quarter_ = quarter_of(as_of)
         q_start, _ = quarter_bounds(self.quarter_)
         # Everything learned sees only events before the quarter's start (complete quarters).
-        self._learn(states.before(q_start), reps, cache)
+        self._learn(states.as_of(q_start - INSTANT), reps, cache)
         self.quotas_, self.quotas_set_aside_ = check_quotas(quotas)
         return self.observe(states, as_of)
 
@@ -701,6 +724,12 @@ class QuotaForecaster:
             raise WorkbenchError(
                 f"no complete quarter of history before {self.quarter_} (the log starts {first.date()}).",
                 hint="forecast a quarter that has at least one complete quarter of events before it.")
+        closed = int(ev["closing"].isin(["won", "lost"]).sum())
+        if closed < self.min_n:
+            raise WorkbenchError(
+                f"the forecast learns from the deals won or lost before {self.quarter_}, and this log has "
+                f"{closed:,} of them, fewer than the {self.min_n} it needs to say anything with confidence.",
+                hint="forecast a later quarter, or give a longer log.")
         self.history_ = quarters
         self.org_ = _org(past, reps)
         won = bookings(past)
@@ -726,8 +755,8 @@ class QuotaForecaster:
         train["weight"] = 1.0 / train.groupby(schema.CASE)[schema.CASE].transform("size")
         self._train = train
 
-        self.median_amount_ = float(np.nanmedian(train[schema.AMOUNT])) if train[schema.AMOUNT].notna().any() else 0.0
-        train["amount_used"] = train[schema.AMOUNT].fillna(self.median_amount_)
+        self.imputed_amount_, self.imputed_amount_source_ = _imputed_amount(won, train[schema.AMOUNT])
+        train["amount_used"] = train[schema.AMOUNT].fillna(self.imputed_amount_)
         self.stages_ = [s for s in past.profile.stages if (train["stage"] == s).any()] or [past.profile.stages[0]]
         self.categories_ = {c: sorted(train[c].dropna().astype(str).unique()) for c in CATEGORICAL
                             if c in train.columns and train[c].notna().any()}
@@ -775,14 +804,15 @@ class QuotaForecaster:
         booked from then to the quarter's end minus its weighted open pipeline.
         """
         rate = pd.Series(_lookup(train["stage"], self.stage_win_rate_, 0.0), index=train.index)
-        fc = (rate * train[schema.AMOUNT].fillna(self.median_amount_)).groupby(
+        fc = (rate * train[schema.AMOUNT].fillna(self.imputed_amount_)).groupby(
             [train["quarter"], train["week"], train[schema.REP]]).sum()
         starts = {q: quarter_bounds(q) for q in self.history_}
         quarter = quarter_of(won["closed_at"])
         wq = won[quarter.isin(list(starts))].assign(quarter=quarter)
         first = wq["quarter"].map({q: b[0] for q, b in starts.items()})
-        last_week = np.floor((wq["closed_at"] - first) / DAY / 7).astype(int) + 1
-        # A deal closed in week k is still to come at the start of weeks 1..k.
+        # A deal closed during week k is still to come at the start of weeks 1..k (one closed
+        # at the very start of week k has happened by then).
+        last_week = np.ceil((wq["closed_at"] - first) / DAY / 7).astype(int)
         rest = wq.loc[wq.index.repeat(np.minimum(last_week, WEEKS))].copy()
         rest["week"] = rest.groupby(level=0).cumcount() + 1
         booked = rest.groupby(["quarter", "week", schema.REP])[schema.AMOUNT].sum()
@@ -860,14 +890,14 @@ class QuotaForecaster:
         if quarter_of(as_of) != self.quarter_:
             raise WorkbenchError(f"as_of {as_of.date()} is not in the fitted quarter {self.quarter_}.",
                                  hint="fit again for another quarter.")
-        states = forecast_states(log, self.profile_).before(as_of)
+        states = forecast_states(log, self.profile_).as_of(as_of)
         self.as_of_ = as_of
         snap = snapshot(states, as_of, quarter=self.quarter_)
         snap[schema.REP] = _owner(snap)
         n_missing = int(snap[schema.AMOUNT].isna().sum())
-        # Open deals without an amount are valued at the historical median amount, and counted.
+        # Open deals without an amount are valued at ``imputed_amount_``, and counted for the page.
         self.imputed_amounts_ = n_missing
-        snap["amount_used"] = snap[schema.AMOUNT].fillna(self.median_amount_)
+        snap["amount_used"] = snap[schema.AMOUNT].fillna(self.imputed_amount_)
         p = self._p_win(snap)
         factor = snap[schema.REP].map(self.rep_factor_).fillna(1.0).to_numpy()
         snap["p_win"] = expit(logit(p) + np.log(factor)) if len(snap) else p
@@ -875,7 +905,7 @@ class QuotaForecaster:
         snap["expected_amount"] = snap["p_win"] * snap["amount_used"] * ratio
         self.snapshot_ = snap
         self.closed_ = closed_won_to_date(states, as_of, self.quarter_)
-        self._closed_deals = bookings(states, start=quarter_bounds(self.quarter_)[0], end=as_of)
+        self._closed_deals = bookings(states, start=quarter_bounds(self.quarter_)[0], as_of=as_of)
 
         reps_now = set(snap[schema.REP]) | set(self.closed_[schema.REP])
         if self.quotas_ is not None and schema.REP in self.quotas_.columns:
@@ -1031,7 +1061,8 @@ class QuotaForecaster:
         elapsed = (self.as_of_ - start) / DAY
         scale = ((end - start) / DAY) / elapsed if elapsed > 0 else np.nan
         snap = self.snapshot_
-        wp = (snap["stage"].map(self.stage_win_rate_).fillna(0.0) * snap["amount_used"]).groupby(snap[schema.REP]).sum()
+        rate = _lookup(snap["stage"], self.stage_win_rate_, 0.0).astype(float)
+        wp = (rate * snap["amount_used"]).groupby(snap[schema.REP]).sum()
         reps = self.reps_.copy()
         closed = self.closed_.set_index(schema.REP)["closed_won_to_date"]
         reps["wp"] = reps[schema.REP].map(closed).fillna(0.0) + reps[schema.REP].map(wp).fillna(0.0)

@@ -34,8 +34,31 @@ won_values      final-stage values meaning won (default: the profile's won
                 activities, 'won', 'closed won', 'win')
 lost_values     values meaning lost (default: profile's lost, 'lost', 'closed lost')
 open_values     values meaning still open (default: empty, 'open', the profile's
-                stages); any other value is quarantined as unknown_final_stage
+                stages); any other value is quarantined as unknown_final_stage,
+                and the report lists the values found
+amount_known    when the value column was known: ``created`` (the deal's value
+                from its first milestone on) or ``closed`` (revenue booked at the
+                close: 0 for lost deals, blank for open ones, so only the close
+                event carries it). Default: ``closed`` when the values look like
+                that, else ``created``; the report says which and why.
 =============== ==============================================================
+
+The profile
+-----------
+The profile (what the activities mean) is resolved once the events are built
+(:func:`workbench.profile_fit.resolve_profile`): the one given, else a shipped
+profile that describes the log, else one derived from the data. It decides
+which events come after a case's close, travels with the result
+(``LoadResult.profile``, ``SalesData.profile``, ``log.attrs['profile']``) and
+is described in one line (``profile_note``).
+
+Lifecycle transitions
+---------------------
+An XES log (or any log with a ``lifecycle`` column) records work items as
+schedule / start / complete events. By default only ``complete`` events are
+analysed (pm4py's usual view, one event per activity instance); the others are
+set aside as ``lifecycle_not_complete`` and counted as such.
+``lifecycle='all'`` keeps every event (pm4py's view of the raw log).
 """
 
 from __future__ import annotations
@@ -57,6 +80,7 @@ import yaml
 from .calendar import parse_quarter
 from .errors import WorkbenchError
 from .profile import SalesProcessProfile, get_profile
+from .profile_fit import resolve_profile
 from .schema import ACTIVITY, AMOUNT, CASE, REGION, REP, TEAM, TIMESTAMP
 from .validation import (
     CombinedReport,
@@ -88,7 +112,12 @@ __all__ = [
 
 KINDS = ("events", "stage_history", "opportunities")
 TABLE_KINDS = KINDS + ("reps", "quotas")
-OPPORTUNITY_OPTIONS = ("milestones", "final_stage", "close_date", "won_values", "lost_values", "open_values")
+OPPORTUNITY_OPTIONS = ("milestones", "final_stage", "close_date", "won_values", "lost_values", "open_values",
+                       "amount_known")
+AFTER_CLOSE = ("auto", "set_aside", "keep")
+LIFECYCLE = ("complete", "all")
+#: Activities a flat opportunity table's closes get when no profile names them.
+CLOSE_LABELS = ("Closed Won", "Closed Lost")
 CANONICAL_ORDER = (CASE, ACTIVITY, TIMESTAMP, REP, TEAM, REGION, AMOUNT)
 #: Cell separators tried on a CSV's header line, most common first.
 SEPARATORS = (",", ";", "\t", "|")
@@ -103,10 +132,10 @@ def _norm(name: object) -> str:
 
 _CASE_ALIASES = ("caseid", "caseconceptname", "case", "opportunityid", "opportunity", "oppid", "dealid",
                  "deal", "сделка", "idсделки", "номерсделки")
-_REP_ALIASES = ("rep", "orgresource", "resource", "owner", "ownername", "opportunityowner", "ownerid",
-                "salesrep", "salesperson", "user", "менеджер", "ответственный")
+_REP_ALIASES = ("rep", "orgresource", "resource", "owner", "ownername", "opportunityowner", "dealowner", "ownerid",
+                "salesrep", "salesperson", "salesagent", "agent", "user", "менеджер", "ответственный")
 _TEAM_ALIASES = ("team", "orggroup", "salesteam", "команда", "отдел")
-_REGION_ALIASES = ("region", "territory", "регион")
+_REGION_ALIASES = ("region", "territory", "regionaloffice", "office", "регион")
 _AMOUNT_ALIASES = ("amount", "value", "dealvalue", "dealamount", "opportunityamount", "revenue", "сумма", "бюджет")
 _CLOSE_ALIASES = ("closedate", "expectedclosedate", "closedat", "closedon", "датазакрытия")
 
@@ -115,7 +144,7 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
     "events": {
         CASE: _CASE_ALIASES,
         ACTIVITY: ("activity", "conceptname", "activityname", "event", "eventname", "action", "stage",
-                   "stagename", "этап", "стадия", "событие"),
+                   "stagename", "dealstage", "этап", "стадия", "событие"),
         TIMESTAMP: ("timestamp", "timetimestamp", "time", "datetime", "date", "eventtime", "eventdate",
                     "createddate", "changedat", "changeddate", "дата", "время"),
         REP: _REP_ALIASES, TEAM: _TEAM_ALIASES, REGION: _REGION_ALIASES, AMOUNT: _AMOUNT_ALIASES,
@@ -136,8 +165,8 @@ ALIASES: dict[str, dict[str, tuple[str, ...]]] = {
         "close_date": _CLOSE_ALIASES,
     },
     "reps": {
-        REP: ("rep", "name", "repname", "salesrep", "salesperson", "owner", "user", "username", "employee",
-              "orgresource", "менеджер", "сотрудник"),
+        REP: ("rep", "name", "repname", "salesrep", "salesperson", "salesagent", "agent", "owner", "user",
+              "username", "employee", "orgresource", "менеджер", "сотрудник"),
         TEAM: _TEAM_ALIASES, REGION: _REGION_ALIASES,
         "manager": ("manager", "managername", "reportsto", "руководитель"),
         "start_date": ("startdate", "start", "hiredate", "hired", "joined", "датаприема"),
@@ -175,11 +204,17 @@ class LoadResult:
         blank rows count), ``column`` (the input column to blame, empty when the
         whole row is), ``reason``, then the row's original values as strings.
     report : ValidationReport
+    profile : SalesProcessProfile, optional
+        For event logs: the profile the log was read with (see the module docstring).
+    profile_note : str
+        One line saying which profile that is and how it was chosen.
     """
 
     log: pd.DataFrame
     quarantine: pd.DataFrame
     report: ValidationReport
+    profile: SalesProcessProfile | None = None
+    profile_note: str = ""
 
     @property
     def table(self) -> pd.DataFrame:
@@ -197,10 +232,13 @@ class SalesData:
         Canonical event log, team/region/manager joined from the reps table.
     reps, quotas : DataFrame or None
     profile : SalesProcessProfile
+        The profile the log was read with (also in ``log.attrs['profile']``).
     quarantine : DataFrame
         All quarantined rows, with a ``table`` column ('log', 'reps', 'quotas').
     report : CombinedReport
         Printable as one page; ``to_dict()`` for JSON.
+    profile_note : str
+        One line for every page that uses the profile: which it is and why.
     """
 
     log: pd.DataFrame
@@ -209,6 +247,7 @@ class SalesData:
     profile: SalesProcessProfile
     quarantine: pd.DataFrame
     report: CombinedReport
+    profile_note: str = ""
 
 
 @dataclass
@@ -465,6 +504,10 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8",
     frame.columns = _dedupe_header([str(c) for c in frame.columns])
     source_row = np.arange(1, len(frame) + 1)
     warnings: list[str] = []
+    if not isinstance(source, pd.DataFrame) and fmt == "excel" and sheet is None \
+            and len(sheets := _sheet_names(path)) > 1:
+        warnings.append(f"the workbook has {len(sheets)} sheets ({', '.join(repr(s) for s in sheets[:6])}); the first, "
+                        f"{sheets[0]!r}, was read. Pass sheet= (--sheet) to read another.")
     empty = frame.isna().all(axis=1).to_numpy() & ~wrong if len(frame.columns) else np.ones(len(frame), bool)
     if empty.any():
         warnings.append(f"{int(empty.sum()):,} empty rows were skipped (they hold no data).")
@@ -569,6 +612,8 @@ def _resolve_columns(raw: RawTable, kind: str, mapping: Mapping[str, Any]) -> di
         guess = detect_kind(columns)
         also = f" This looks like a {guess.replace('_', ' ')} table: load it as kind='{guess}'." \
             if guess not in (kind, "events") else ""
+        if kind in ("events", "stage_history") and (flat := flat_table_hint(raw)):
+            also = f" {flat}"
         raise WorkbenchError(
             f"no column for {', '.join(repr(m) for m in missing)} in this {kind.replace('_', ' ')} table; "
             f"the columns are {columns}.{also}",
@@ -577,6 +622,38 @@ def _resolve_columns(raw: RawTable, kind: str, mapping: Mapping[str, Any]) -> di
                  f"in Python, or --mapping \"{example}\" on the command line.",
         )
     return found
+
+
+def _date_columns(raw: RawTable, sample: int = 200) -> list[str]:
+    """Columns whose filled cells (a sample of them) are nearly all dates."""
+    out = []
+    for c in raw.frame.columns:
+        values = raw.frame[c].dropna()
+        if values.empty or pd.api.types.is_numeric_dtype(values.dtype):
+            continue
+        values = values.iloc[:sample]
+        ts, _, bad = parse_timestamps(values)
+        if ts.notna().sum() >= 0.8 * len(values) and not bad.all():
+            out.append(c)
+    return out
+
+
+def flat_table_hint(raw: RawTable) -> str | None:
+    """A sentence saying that a table looks like a flat opportunity table, or None.
+
+    One row per id, two date columns or more, and a stage or status column: a
+    CRM's opportunity export, which needs its milestones named.
+    """
+    columns = list(raw.frame.columns)
+    ids = next((c for c in columns if _norm(c) in ALIASES["opportunities"][CASE]), None)
+    stage = next((c for c in columns if _norm(c) in ALIASES["opportunities"]["final_stage"] + ("dealstage",)), None)
+    dates = _date_columns(raw)
+    if ids is None or stage is None or len(dates) < 2 or raw.frame[ids].dropna().duplicated().any():
+        return None
+    return (f"This looks like a flat opportunity table (one row per {ids!r}, date columns "
+            f"{', '.join(repr(d) for d in dates)} and a stage column {stage!r}): read it with --kind opportunities "
+            f"and a mapping that names its milestones, e.g. milestones: {{<activity>: {dates[0]}}}, "
+            f"final_stage: {stage}, close_date: <column> (see the README's flat-table walk-through).")
 
 
 def _attributes(raw: RawTable, found: Mapping[str, str], exclude: Sequence[str] = ()) -> dict[str, pd.Series]:
@@ -653,9 +730,9 @@ def _parse_dates(values: pd.Series, column: str, flags: RowFlags, warnings: list
     return ts
 
 
-def _check_after_close(after_close: str) -> None:
-    if after_close not in ("quarantine", "keep"):
-        raise WorkbenchError(f"after_close={after_close!r} is not an option.", hint="use 'quarantine' or 'keep'.")
+def _check_option(name: str, value: str, options: Sequence[str]) -> None:
+    if value not in options:
+        raise WorkbenchError(f"{name}={value!r} is not an option.", hint=f"use one of {list(options)}.")
 
 
 def _flag_amount(raw: RawTable, flags: RowFlags, found: Mapping[str, str]) -> pd.Series | None:
@@ -667,11 +744,11 @@ def _flag_amount(raw: RawTable, flags: RowFlags, found: Mapping[str, str]) -> pd
     return amount
 
 
-def _events_from_raw(raw: RawTable, *, kind: str, mapping: Mapping[str, Any], profile: SalesProcessProfile,
-                     dayfirst: bool, timezone: str, after_close: str,
-                     warnings: list[str]) -> tuple[pd.DataFrame, RowFlags]:
-    """Events and stage-history rows: one input row, one event."""
+def _events_from_raw(raw: RawTable, *, kind: str, mapping: Mapping[str, Any], dayfirst: bool, timezone: str,
+                     lifecycle: str, warnings: list[str]) -> tuple[pd.DataFrame, RowFlags]:
+    """Events and stage-history rows: one input row, one event (``_ROW`` is its input row)."""
     found = _resolve_columns(raw, kind, mapping)
+    _refuse_double_mapping(raw, found)
     frame, flags = raw.frame, raw.flags
     case = as_text(frame[found[CASE]])
     flags.flag(case.isna().to_numpy(), "missing_case_id", found[CASE])
@@ -685,18 +762,55 @@ def _events_from_raw(raw: RawTable, *, kind: str, mapping: Mapping[str, Any], pr
                                              dayfirst=dayfirst, timezone=timezone)
     amount = _flag_amount(raw, flags, found)
     flags.flag(_duplicated(frame), "duplicate_event", None)
+    if "lifecycle" in found and lifecycle == "complete":
+        value = as_text(frame[found["lifecycle"]]).str.lower()
+        flags.flag((value.notna() & value.ne("complete")).to_numpy(), "lifecycle_not_complete", found["lifecycle"])
     if amount is not None:
         columns[AMOUNT] = amount
     log = pd.DataFrame(_carried_columns(raw, found, columns))
     log[_ROW] = np.arange(len(log))
     log = _sort_events(log[~flags.bad])
-    if after_close == "quarantine":
-        late = after_close_mask(log, profile)
-        rows = np.zeros(len(flags), dtype=bool)
-        rows[log[_ROW].to_numpy()[late]] = True
-        flags.flag(rows, "event_after_close", found[ACTIVITY])
-        log = log[~late]
-    return log.drop(columns=_ROW), flags
+    if len(log) and not log[CASE].duplicated().any() and (flat := flat_table_hint(raw)):
+        warnings.append(f"every case has a single event. {flat}")
+    return log, flags
+
+
+def _refuse_double_mapping(raw: RawTable, found: Mapping[str, str], more: Mapping[str, str] | None = None) -> None:
+    """One input column read as two things (a milestone and the close date) is refused."""
+    roles: dict[str, list[str]] = {}
+    for key, column in [*found.items(), *(more or {}).items()]:
+        roles.setdefault(column, []).append(key)
+    for column, keys in roles.items():
+        if len(keys) > 1:
+            raise WorkbenchError(
+                f"column {column!r} is mapped to {' and to '.join(repr(k) for k in keys)}; a column can be "
+                "read as one thing only.", file=raw.source, column=column,
+                hint=f"map each of {keys} to its own column in the mapping.")
+
+
+def _set_aside_after_close(log: pd.DataFrame, flags: RowFlags, profile: SalesProcessProfile, after_close: str,
+                           column: str | np.ndarray | None, whole_rows: bool,
+                           warnings: list[str]) -> pd.DataFrame:
+    """Set aside (or keep, counted) the events after each case's close, as the profile or ``after_close`` says.
+
+    ``whole_rows``: an input row made several events (a flat table's deal), so the
+    whole row goes with a late event.
+    """
+    late = after_close_mask(log, profile)
+    if not late.any():
+        return log
+    if (profile.events_after_close if after_close == "auto" else after_close) == "keep":
+        warnings.append(f"{int(late.sum()):,} events follow their case's close and were kept "
+                        "(events after the close are real work in this process).")
+        return log
+    rows = np.zeros(len(flags), dtype=bool)
+    rows[log[_ROW].to_numpy()[late]] = True
+    if isinstance(column, np.ndarray):
+        where = np.full(len(flags), None, dtype=object)
+        where[log[_ROW].to_numpy()[late][::-1]] = column[late][::-1]  # the first late event names its column
+        column = where
+    flags.flag(rows, "event_after_close", column)
+    return log[~log[_ROW].isin(np.flatnonzero(rows)).to_numpy()] if whole_rows else log[~late]
 
 
 def _outcome_values(given: Sequence[str] | str | None, defaults: Sequence[str]) -> set[str]:
@@ -747,32 +861,65 @@ def _opportunity_columns(raw: RawTable, mapping: Mapping[str, Any],
     return found, milestone_cols
 
 
-def _opportunity_outcomes(raw: RawTable, found: Mapping[str, str], profile: SalesProcessProfile,
-                          options: Mapping[str, Any], flags: RowFlags, warnings: list[str]) -> pd.Series:
+def _opportunity_outcomes(raw: RawTable, found: Mapping[str, str], labels: tuple[str, str],
+                          profile: SalesProcessProfile | None, options: Mapping[str, Any], flags: RowFlags,
+                          warnings: list[str]) -> pd.Series:
     """'won', 'lost' or 'open' per row from the final-stage column; unknown values flagged."""
     outcome = pd.Series("open", index=raw.frame.index, dtype="str")
     if "final_stage" not in found:
         warnings.append("no final stage column was named or recognised, so every deal is taken as still open: "
                         "pass final_stage='<column>' and close_date='<column>' to load wins and losses.")
         return outcome
-    stage = as_text(raw.frame[found["final_stage"]]).str.lower()
-    won = _outcome_values(options.get("won_values"), list(profile.won) + ["won", "closed won", "closed-won", "win"])
-    lost = _outcome_values(options.get("lost_values"), list(profile.lost) + ["lost", "closed lost", "closed-lost",
-                                                                             "loss"])
-    open_ = _outcome_values(options.get("open_values"), list(profile.stages) + list(profile.loops)
-                            + ["open", "in progress", "active", "pipeline"])
+    text = as_text(raw.frame[found["final_stage"]])
+    stage = text.str.lower()
+    stages = list(profile.stages) + list(profile.loops) if profile is not None else []
+    won = _outcome_values(options.get("won_values"), [labels[0], "won", "closed won", "closed-won", "win"])
+    lost = _outcome_values(options.get("lost_values"), [labels[1], "lost", "closed lost", "closed-lost", "loss"])
+    open_ = _outcome_values(options.get("open_values"), stages + ["open", "in progress", "active", "pipeline"])
     outcome[stage.isin(won).to_numpy()] = "won"
     outcome[stage.isin(lost).to_numpy()] = "lost"
-    known = stage.isna() | stage.isin(won | lost | open_)
-    flags.flag(~known.to_numpy(), "unknown_final_stage", found["final_stage"])
+    unknown = ~(stage.isna() | stage.isin(won | lost | open_)).to_numpy()
+    flags.flag(unknown, "unknown_final_stage", found["final_stage"])
+    if unknown.any():
+        values = text[unknown].value_counts()
+        shown = ", ".join(f"{v!r} ({n:,} rows)" for v, n in values.head(8).items())
+        names = ", ".join(str(v) for v in values.index[:8])
+        warnings.append(f"column {found['final_stage']!r} has final stages that are neither won, lost nor open: "
+                        f"{shown}. Say which they are in the mapping, e.g. open_values: [{names}] "
+                        "(or won_values / lost_values).")
     return outcome
 
 
-def _opportunities_from_raw(raw: RawTable, *, mapping: Mapping[str, Any], profile: SalesProcessProfile,
-                            dayfirst: bool, timezone: str, after_close: str, options: Mapping[str, Any],
-                            warnings: list[str]) -> tuple[pd.DataFrame, RowFlags]:
-    """A flat opportunity table: each dated milestone an event, a won/lost close an event."""
+def _amount_known(amount: pd.Series, outcome: pd.Series, keep: np.ndarray, column: str, given: str | None,
+                  warnings: list[str]) -> str:
+    """'created' or 'closed': when a flat table's value column was known (see the module docstring)."""
+    if given is not None:
+        _check_option("amount_known", given, ("created", "closed"))
+        return given
+    lost = (outcome == "lost").to_numpy() & keep
+    open_ = (outcome == "open").to_numpy() & keep
+    values = amount.to_numpy(dtype=float)
+    booked = (lost.any() or open_.any()) and bool(np.all(np.nan_to_num(values[lost]) == 0)) \
+        and bool(np.all(np.isnan(values[open_]))) and bool(np.nan_to_num(values[keep]).any())
+    if booked:
+        warnings.append(
+            f"the values of column {column!r} look like revenue booked at the close (every lost deal is 0 or blank "
+            "and every open deal blank), so each deal's value is used from its close only (amount_known: closed); "
+            "open deals have no value. If the value was known when the deal was created, put amount_known: created "
+            "in the mapping.")
+        return "closed"
+    return "created"
+
+
+def _opportunities_from_raw(raw: RawTable, *, mapping: Mapping[str, Any], labels: tuple[str, str],
+                            profile: SalesProcessProfile | None, dayfirst: bool, timezone: str,
+                            options: Mapping[str, Any], warnings: list[str]) -> tuple[pd.DataFrame, RowFlags]:
+    """A flat opportunity table: each dated milestone an event, a won/lost close an event.
+
+    ``_ROW`` is each event's input row and ``_K`` its milestone's position (the close last).
+    """
     found, milestone_cols = _opportunity_columns(raw, mapping, options)
+    _refuse_double_mapping(raw, found, {f"milestone {a!r}": c for a, c in milestone_cols.items()})
     frame, flags = raw.frame, raw.flags
     case = as_text(frame[found[CASE]])
     flags.flag(case.isna().to_numpy(), "missing_case_id", found[CASE])
@@ -782,7 +929,7 @@ def _opportunities_from_raw(raw: RawTable, *, mapping: Mapping[str, Any], profil
     if "close_date" in found:
         close = _parse_dates(frame[found["close_date"]], found["close_date"], flags, warnings, dayfirst=dayfirst,
                              timezone=timezone)
-    outcome = _opportunity_outcomes(raw, found, profile, options, flags, warnings)
+    outcome = _opportunity_outcomes(raw, found, labels, profile, options, flags, warnings)
     closed = (outcome != "open").to_numpy()
     first = pd.DataFrame(dates).min(axis=1)
     # a kept row must make at least one event: a milestone date, or the close of a won/lost deal
@@ -793,38 +940,38 @@ def _opportunities_from_raw(raw: RawTable, *, mapping: Mapping[str, Any], profil
     flags.flag(_duplicated(frame), "duplicate_event", None)
     dup_case = case.where(~flags.bad).duplicated(keep="first").to_numpy() & case.notna().to_numpy()
     flags.flag(dup_case, "duplicate_case_id", found[CASE])
-    if after_close == "quarantine":
-        late_col = np.full(len(frame), None, dtype=object)
-        for activity, column in reversed(milestone_cols.items()):  # name the first late milestone
-            late_col[(closed & (dates[activity] > close)).to_numpy()] = column
-        flags.flag(pd.notna(late_col), "event_after_close", late_col)
 
     keep = ~flags.bad
+    known = None if amount is None else _amount_known(amount, outcome, keep, found[AMOUNT],
+                                                      options.get("amount_known"), warnings)
+    # The close date is the close event's time; carried as an attribute it would show every
+    # earlier event (and every past snapshot) when the deal was going to close.
     done: dict[str, pd.Series] = {CASE: case}
-    if amount is not None:
-        done[AMOUNT] = amount
-    if "close_date" in found:
-        done["close_date"] = close
-    cases = pd.DataFrame(_carried_columns(raw, found, done, skip=("final_stage",),
+    cases = pd.DataFrame(_carried_columns(raw, found, done, skip=("final_stage", "close_date"),
                                           exclude=list(milestone_cols.values())))[keep]
     cases[_ROW] = np.flatnonzero(keep)
     parts = []
     for k, (activity, ts) in enumerate(dates.items()):
         part = cases.assign(**{ACTIVITY: activity, TIMESTAMP: ts[keep], _K: k})
+        if amount is not None:
+            part[AMOUNT] = amount[keep] if known == "created" else np.nan
         parts.append(part[part[TIMESTAMP].notna()])
-    close_label = np.where(outcome[keep] == "won", profile.won[0], profile.lost[0])
+    close_label = np.where(outcome[keep] == "won", labels[0], labels[1])
     part = cases.assign(**{ACTIVITY: close_label, TIMESTAMP: close[keep], _K: len(dates)})
+    if amount is not None:
+        part[AMOUNT] = amount[keep]
     parts.append(part[closed[keep]])
     log = _sort_events(pd.concat(parts, ignore_index=True))
     log[ACTIVITY] = log[ACTIVITY].astype("str")
-    return log.drop(columns=[_ROW, _K]), flags
+    return log, flags
 
 
 def _finish(log: pd.DataFrame, raw: RawTable, flags: RowFlags, kind: str,
-            warnings: list[str], summary: dict) -> LoadResult:
-    report = ValidationReport.from_flags(raw.source, kind, flags, warnings=raw.warnings + warnings, summary=summary)
+            warnings: list[str], summary: dict, **extra: Any) -> LoadResult:
+    report = ValidationReport.from_flags(raw.source, kind, flags, warnings=raw.warnings + warnings, summary=summary,
+                                         profile_note=extra.get("profile_note", ""))
     return LoadResult(log=_order(log).reset_index(drop=True),
-                      quarantine=quarantine_table(raw.frame, flags, raw.source_row), report=report)
+                      quarantine=quarantine_table(raw.frame, flags, raw.source_row), report=report, **extra)
 
 
 def _join_reps(log: pd.DataFrame, reps: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
@@ -848,7 +995,8 @@ def _join_reps(log: pd.DataFrame, reps: pd.DataFrame, warnings: list[str]) -> pd
 
 def _event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[str, Any] | str | None = None,
                         profile: Any = None, dayfirst: bool = False, timezone: str = "UTC",
-                        after_close: str = "quarantine", reps: Any = None, **options: Any) -> LoadResult:
+                        after_close: str = "auto", lifecycle: str = "complete", reps: Any = None,
+                        **options: Any) -> LoadResult:
     mapping = parse_mapping(mapping)
     unknown = set(options) - set(OPPORTUNITY_OPTIONS)
     if unknown:
@@ -856,26 +1004,44 @@ def _event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[s
                              hint=f"opportunity tables take {list(OPPORTUNITY_OPTIONS)}.")
     options = {**{k: v for k, v in mapping.items() if k in OPPORTUNITY_OPTIONS}, **options}
     mapping = {k: v for k, v in mapping.items() if k not in OPPORTUNITY_OPTIONS}
-    _check_after_close(after_close)
+    _check_option("after_close", after_close, AFTER_CLOSE)
+    _check_option("lifecycle", lifecycle, LIFECYCLE)
     check_timezone(timezone)
-    profile = get_profile(profile)
+    given = None if profile is None or str(profile).lower() == "auto" else get_profile(profile)
     if kind == "auto":
         kind = "opportunities" if options.get("milestones") else detect_kind(raw.frame.columns)
         kind = kind if kind in KINDS else "events"
     if kind not in KINDS:
         raise WorkbenchError(f"kind={kind!r} is not an event log kind.", hint=f"use one of {['auto', *KINDS]}.")
     warnings: list[str] = []
+    hints: dict[str, Any] = {}
     if kind == "opportunities":
-        log, flags = _opportunities_from_raw(raw, mapping=mapping, profile=profile, dayfirst=dayfirst,
-                                             timezone=timezone, after_close=after_close, options=options,
-                                             warnings=warnings)
+        if given is not None and not given.has_outcomes:
+            raise WorkbenchError(f"profile {given.name!r} has no won and lost activities for the table's outcomes.",
+                                 file=raw.source, hint="give a profile with won and lost, or none.")
+        labels = (given.won[0], given.lost[0]) if given is not None else CLOSE_LABELS
+        log, flags = _opportunities_from_raw(raw, mapping=mapping, labels=labels, profile=given, dayfirst=dayfirst,
+                                             timezone=timezone, options=options, warnings=warnings)
+        found, milestone_cols = _opportunity_columns(raw, mapping, options)
+        hints = {"won": (labels[0],), "lost": (labels[1],), "stage_order": tuple(milestone_cols)}
+        columns = [*milestone_cols.values(), found.get("close_date")]
+        late_column: str | np.ndarray | None = np.array([columns[k] for k in log[_K]], dtype=object)
     else:
-        log, flags = _events_from_raw(raw, kind=kind, mapping=mapping, profile=profile, dayfirst=dayfirst,
-                                      timezone=timezone, after_close=after_close, warnings=warnings)
+        log, flags = _events_from_raw(raw, kind=kind, mapping=mapping, dayfirst=dayfirst, timezone=timezone,
+                                      lifecycle=lifecycle, warnings=warnings)
+        late_column = _resolve_columns(raw, kind, mapping)[ACTIVITY]
+    choice = None
+    if len(log):
+        choice = resolve_profile(log, given, **hints)
+        log = _set_aside_after_close(log, flags, choice.profile, after_close, late_column,
+                                     whole_rows=kind == "opportunities", warnings=warnings)
+    log = log.drop(columns=[c for c in (_ROW, _K) if c in log.columns])
     if reps is not None:
         reps_table = reps.log if isinstance(reps, LoadResult) else read_reps(reps).log
         log = _join_reps(log, reps_table, warnings)
-    result = _finish(log, raw, flags, kind, warnings, _events_summary(log))
+    result = _finish(log, raw, flags, kind, warnings, _events_summary(log),
+                     profile=choice.profile if choice else given, profile_note=choice.note if choice else "")
+    result.log.attrs.update(profile=result.profile, kind=kind)
     # Quarantined rows keep the export's own column names; a canonical case_id beside them lets
     # analyses (e.g. events after close as deviations) find their deal whatever the export called it.
     case_source = _resolve_columns(raw, kind, mapping).get(CASE)
@@ -888,7 +1054,8 @@ def _event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[s
 def read_event_log(source: str | Path | pd.DataFrame, *, kind: str = "auto",
                    mapping: Mapping[str, Any] | str | None = None, profile: Any = None, dayfirst: bool = False,
                    timezone: str = "UTC", encoding: str = "utf-8", sheet: str | int | None = None,
-                   after_close: str = "quarantine", reps: Any = None, **opportunity_options: Any) -> LoadResult:
+                   after_close: str = "auto", lifecycle: str = "complete", reps: Any = None,
+                   **opportunity_options: Any) -> LoadResult:
     """Load an event log, a stage history or an opportunity table as the canonical event log.
 
     Parameters
@@ -902,7 +1069,8 @@ def read_event_log(source: str | Path | pd.DataFrame, *, kind: str = "auto",
         Canonical name -> your column (or 'case_id=Col,activity=Col', or a
         JSON/YAML file); pm4py's names and common aliases need none.
     profile : SalesProcessProfile or name or path, optional
-        Which activities close a deal (default PPVVC).
+        What the activities mean. Default: a shipped profile that describes
+        the log, else one derived from it (``result.profile_note`` says which).
     dayfirst : bool
         Read '05/03/2026' as 5 March.
     timezone : str
@@ -910,14 +1078,18 @@ def read_event_log(source: str | Path | pd.DataFrame, *, kind: str = "auto",
     encoding : str
         Text encoding of a CSV (e.g. 'cp1251' for Russian Windows exports).
     sheet : str or int, optional
-        Excel sheet (default the first).
-    after_close : {'quarantine', 'keep'}
-        What to do with events after a deal's first won/lost event.
+        Excel sheet (default the first; a workbook of several sheets gets a warning).
+    after_close : {'auto', 'set_aside', 'keep'}
+        Events after a case's close: as the profile says (``events_after_close``),
+        set aside with their reason, or kept (and counted).
+    lifecycle : {'complete', 'all'}
+        With lifecycle transitions: analyse complete events only (the others
+        are set aside and counted), or every event.
     reps : DataFrame or LoadResult, optional
         Reps table whose team / region / manager are joined onto the log.
     **opportunity_options
         milestones, final_stage, close_date, won_values, lost_values,
-        open_values (see the module docstring).
+        open_values, amount_known (see the module docstring).
 
     Returns
     -------
@@ -933,7 +1105,8 @@ def read_event_log(source: str | Path | pd.DataFrame, *, kind: str = "auto",
     """
     raw = read_table(source, encoding=encoding, sheet=sheet)
     result = _event_log_from_raw(raw, kind=kind, mapping=mapping, profile=profile, dayfirst=dayfirst,
-                                 timezone=timezone, after_close=after_close, reps=reps, **opportunity_options)
+                                 timezone=timezone, after_close=after_close, lifecycle=lifecycle, reps=reps,
+                                 **opportunity_options)
     fail_if_nothing_kept(result.report, result.quarantine)
     return result
 
@@ -1047,8 +1220,9 @@ def read_quotas(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any]
 # ---------------------------------------------------------------- any table
 
 def load_table(raw: RawTable, kind: str = "auto", *, mapping: Mapping[str, Any] | str | None = None,
-               profile: Any = None, dayfirst: bool = False, timezone: str = "UTC", after_close: str = "quarantine",
-               log: Any = None, reps: Any = None, **opportunity_options: Any) -> LoadResult:
+               profile: Any = None, dayfirst: bool = False, timezone: str = "UTC", after_close: str = "auto",
+               lifecycle: str = "complete", log: Any = None, reps: Any = None,
+               **opportunity_options: Any) -> LoadResult:
     """Validate a table read by :func:`read_table` as any kind of input.
 
     Unlike the ``read_*`` functions it does not raise when no row is usable, so
@@ -1078,14 +1252,15 @@ def load_table(raw: RawTable, kind: str = "auto", *, mapping: Mapping[str, Any] 
         raise WorkbenchError(f"kind={kind!r} is not a kind of input.", file=raw.source,
                              hint=f"use one of {['auto', *TABLE_KINDS]}.")
     return _event_log_from_raw(raw, kind=kind, mapping=mapping, profile=profile, dayfirst=dayfirst,
-                               timezone=timezone, after_close=after_close, reps=reps, **opportunity_options)
+                               timezone=timezone, after_close=after_close, lifecycle=lifecycle, reps=reps,
+                               **opportunity_options)
 
 
 # ---------------------------------------------------------------- everything at once
 
 def load_sales_data(log: str | Path | pd.DataFrame, *, reps: Any = None, quotas: Any = None, profile: Any = None,
                     mapping: Mapping[str, Any] | str | None = None, kind: str = "auto",
-                    after_close: str = "quarantine", **kw: Any) -> SalesData:
+                    after_close: str = "auto", **kw: Any) -> SalesData:
     """Load and cross-check the event log, the reps table and the quota table.
 
     Parameters
@@ -1097,13 +1272,19 @@ def load_sales_data(log: str | Path | pd.DataFrame, *, reps: Any = None, quotas:
         As in :func:`read_event_log` (the mapping applies to the log).
     **kw
         Passed to :func:`read_event_log` (dayfirst, timezone, encoding, sheet,
-        opportunity options); ``encoding`` also applies to the reps and quota files.
+        lifecycle, opportunity options); ``encoding`` also applies to the reps
+        and quota files.
 
     Returns
     -------
     SalesData
+
+    Examples
+    --------
+    >>> data = load_sales_data("data/demo/events.parquet", reps="data/demo/reps.csv")  # doctest: +SKIP
+    >>> print(data.profile_note)  # doctest: +SKIP
+    Process profile: PPVVC B2B (it matches this log's activities).
     """
-    profile = get_profile(profile)
     encoding = kw.get("encoding", "utf-8")
     results: dict[str, LoadResult] = {}
     if reps is not None:
@@ -1119,5 +1300,6 @@ def load_sales_data(log: str | Path | pd.DataFrame, *, reps: Any = None, quotas:
     order = [name for name in ("log", "reps", "quotas") if name in results]
     report = CombinedReport({name: results[name].report for name in order})
     return SalesData(log=results["log"].log, reps=results["reps"].log if "reps" in results else None,
-                     quotas=results["quotas"].log if "quotas" in results else None, profile=profile,
-                     quarantine=quarantine, report=report)
+                     quotas=results["quotas"].log if "quotas" in results else None,
+                     profile=results["log"].profile, quarantine=quarantine, report=report,
+                     profile_note=results["log"].profile_note)

@@ -21,9 +21,9 @@ import numpy as np
 import pandas as pd
 
 from . import engine, schema
-from .calendar import quarter_bounds, quarter_of, to_utc
+from .calendar import happened, quarter_bounds, quarter_of, to_utc
 from .errors import WorkbenchError
-from .profile import PPVVC, SalesProcessProfile, get_profile
+from .profile import SalesProcessProfile, get_profile
 
 DAY_S = 86400.0
 #: Days in an average month, used for the seed's month buckets.
@@ -60,9 +60,9 @@ def period_of(ts: pd.Series, freq: str = "Q") -> pd.Series:
     return ts.dt.tz_convert("UTC").dt.tz_localize(None).dt.to_period(freq).astype(str)
 
 
-def case_table(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = PPVVC) -> pd.DataFrame:
+def case_table(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None) -> pd.DataFrame:
     """The engine's per-case table, with ``cycle_days`` (start to close, NaN while open)."""
-    cases = engine.case_table(log, profile=get_profile(profile))
+    cases = engine.case_table(log, profile=get_profile(profile, log))
     cases["cycle_days"] = (cases["closed_at"] - cases["start"]).dt.total_seconds() / DAY_S
     return cases
 
@@ -83,7 +83,7 @@ def _closed(cases: pd.DataFrame, freq: str | None) -> pd.DataFrame:
 def win_rate(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: BY = None,
     freq: str | None = "Q",
 ) -> pd.DataFrame:
@@ -104,6 +104,7 @@ def win_rate(
         [period], [by], won, lost, closed, win_rate.
     """
     keys = _as_list(by)
+    get_profile(profile, log).require_outcomes("Win rate")
     cases = case_table(log, profile=profile)
     schema.require(cases, keys, "win rate")
     closed = _closed(cases, freq)
@@ -118,7 +119,7 @@ def win_rate(
 def sales_volume(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: BY = None,
     freq: str | None = "Q",
 ) -> pd.DataFrame:
@@ -133,6 +134,7 @@ def sales_volume(
         [period], [by], deals_won, volume, mean_deal_size, median_deal_size.
     """
     keys = _as_list(by)
+    get_profile(profile, log).require_outcomes("Sales volume")
     cases = case_table(log, profile=profile)
     schema.require(cases, [schema.AMOUNT, *keys], "sales volume")
     won = _closed(cases, freq)
@@ -147,7 +149,7 @@ def sales_volume(
 def revenue_growth(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: BY = None,
 ) -> pd.DataFrame:
     """Won amount per quarter with its growth quarter on quarter and year on year (seed 004, l.54-57).
@@ -193,9 +195,9 @@ def cycle_bucket(days: pd.Series) -> pd.Series:
 def cycle_length(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     segment: str = "customer_type",
-    outcomes: tuple[str, ...] = ("won", "lost"),
+    outcomes: tuple[str, ...] = ("won", "lost", "ended"),
 ) -> pd.DataFrame:
     """Sales cycle length per segment, bucketed as the seed's table and side by side with it.
 
@@ -232,28 +234,35 @@ def cycle_length(
 
 
 def _furthest(log: pd.DataFrame, profile: SalesProcessProfile) -> pd.DataFrame:
-    """Per case: start, outcome and the rank of the furthest stage reached (won = past every stage)."""
+    """Per case: start, outcome and the rank of the furthest stage reached (won, or finished in a
+    process without outcomes, = past every stage)."""
     cases = case_table(log, profile=profile)
     visits = engine.stage_visits(log, profile=profile)
     rank = visits["stage"].map({s: i for i, s in enumerate(profile.stages)})
     furthest = rank.groupby(visits[schema.CASE]).max()
     cases["furthest"] = cases[schema.CASE].map(furthest).astype(float)
-    cases.loc[cases["outcome"].eq("won"), "furthest"] = len(profile.stages)
+    cases.loc[cases["outcome"].eq(_final(profile)[1]), "furthest"] = len(profile.stages)
     cases["furthest"] = cases["furthest"].fillna(-1)
     return cases
+
+
+def _final(profile: SalesProcessProfile) -> tuple[str, str]:
+    """The funnel's last row and the outcome it counts: won deals, or finished cases of a process
+    without outcomes."""
+    return ("Won", "won") if profile.has_outcomes else ("Finished", "ended")
 
 
 def _reached(furthest: pd.Series, profile: SalesProcessProfile, stages: list[str]) -> dict[str, int]:
     rank = {s: i for i, s in enumerate(profile.stages)}
     out = {s: int((furthest >= rank[s]).sum()) for s in stages}
-    out["Won"] = int((furthest >= len(profile.stages)).sum())
+    out[_final(profile)[0]] = int((furthest >= len(profile.stages)).sum())
     return out
 
 
 def funnel(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     stages: list[str] | None = None,
 ) -> pd.DataFrame:
     """Stage-to-stage conversion: how many deals the team carries from a given number of leads.
@@ -273,9 +282,10 @@ def funnel(
     Returns
     -------
     DataFrame
-        stage (the stages, then 'Won'), reached, conversion, share_of_first.
+        stage (the stages, then 'Won', or 'Finished' for a process without
+        outcomes), reached, conversion, share_of_first.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     stages = list(stages or profile.mandatory)
     _check_stages(stages, profile)
     reached = _reached(_furthest(log, profile)["furthest"], profile, stages)
@@ -295,7 +305,7 @@ def _check_stages(stages: list[str], profile: SalesProcessProfile) -> None:
 def cohort_conversion(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     freq: str = "M",
     stages: list[str] | None = None,
 ) -> pd.DataFrame:
@@ -307,7 +317,7 @@ def cohort_conversion(
         cohort, deals, one column per stage with the share of the cohort that
         reached it (as in :func:`funnel`), won, lost, open (shares).
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     stages = list(stages or profile.mandatory)
     _check_stages(stages, profile)
     cases = _furthest(log, profile)
@@ -323,31 +333,31 @@ def cohort_conversion(
 
 
 def default_as_of(log: pd.DataFrame) -> pd.Timestamp:
-    """Just after the last event, so that every event of the log is visible."""
-    return to_utc(schema.check_log(log)[schema.TIMESTAMP].max()) + pd.Timedelta(microseconds=1)
+    """The last event's time: as of then, every event of the log has happened."""
+    return to_utc(schema.check_log(log)[schema.TIMESTAMP].max())
 
 
 def open_pipeline(
     log: pd.DataFrame,
     *,
     as_of: pd.Timestamp | str | None = None,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
-    """Every deal open as of ``as_of`` (default just after the last event), with its stage and owner.
+    """Every deal open as of ``as_of`` (default the last event), with its stage and owner.
 
-    This is :func:`workbench.snapshot.snapshot` (events strictly before
+    This is :func:`workbench.snapshot.snapshot` (events at or before
     ``as_of``), so the KPIs, the stalled-deal list and the forecast agree on
     which deals are open.
     """
     from .snapshot import snapshot
 
-    return snapshot(log, default_as_of(log) if as_of is None else to_utc(as_of), profile=get_profile(profile))
+    return snapshot(log, default_as_of(log) if as_of is None else to_utc(as_of), profile=get_profile(profile, log))
 
 
 def pipeline_velocity(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     as_of: pd.Timestamp | str | None = None,
     lookback_days: float = 365.0,
     by: BY = None,
@@ -356,7 +366,7 @@ def pipeline_velocity(
 
     The standard definition (the seeds give none): open qualified deals are
     the deals open at ``as_of`` whose stage is at or past the profile's
-    qualification stage; win rate, mean won amount and mean cycle length
+    qualification stage (every open deal when the process names none); win rate, mean won amount and mean cycle length
     (days, first event to close, won deals) come from the deals closed in the
     ``lookback_days`` before ``as_of``. The result is expected won amount per day.
 
@@ -365,7 +375,8 @@ def pipeline_velocity(
     DataFrame
         [by], open_qualified, win_rate, mean_deal_size, mean_cycle_days, velocity_per_day.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
+    profile.require_outcomes("Pipeline velocity")
     keys = _as_list(by)
     as_of = default_as_of(log) if as_of is None else to_utc(as_of)
     cases = case_table(log, profile=profile)
@@ -373,7 +384,7 @@ def pipeline_velocity(
     qual = profile.stages.index(profile.roles.get("qualification", profile.stages[0]))
     pipe = open_pipeline(log, as_of=as_of, profile=profile)
     pipe = pipe[pipe["stage_rank"] >= qual]
-    recent = cases[(cases["closed_at"] < as_of)
+    recent = cases[happened(cases["closed_at"], as_of).fillna(False)
                    & (cases["closed_at"] >= as_of - pd.Timedelta(days=lookback_days))]
     won = recent["outcome"].eq("won")
     recent = recent.assign(won=won, won_amount=recent[schema.AMOUNT].astype(float).fillna(0.0).where(won),
@@ -392,7 +403,7 @@ def pipeline_velocity(
     return out[cols].reset_index(drop=not keys)
 
 
-def bookings(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = PPVVC) -> pd.DataFrame:
+def bookings(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None) -> pd.DataFrame:
     """Won deals with the quarter they closed in, credited to the case table's rep.
 
     Returns
@@ -400,6 +411,7 @@ def bookings(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = P
     DataFrame
         case_id, rep, closed_at, quarter, amount (0 when the deal has none).
     """
+    get_profile(profile, log).require_outcomes("Bookings")
     cases = case_table(log, profile=profile)
     schema.require(cases, [schema.REP, schema.AMOUNT], "bookings")
     won = cases[cases["outcome"].eq("won")]
@@ -424,7 +436,7 @@ def attainment(
     log: pd.DataFrame,
     quotas: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     quarters: list[str] | None = None,
 ) -> pd.DataFrame:
     """Quota attainment per rep and quarter: bookings / quota (seed 002, l.9-11, l.43-57).
@@ -578,7 +590,7 @@ def pipeline_coverage(
     *,
     quarter: str,
     as_of: pd.Timestamp | str | None = None,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     by: str | None = "team",
     late_stage: str | None = None,
 ) -> pd.DataFrame:
@@ -589,7 +601,8 @@ def pipeline_coverage(
     column, only deals expected to close before the quarter's end count
     (overdue ones included). Remaining quota is the quarter's quota minus the
     bookings from the quarter's start to ``as_of``, floored at 0. Late stage
-    means at or past ``late_stage`` (default the profile's proposal stage).
+    means at or past ``late_stage`` (default the profile's proposal stage, else
+    its last stage).
 
     Returns
     -------
@@ -597,7 +610,7 @@ def pipeline_coverage(
         [by], quota, booked, remaining_quota, pipeline, late_pipeline,
         coverage, late_coverage; the last row (by = 'total') sums every group.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     quotas = _check_quotas(quotas)
     start, end = quarter_bounds(quarter)
     as_of = default_as_of(log) if as_of is None else to_utc(as_of)
@@ -607,7 +620,7 @@ def pipeline_coverage(
     q = quotas[quotas["quarter"].eq(quarter)]
     schema.require(q, keys, "pipeline coverage")
     won = bookings(log, profile=profile)
-    won = won[(won["closed_at"] >= start) & (won["closed_at"] < min(as_of, end))]
+    won = won[(won["closed_at"] >= start) & (won["closed_at"] < end) & happened(won["closed_at"], as_of)]
     pipe = open_pipeline(log, as_of=as_of, profile=profile)
     if "close_date" in pipe.columns:
         due = pd.to_datetime(pipe["close_date"], utc=True, errors="coerce")
@@ -640,14 +653,14 @@ def pipeline_coverage(
 
 def _first_time(log: pd.DataFrame, activity: str) -> pd.Series:
     ev = log[log[schema.ACTIVITY].astype(str).eq(activity)]
-    return ev.groupby(ev[schema.CASE].astype(str))[schema.TIMESTAMP].min()
+    return ev.groupby(ev[schema.CASE].astype(str))[schema.TIMESTAMP].min().astype(log[schema.TIMESTAMP].dtype)
 
 
 def lead_response_time(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
-    by: BY = "lead_source",
+    profile: SalesProcessProfile | str | None = None,
+    by: BY = None,
 ) -> pd.DataFrame:
     """Lead response time: from the lead's creation to the rep's first contact (seed 004, l.16-20, l.36-39).
 
@@ -660,14 +673,18 @@ def lead_response_time(
     DataFrame
         [by], deals, without_contact, median_hours, mean_hours, p90_hours.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     keys = _as_list(by)
+    lead = profile.require_role("lead", "Lead response time")
+    first_contact = profile.require_role("first_contact", "Lead response time")
     cases = case_table(log, profile=profile)
     schema.require(cases, keys, "lead response time")
-    created = _first_time(log, profile.roles.get("lead", profile.stages[0]))
-    contact = _first_time(log, profile.roles.get("first_contact", profile.stages[0]))
+    created = _first_time(log, lead)
+    contact = _first_time(log, first_contact)
     cases = cases[cases[schema.CASE].isin(created.index)].copy()
-    hours = (cases[schema.CASE].map(contact) - cases[schema.CASE].map(created)).dt.total_seconds() / 3600
+    # reindex keeps the datetime type when no deal was contacted (map would give floats)
+    gap = contact.reindex(cases[schema.CASE]) - created.reindex(cases[schema.CASE])
+    hours = pd.Series(gap.dt.total_seconds().to_numpy() / 3600, index=cases.index)
     cases["hours"] = hours.where(hours >= 0)
     out = _group(cases, keys)["hours"].agg(
         deals="size", without_contact=lambda h: int(h.isna().sum()), median_hours="median",
@@ -678,7 +695,7 @@ def lead_response_time(
 def followup_persistence(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
     """Follow-ups after the first contact, won vs lost deals (the 4P's Persistence, seed 004, l.16-20).
 
@@ -694,7 +711,8 @@ def followup_persistence(
         outcome ('won', 'lost'), deals, mean_followups, median_followups,
         share_without_followup.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
+    _require_followups(profile, "Follow-up persistence")
     cases = case_table(log, profile=profile)
     closed = cases[cases["outcome"].isin(["won", "lost"])].set_index(schema.CASE)
     counts = _followups_after_contact(log, closed, profile)
@@ -702,13 +720,13 @@ def followup_persistence(
     out = closed.groupby("outcome")["followups"].agg(
         deals="size", mean_followups="mean", median_followups="median",
         share_without_followup=lambda f: float(f.eq(0).mean()))
-    return out.reindex(["won", "lost"]).reset_index()
+    return out.reindex([o for o in ("won", "lost") if o in out.index]).reset_index()
 
 
 def followup_difference(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     n_boot: int = 2000,
     seed: int = 0,
 ) -> pd.Series:
@@ -721,7 +739,8 @@ def followup_difference(
     """
     from .stats import median_difference
 
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
+    _require_followups(profile, "Follow-up persistence")
     cases = case_table(log, profile=profile)
     closed = cases[cases["outcome"].isin(["won", "lost"])].set_index(schema.CASE)
     counts = _followups_after_contact(log, closed, profile).reindex(closed.index, fill_value=0)
@@ -729,10 +748,20 @@ def followup_difference(
     return median_difference(counts[won], counts[~won], n_boot=n_boot, seed=seed)
 
 
+def _require_followups(profile: SalesProcessProfile, analysis: str) -> None:
+    profile.require_outcomes(analysis)
+    if not profile.loops:
+        raise WorkbenchError(f"{analysis} counts follow-ups, and profile {profile.name!r} names no follow-up "
+                             "activity; skipped.", hint="list the follow-up activities under 'loops' in the profile.")
+
+
 def _followups_after_contact(log: pd.DataFrame, cases: pd.DataFrame, profile: SalesProcessProfile) -> pd.Series:
-    """Follow-ups per case of ``cases`` (indexed by case_id, with start and closed_at) after first contact."""
+    """Follow-ups per case of ``cases`` (indexed by case_id, with start and closed_at) after first contact
+    (after the first event when the process names no first-contact stage)."""
     contact = _first_time(log, profile.roles.get("first_contact", profile.stages[0]))
     ev = log[log[schema.ACTIVITY].astype(str).isin(profile.loops)]
+    if ev.empty:
+        return pd.Series(dtype="int64")
     case = ev[schema.CASE].astype(str)
     since = case.map(contact).fillna(case.map(cases["start"]))
     until = case.map(cases["closed_at"])
@@ -749,11 +778,13 @@ def _value_changes(log: pd.DataFrame, column: str) -> pd.DataFrame:
                          "at": ev[schema.TIMESTAMP]})[changed.to_numpy()]
 
 
-def close_date_slips(log: pd.DataFrame) -> pd.DataFrame:
+def close_date_slips(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None) -> pd.DataFrame:
     """Close-date changes per deal, from a stage history that records the expected close date.
 
     A slip is a change of the expected close date to a later date; a pull-in
-    to an earlier one (standard CRM usage).
+    to an earlier one (standard CRM usage). Only the events before the deal's
+    close count: a CRM sets the close date to the day of the close when the
+    deal is won or lost, which is not a change of plan.
 
     Returns
     -------
@@ -762,6 +793,8 @@ def close_date_slips(log: pd.DataFrame) -> pd.DataFrame:
         slipped_days (last minus first), for every deal with a close date.
     """
     schema.require(schema.check_log(log), ["close_date"], "close-date slips")
+    profile = get_profile(profile, log)
+    log = log[~_closing_or_after(log, profile)]
     dates = log.assign(close_date=pd.to_datetime(log["close_date"], utc=True, errors="coerce"))
     ch = _value_changes(dates, "close_date")
     ch["slip"] = ch["new"] > ch["old"]
@@ -773,6 +806,12 @@ def close_date_slips(log: pd.DataFrame) -> pd.DataFrame:
     per["slipped_days"] = (per["last_close_date"] - per["first_close_date"]).dt.total_seconds() / DAY_S
     cols = ["changes", "slips", "pull_ins", "first_close_date", "last_close_date", "slipped_days"]
     return per[cols].reset_index()
+
+
+def _closing_or_after(log: pd.DataFrame, profile: SalesProcessProfile) -> np.ndarray:
+    """Events of a log in case order that close their case or come after its close."""
+    closing = log[schema.ACTIVITY].isin(profile.closing).to_numpy().astype("int64")
+    return pd.Series(closing, index=log.index).groupby(log[schema.CASE].to_numpy(), sort=False).cumsum().to_numpy() > 0
 
 
 def amount_changes(log: pd.DataFrame) -> pd.DataFrame:

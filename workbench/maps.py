@@ -338,7 +338,7 @@ def _explorer_class() -> type:
         def __init__(self, log: pd.DataFrame, *, profile, measure, backend, activities, paths) -> None:
             self._log = log
             self._backend = backend
-            self._cases = engine.case_table(log, get_profile(profile))
+            self._cases = engine.case_table(log, get_profile(profile, log))
             self.activities_slider = w.FloatSlider(value=activities, min=0.05, max=1.0, step=0.05,
                                                    description="activities", continuous_update=False)
             self.paths_slider = w.FloatSlider(value=paths, min=0.05, max=1.0, step=0.05,

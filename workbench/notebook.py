@@ -26,18 +26,23 @@ from .errors import WorkbenchError
 INPUTS_ENV = "WORKBENCH_VALIDATED_INPUTS"
 
 
-def _inputs_key(log: str | Path, kind: str = "auto", mapping: str | None = None, quotas: str | Path | None = None,
-                reps: str | Path | None = None, profile: str | Path | None = None,
-                after_close: str = "quarantine") -> tuple:
-    """What identifies a :func:`load` (same arguments and defaults): its options, and each
-    input file's path, size and modification time."""
+#: How :func:`load` reads the inputs, with its defaults (the report's command-line options).
+READ_OPTIONS = {"kind": "auto", "mapping": None, "quotas": None, "reps": None, "profile": None,
+                "after_close": "auto", "lifecycle": "complete", "encoding": "utf-8", "dayfirst": False,
+                "timezone": "UTC", "sheet": None}
+
+
+def _inputs_key(log: str | Path, **options: object) -> tuple:
+    """What identifies a :func:`load`: its options, and each input file's path, size and
+    modification time."""
     def stamp(value: object) -> object:
         if isinstance(value, (str, Path)) and Path(value).is_file():
             path = Path(value).resolve()
             stat = path.stat()
             return str(path), stat.st_size, stat.st_mtime_ns
         return str(value) if isinstance(value, Path) else value
-    return tuple(stamp(v) for v in (log, kind, mapping, quotas, reps, profile, after_close))
+    values = {**READ_OPTIONS, **options}
+    return (stamp(log),) + tuple((k, stamp(values[k])) for k in READ_OPTIONS)
 
 
 def save_inputs(data, path: str | Path, log: str | Path, **load_options: object) -> Path:
@@ -74,12 +79,18 @@ def load(
     region: str | None = None,
     anonymize: bool = False,
     salt: str | None = None,
-    after_close: str = "quarantine",
+    after_close: str = "auto",
+    lifecycle: str = "complete",
+    encoding: str = "utf-8",
+    dayfirst: bool = False,
+    timezone: str = "UTC",
+    sheet: str | int | None = None,
 ):
     """Load and validate the inputs, keep one team or region if asked, and anonymise if asked.
 
     Inside a report the inputs the report has already validated are reused
     (:data:`INPUTS_ENV`), provided they came from the same files and options.
+    The reading options are those of :func:`workbench.io.load_sales_data`.
 
     Returns
     -------
@@ -88,17 +99,18 @@ def load(
     """
     from .io import load_sales_data, parse_mapping
 
-    data = _saved_inputs(_inputs_key(log, kind, mapping, quotas, reps, profile, after_close))
+    options = dict(kind=kind, mapping=mapping, quotas=quotas, reps=reps, profile=profile, after_close=after_close,
+                   lifecycle=lifecycle, encoding=encoding, dayfirst=dayfirst, timezone=timezone, sheet=sheet)
+    data = _saved_inputs(_inputs_key(log, **options))
     if data is None:
-        data = load_sales_data(
-            log, reps=reps, quotas=quotas, profile=profile, kind=kind, after_close=after_close,
-            mapping=parse_mapping(mapping) if mapping else None,
-        )
+        data = load_sales_data(log, **{**options, "mapping": parse_mapping(mapping) if mapping else None})
+    attrs = dict(data.log.attrs)  # the profile and the kind of input the log was read from
     for column, value in (("team", team), ("region", region)):
         if value is not None:
             data = dataclasses.replace(data, log=data.log[data.log[column] == value].reset_index(drop=True))
     if anonymize:
         data = anonymize_data(data, salt)
+    data.log.attrs.update(attrs)
     return data
 
 
@@ -130,7 +142,20 @@ def skipping(analysis: str) -> Iterator[None]:
     try:
         yield
     except WorkbenchError as exc:
-        print(f"Skipped {analysis}: {exc.problem}" + (f" ({exc.hint})" if exc.hint else ""))
+        reason = exc.problem.removesuffix("; skipped.").removesuffix(".")
+        hint = f" {exc.hint[:1].upper()}{exc.hint[1:]}" if exc.hint else ""
+        print(f"Skipped {analysis}: {reason[:1].lower()}{reason[1:]}.{hint}")
+
+
+def show(table: pd.DataFrame, empty: str) -> pd.DataFrame | None:
+    """Display ``table``, or print the one line ``empty`` says when it has no rows."""
+    if table is None or len(table) == 0:
+        print(empty)
+        return None
+    from IPython.display import display
+
+    display(table)
+    return table
 
 
 def _plain(value: object) -> object:
@@ -202,9 +227,11 @@ def setup(
 ):
     """Everything a report notebook does after its parameters cell.
 
-    Loads the inputs (:func:`load`), resolves the quarter and the as-of date,
-    keeps only the events up to the as-of date (a report as of a past date sees
-    only what was known then) and opens the notebook's :class:`Results`.
+    Loads the inputs (:func:`load`), says in one line when the process profile
+    was derived from the data or does not know every activity, resolves the
+    quarter and the as-of date, keeps only the events that had happened by the
+    as-of date (a report as of a past date sees only what was known then) and
+    opens the notebook's :class:`Results`.
 
     Returns
     -------
@@ -214,6 +241,7 @@ def setup(
 
     import matplotlib
 
+    from .calendar import happened
     from .report import resolve_period
 
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -222,9 +250,13 @@ def setup(
     matplotlib.rcParams["figure.max_open_warning"] = 0
     pd.set_option("display.max_columns", 30, "display.width", 200, "display.precision", 2)
     data = load(log, **load_options)
+    if data.profile.derived or "Note:" in data.profile_note:
+        print(data.profile_note)
     quarter, as_of = resolve_period(data.log, quarter, as_of)
-    known = data.log[data.log["timestamp"] <= as_of].reset_index(drop=True)
+    known = data.log[happened(data.log["timestamp"], as_of)].reset_index(drop=True)
+    known.attrs.update(data.log.attrs)
     data = dataclasses.replace(data, log=known)
     results = Results(name, output_dir)
     results["quarter"], results["as_of"] = quarter, as_of
+    results["profile"] = {**data.profile.to_dict(), "derived": data.profile.derived, "note": data.profile_note}
     return data, quarter, as_of, results

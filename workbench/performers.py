@@ -56,10 +56,11 @@ def rank_reps(
         raise WorkbenchError(f"unknown performance metric {metric!r}.", hint=f"use one of {list(METRICS)}.")
     ev = prepared_events(log)
     require(ev, [REP], "top performers")
+    get_profile(profile, log).require_outcomes("Ranking reps")
     if metric == "won_amount":
         require(ev, [AMOUNT], "top performers by won amount")
-    cases = kpis.case_table(ev, profile=get_profile(profile))
-    closed = cases[(cases["outcome"] != "open") & cases[REP].notna()].copy()
+    cases = kpis.case_table(ev, profile=get_profile(profile, log))
+    closed = cases[cases["outcome"].isin(["won", "lost"]) & cases[REP].notna()].copy()
     closed["won"] = closed["outcome"] == "won"
     aggs = {"closed": ("won", "size"), "won": ("won", "sum")}
     if AMOUNT in closed.columns:
@@ -145,13 +146,14 @@ def compare_performers(
     DataFrame[aspect, item, measure, top, rest, n_top, n_rest, diff, ci_low,
     ci_high, p_value, p_adjusted, significant]
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     ev = prepared_events(log)
     require(ev, [REP], "top performers vs the rest")
+    profile.require_outcomes("Comparing top performers with the rest")
     top = list(top) if top is not None else top_performers(ev, profile, metric=metric, share=share,
                                                            min_closed=min_closed)
     cases = kpis.case_table(ev, profile=profile)
-    cases = cases[(cases["outcome"] != "open") & cases[REP].notna()].set_index(CASE)
+    cases = cases[cases["outcome"].isin(["won", "lost"]) & cases[REP].notna()].set_index(CASE)
     if cases.empty:
         raise WorkbenchError("the log has no closed deals with a rep to compare.", hint="use a longer log.")
     is_top = cases[REP].isin(top)

@@ -12,10 +12,14 @@ as a small YAML or JSON file::
     loops: [Follow-up]               # activities that may repeat anywhere
     roles: {lead: Lead, first_contact: Lead, qualification: Qualified, proposal: Proposal}
     followup_gap_days: 45            # a longer silence before the close is a deviation
+    events_after_close: set_aside    # or keep (work that follows the close is real work)
 
-Two profiles ship: :data:`PPVVC` (the default, the Solution-Selling B2B process of
-seeds/DIGEST.md, seed 003) and :data:`SALESFORCE` (Salesforce's standard
-opportunity stages).
+Two profiles ship: :data:`PPVVC` (the default, the Solution-Selling B2B process:
+Pain x Power x Vision x Value x Control) and :data:`SALESFORCE` (Salesforce's
+standard opportunity stages). A process that is not sales (a repair shop, an
+order-to-cash log) has no won or lost: its finishing activities go under
+``ends``. When no profile describes a log, :mod:`workbench.profile_fit` derives
+one from the data.
 """
 
 from __future__ import annotations
@@ -29,6 +33,7 @@ import yaml
 from .errors import WorkbenchError
 
 ROLE_NAMES = ("lead", "first_contact", "qualification", "proposal")
+AFTER_CLOSE = ("set_aside", "keep")
 
 
 @dataclass(frozen=True)
@@ -42,7 +47,7 @@ class SalesProcessProfile:
     stages : tuple of str
         The stages in their preferred order, without the closing activities.
     won, lost : tuple of str
-        Activities that close a deal as won or as lost.
+        Activities that close a deal as won or as lost (both or neither).
     optional : tuple of str
         Stages a deal may skip without deviating.
     milestones : dict
@@ -51,24 +56,44 @@ class SalesProcessProfile:
         Activities (follow-ups, calls) allowed to repeat anywhere before the close.
     roles : dict
         Which stage plays the roles ``lead``, ``first_contact``, ``qualification``
-        and ``proposal`` (used by lead-response and premature-proposal measures).
+        and ``proposal`` (used by lead-response and premature-proposal measures);
+        a process without one of them skips what needs it.
     followup_gap_days : float
         A silence longer than this between two events of an open deal is a
-        forgotten follow-up (seed 003, l.77); 45 days by default.
+        forgotten follow-up (forgotten follow-ups lose deals); 45 days by default.
+    ends : tuple of str
+        Activities that finish a case without a won or lost outcome (a
+        process that is not sales: "Archive Repair", "Invoice Paid").
+    events_after_close : {'set_aside', 'keep'}
+        Events after a case's close: set aside with their reason (right for a
+        CRM, where nothing happens to a closed deal) or kept (a process whose
+        close is followed by real work).
+    derived : bool
+        True when the profile was derived from the data rather than written
+        by someone (:func:`workbench.profile_fit.derive_profile`).
+
+    Examples
+    --------
+    >>> p = SalesProcessProfile("Mine", stages=("Lead", "Demo", "Offer"), won=("Won",), lost=("Lost",))
+    >>> p.closing, p.rank("Offer")
+    (('Won', 'Lost'), 2)
     """
 
     name: str
     stages: tuple[str, ...]
-    won: tuple[str, ...]
-    lost: tuple[str, ...]
+    won: tuple[str, ...] = ()
+    lost: tuple[str, ...] = ()
     optional: tuple[str, ...] = ()
     milestones: dict[str, str] = field(default_factory=dict)
     loops: tuple[str, ...] = ()
     roles: dict[str, str] = field(default_factory=dict)
     followup_gap_days: float = 45.0
+    ends: tuple[str, ...] = ()
+    events_after_close: str = "set_aside"
+    derived: bool = False
 
     def __post_init__(self) -> None:
-        for name in ("stages", "won", "lost", "optional", "loops"):
+        for name in ("stages", "won", "lost", "optional", "loops", "ends"):
             object.__setattr__(self, name, tuple(getattr(self, name)))
         object.__setattr__(self, "milestones", dict(self.milestones))
         object.__setattr__(self, "roles", dict(self.roles))
@@ -80,10 +105,12 @@ class SalesProcessProfile:
 
         if not self.stages:
             fail("has no stages.", "list the stages in order under 'stages'.")
-        if not self.won or not self.lost:
+        if bool(self.won) != bool(self.lost):
             fail(
-                "has no end: it needs at least one 'won' and one 'lost' activity.",
-                "add e.g. won: [Closed Won] and lost: [Closed Lost].",
+                f"has {'won' if self.won else 'lost'} activities but no {'lost' if self.won else 'won'} ones, "
+                "so every closed deal would count as one outcome.",
+                "give both, e.g. won: [Closed Won] and lost: [Closed Lost]; activities that finish a case "
+                "without an outcome go under 'ends'.",
             )
         seen: set[str] = set()
         for stage in self.stages:
@@ -93,11 +120,15 @@ class SalesProcessProfile:
                     "list each stage once; repeatable activities go under 'loops'.",
                 )
             seen.add(stage)
-        closing = set(self.won) | set(self.lost)
+        closing = set(self.won) | set(self.lost) | set(self.ends)
         if overlap := closing & seen:
             fail(f"{sorted(overlap)} are both stages and closing activities.", "list them once.")
-        if overlap := set(self.won) & set(self.lost):
-            fail(f"{sorted(overlap)} are both won and lost.", "list each under one of them.")
+        for a, b in (("won", "lost"), ("won", "ends"), ("lost", "ends")):
+            if overlap := set(getattr(self, a)) & set(getattr(self, b)):
+                fail(f"{sorted(overlap)} are under both {a!r} and {b!r}.", "list each under one of them.")
+        if self.events_after_close not in AFTER_CLOSE:
+            fail(f"events_after_close={self.events_after_close!r} is not an option.",
+                 f"use one of {list(AFTER_CLOSE)}.")
         for kind, names in (
             ("optional stage", self.optional),
             ("milestone stage", self.milestones.values()),
@@ -124,12 +155,17 @@ class SalesProcessProfile:
     @property
     def activities(self) -> tuple[str, ...]:
         """Every activity the profile knows: stages, loops, then closings."""
-        return self.stages + self.loops + self.won + self.lost
+        return self.stages + self.loops + self.closing
 
     @property
     def closing(self) -> tuple[str, ...]:
-        """Activities that close a deal, won first."""
-        return self.won + self.lost
+        """Activities that close a case: won, lost, then those without an outcome."""
+        return self.won + self.lost + self.ends
+
+    @property
+    def has_outcomes(self) -> bool:
+        """True when cases can be won or lost (win rates and forecasts need it)."""
+        return bool(self.won) and bool(self.lost)
 
     @property
     def mandatory(self) -> tuple[str, ...]:
@@ -138,15 +174,39 @@ class SalesProcessProfile:
 
     def rank(self, activity: str) -> int | None:
         """Position of ``activity`` in the stage order (closings last), or None."""
-        order = self.stages + self.closing
-        if activity in self.won or activity in self.lost:
+        if activity in self.closing:
             return len(self.stages)
-        return order.index(activity) if activity in order else None
+        return self.stages.index(activity) if activity in self.stages else None
+
+    def require_role(self, role: str, analysis: str) -> str:
+        """The stage playing ``role``, or a :class:`WorkbenchError` saying ``analysis`` is skipped."""
+        if role not in self.roles:
+            raise WorkbenchError(
+                f"{analysis} needs the process's {role.replace('_', ' ')} stage, which profile "
+                f"{self.name!r} does not name; skipped.",
+                hint=f"name it under 'roles: {{{role}: <stage>}}' in the profile to get this analysis.")
+        return self.roles[role]
+
+    def require_outcomes(self, analysis: str) -> None:
+        """Raise a :class:`WorkbenchError` saying ``analysis`` is skipped when nothing is won or lost."""
+        if not self.has_outcomes:
+            raise WorkbenchError(
+                f"{analysis} needs won and lost cases, and profile {self.name!r} has no won or lost "
+                "activity; skipped.",
+                hint="name the activities that close a case as won and as lost under 'won' and 'lost'.")
 
     def to_dict(self) -> dict:
-        """The profile as plain data, as written to YAML or JSON."""
+        """The profile as plain data, as written to YAML or JSON (without ``derived``)."""
         d = asdict(self)
+        d.pop("derived")
         return {k: list(v) if isinstance(v, tuple) else v for k, v in d.items()}
+
+    def to_yaml(self) -> str:
+        """The profile as a YAML file a user can edit and pass back with ``--profile``."""
+        head = (f"# Sales process profile '{self.name}'"
+                + (", derived from the data: check the stage order, won / lost and optional stages." if self.derived
+                   else ".") + "\n# Pass this file back with --profile (profile= in Python).\n")
+        return head + yaml.safe_dump(self.to_dict(), sort_keys=False, allow_unicode=True)
 
 
 def load_profile(path: str | Path) -> SalesProcessProfile:
@@ -176,6 +236,7 @@ def load_profile(path: str | Path) -> SalesProcessProfile:
         raise WorkbenchError(f"unknown keys {sorted(unknown)}.", file=str(path),
                              hint=f"the keys are {sorted(known)}.")
     data.setdefault("name", path.stem)
+    data.pop("derived", None)
     try:
         return SalesProcessProfile(**data)
     except WorkbenchError as exc:
@@ -186,10 +247,22 @@ def load_profile(path: str | Path) -> SalesProcessProfile:
                              hint="give at least name, stages, won and lost.") from None
 
 
-def get_profile(profile: str | Path | SalesProcessProfile | None = None) -> SalesProcessProfile:
-    """Resolve a profile given as an object, a shipped name ('ppvvc', 'salesforce') or a path."""
-    if profile is None:
-        return PPVVC
+def get_profile(profile: str | Path | SalesProcessProfile | None = None, log: object = None) -> SalesProcessProfile:
+    """Resolve a profile given as an object, a shipped name ('ppvvc', 'salesforce') or a path.
+
+    ``None`` (and 'auto') give the profile the log was read with (the loaders
+    put it in ``log.attrs['profile']``), else the default, :data:`PPVVC`; to pick
+    the profile that fits a log, or derive one, use
+    :func:`workbench.profile_fit.resolve_profile`.
+
+    Examples
+    --------
+    >>> get_profile("salesforce").name
+    'Salesforce standard'
+    """
+    if profile is None or str(profile).lower() == "auto":
+        carried = getattr(log, "attrs", {}).get("profile") if log is not None else None
+        return carried if isinstance(carried, SalesProcessProfile) else PPVVC
     if isinstance(profile, SalesProcessProfile):
         return profile
     if str(profile).lower() in SHIPPED:
@@ -197,7 +270,7 @@ def get_profile(profile: str | Path | SalesProcessProfile | None = None) -> Sale
     return load_profile(profile)
 
 
-#: The default: PPVVC-based B2B process (seeds/DIGEST.md, seed 003, l.10-96).
+#: The default: the PPVVC-based B2B process (Solution Selling's Pain, Power, Vision, Value, Control).
 PPVVC = SalesProcessProfile(
     name="PPVVC B2B",
     stages=(

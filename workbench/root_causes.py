@@ -6,11 +6,14 @@ win rate by :func:`workbench.stats.rate_difference`, time in each stage by
 :func:`workbench.stats.median_difference`. The effect comes with its
 confidence interval, and the p-values of all comparisons made together are
 corrected for multiple testing (Benjamini-Hochberg); only what survives is a
-finding (seed 000, l.6-13: practices were kept where their influence was
-statistically significant; seed 003, l.61: trace stalled deals to a root cause).
+finding (the world-class sales practices were screened the same way: kept where
+their influence on the KPIs was statistically significant; stalled deals should
+be traced to a root cause).
 """
 
 from __future__ import annotations
+
+import warnings
 
 import numpy as np
 import pandas as pd
@@ -20,7 +23,7 @@ from . import schema, stats
 from .bottlenecks import stage_durations
 from .kpis import case_table
 from .errors import WorkbenchError
-from .profile import PPVVC, SalesProcessProfile, get_profile
+from .profile import SalesProcessProfile, get_profile
 
 #: Attributes examined by default, when the log has them.
 DEFAULT_ATTRIBUTES = ("lead_source", "segment", "product", "channel", "rep", "team", "region",
@@ -64,7 +67,7 @@ def _levels(values: pd.Series, min_n: int) -> list:
 def win_rate_drivers(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | list[str] | None = None,
     min_deals: int = 10,
     bands: int = 4,
@@ -106,7 +109,7 @@ def win_rate_drivers(
 def stage_time_drivers(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | list[str] | None = None,
     stages: list[str] | None = None,
     min_visits: int = 10,
@@ -135,7 +138,7 @@ def stage_time_drivers(
         metric_value (median days), rest_value, diff, ci_low, ci_high,
         p_value, p_adjusted, significant.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile)
     visits = _with_bands(visits, bands)
     done = visits[visits["finished"]]
@@ -159,7 +162,7 @@ def stage_time_drivers(
 def root_causes(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | list[str] | None = None,
     stages: list[str] | None = None,
     min_n: int = 10,
@@ -244,7 +247,7 @@ def _fit_rows(result, meta: list[dict], metric: str, stage: str | None, y: pd.Se
 def adjusted_drivers(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | list[str] | None = None,
     stages: list[str] | None = None,
     min_n: int = 10,
@@ -278,22 +281,30 @@ def adjusted_drivers(
     """
     import statsmodels.api as sm
     from statsmodels.regression.quantile_regression import QuantReg
+    from statsmodels.tools.sm_exceptions import (ConvergenceWarning, IterationLimitWarning,
+                                                 PerfectSeparationError, PerfectSeparationWarning)
 
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     cases = _with_bands(case_table(log, profile=profile), bands)
     closed = cases[cases["outcome"].isin(["won", "lost"])]
     if attributes is None:
-        attributes = [a for a in _attributes(closed, None) if a != schema.REP]
-    references = _references(closed, _nested(closed, _attributes(closed, attributes)))
+        attributes = [a for a in _attributes(cases, None) if a != schema.REP]
+    references = _references(cases, _nested(cases, _attributes(cases, attributes)))
+    if not references:
+        raise WorkbenchError("root causes need deal attributes that vary (lead source, segment, team...), "
+                             "and this log has none; skipped.",
+                             hint="map such columns of your export to get this analysis.")
     rows = []
     X, meta = _design(closed, references, min_n)
     won = closed["outcome"].eq("won").astype(float)
-    try:
-        fit = sm.Logit(won, X).fit(disp=0, maxiter=200)
-    except np.linalg.LinAlgError:
-        raise WorkbenchError("the win-rate model cannot be fitted: two attributes say the same thing.",
-                             hint="pass fewer attributes.") from None
-    rows += _fit_rows(fit, meta, "win_rate (adjusted log odds)", None, won, lambda y: float(y.mean()))
+    if meta and len(closed) >= 2 * min_n and 0 < won.sum() < len(won):
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("error", ConvergenceWarning)
+                fit = sm.Logit(won, X).fit(disp=0, maxiter=200)
+            rows += _fit_rows(fit, meta, "win_rate (adjusted log odds)", None, won, lambda y: float(y.mean()))
+        except (np.linalg.LinAlgError, ConvergenceWarning, PerfectSeparationWarning, PerfectSeparationError):
+            pass  # an attribute that alone decides the outcome: its one-vs-rest comparison still shows it
     visits = _with_bands(stage_durations(log, profile=profile), bands)
     done = visits[visits["finished"]]
     stages = list(profile.stages if stages is None else stages)
@@ -303,9 +314,12 @@ def adjusted_drivers(
         if len(at) < 2 * min_n or not usable:
             continue
         X, meta = _design(at, {a: references[a] for a in usable}, min_n)
+        if not meta:
+            continue
         days = at["duration_days"]
-        with np.errstate(divide="ignore", invalid="ignore"):
+        with np.errstate(divide="ignore", invalid="ignore"), warnings.catch_warnings():
             # identical durations leave no spread to estimate: the interval is NaN, not a finding
+            warnings.simplefilter("ignore", IterationLimitWarning)
             fit = QuantReg(days, X).fit(q=0.5)
         rows += _fit_rows(fit, meta, f"days in {stage} (adjusted)", stage, days, lambda y: float(y.median()))
     out = stats.mark_findings(pd.DataFrame(rows, columns=[*COLUMNS, "reference"]), alpha=alpha)

@@ -3,7 +3,7 @@
 A snapshot is what a CRM would have shown on the morning of ``as_of``: every
 deal opened and not yet closed, with its stage, how long it has been there,
 its age, amount, owner and the follow-up and conformance history so far.
-Only events strictly before ``as_of`` are visible.
+Events at or before ``as_of`` are visible (:func:`workbench.calendar.happened`).
 
 Speed without leakage
 ---------------------
@@ -11,7 +11,7 @@ A backtest takes a hundred snapshots of one log. :func:`deal_states` computes,
 once, the running state of each deal after each of its events (running counts,
 running maxima, forward-filled attributes). Each of those values depends only
 on the deal's events up to that row, so the state of a deal as of ``as_of`` is
-simply its last row before ``as_of``: cutting the log at ``as_of`` and then
+simply its last row at or before ``as_of``: cutting the log at ``as_of`` and then
 computing the states gives exactly the same rows. :func:`snapshot` and
 :func:`bookings` accept either a log or precomputed states.
 """
@@ -25,8 +25,8 @@ import numpy as np
 import pandas as pd
 
 from . import schema
-from .calendar import quarter_bounds, to_utc
-from .profile import PPVVC, SalesProcessProfile, get_profile
+from .calendar import happened, quarter_bounds, to_utc
+from .profile import SalesProcessProfile, get_profile
 
 DAY = pd.Timedelta(days=1)
 
@@ -52,16 +52,16 @@ class DealStates:
     profile: SalesProcessProfile
     attributes: tuple[str, ...]
 
-    def before(self, as_of: pd.Timestamp) -> DealStates:
-        """The states as they were known before ``as_of`` (events strictly before it)."""
+    def as_of(self, as_of: pd.Timestamp) -> DealStates:
+        """The states as they were known at ``as_of`` (the events that had happened then)."""
         ev = self.events
-        return DealStates(ev[ev[schema.TIMESTAMP] < as_of], self.profile, self.attributes)
+        return DealStates(ev[happened(ev[schema.TIMESTAMP], as_of)], self.profile, self.attributes)
 
 
 def deal_states(
     log: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | None = None,
 ) -> DealStates:
     """Running state of every deal after each of its events.
@@ -85,7 +85,7 @@ def deal_states(
         closing event), closed (a closing event at or before this row) and the
         carried attributes.
     """
-    profile = get_profile(profile)
+    profile = get_profile(profile, log)
     log = schema.check_log(log)
     if attributes is None:
         known = set(schema.REQUIRED) | set(_CARRIED)
@@ -216,8 +216,8 @@ def _states(log: pd.DataFrame | DealStates, profile) -> DealStates:
 
 
 def _last_rows(ev: pd.DataFrame, as_of: pd.Timestamp, *, open_only: bool = False) -> pd.DataFrame:
-    """Each deal's last event before ``as_of`` (events are sorted by deal, then time)."""
-    seen = (ev[schema.TIMESTAMP] < as_of).to_numpy()
+    """Each deal's last event that had happened at ``as_of`` (events are sorted by deal, then time)."""
+    seen = happened(ev[schema.TIMESTAMP], as_of).to_numpy()
     code = ev["_case_code"].to_numpy()
     # Within a deal the seen rows are a prefix, so its last seen row is one whose successor is unseen or another deal.
     nxt_same_seen = np.r_[(code[1:] == code[:-1]) & seen[1:], False]
@@ -231,10 +231,10 @@ def snapshot(
     log: pd.DataFrame | DealStates,
     as_of: pd.Timestamp | str,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     quarter: str | None = None,
 ) -> pd.DataFrame:
-    """Every deal open as of ``as_of``, built from the events strictly before it.
+    """Every deal open as of ``as_of``, built from the events at or before it.
 
     Parameters
     ----------
@@ -292,9 +292,10 @@ def bookings(
     *,
     start: pd.Timestamp | str | None = None,
     end: pd.Timestamp | str | None = None,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    as_of: pd.Timestamp | str | None = None,
+    profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
-    """Deals closed as won in ``[start, end)``, one row each.
+    """Deals closed as won in ``[start, end)`` and, with ``as_of``, by then; one row each.
 
     Returns
     -------
@@ -310,6 +311,8 @@ def bookings(
         won = won[won[schema.TIMESTAMP] >= to_utc(start)]
     if end is not None:
         won = won[won[schema.TIMESTAMP] < to_utc(end)]
+    if as_of is not None:
+        won = won[happened(won[schema.TIMESTAMP], to_utc(as_of))]
     cols = [schema.CASE, "created", schema.TIMESTAMP,
             *[c for c in (*_CARRIED, *states.attributes) if c in won.columns]]
     out = won[cols].rename(columns={schema.TIMESTAMP: "closed_at"}).reset_index(drop=True)
@@ -324,9 +327,9 @@ def closed_won_to_date(
     as_of: pd.Timestamp | str,
     quarter: str,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
-    """Closed-won amount per rep in ``quarter`` from its start up to ``as_of`` (exclusive).
+    """Closed-won amount per rep in ``quarter`` from its start up to ``as_of`` (included).
 
     Returns
     -------
@@ -334,8 +337,7 @@ def closed_won_to_date(
         rep, closed_won_to_date, deals_won; deals without a rep are under '(no rep)'.
     """
     start, end = quarter_bounds(quarter)
-    stop = min(to_utc(as_of), end)
-    won = bookings(log, start=start, end=stop, profile=profile)
+    won = bookings(log, start=start, end=end, as_of=as_of, profile=profile)
     rep = won[schema.REP].fillna(NO_REP) if schema.REP in won.columns else pd.Series(NO_REP, index=won.index)
     out = (won.assign(rep=rep).groupby(schema.REP, sort=True)
            .agg(closed_won_to_date=(schema.AMOUNT, "sum"), deals_won=(schema.CASE, "size"))

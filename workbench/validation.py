@@ -29,7 +29,9 @@ REASONS: dict[str, str] = {
     "non_numeric_amount": "an amount that is not a number",
     "negative_amount": "a negative amount",
     "duplicate_event": "exact copy of an earlier row (the first is kept)",
-    "event_after_close": "an event after the deal was already won or lost",
+    "event_after_close": "an event after the case was already closed (won, lost or finished)",
+    "lifecycle_not_complete": "a schedule / start event of a work item: only complete events are analysed "
+                              "(lifecycle='all', --lifecycle all, keeps every event)",
     "no_usable_date": "an opportunity without any milestone or close date",
     "unknown_final_stage": "a final stage that is neither won, lost nor open",
     "missing_close_date": "a won or lost opportunity without a close date",
@@ -209,8 +211,26 @@ def _parse_split(text: pd.Series, dayfirst: bool, timezone: str) -> pd.Series:
     return result
 
 
+#: Unix times as CRM APIs write them: seconds (10 digits), milliseconds (13) or microseconds (16).
+_EPOCH_UNITS = {10: "s", 13: "ms", 16: "us"}
+
+
+def _parse_epoch(text: pd.Series) -> pd.Series | None:
+    """UTC times from a column of Unix times (all one unit), else None."""
+    lengths = text.str.len()
+    if not text.str.fullmatch(r"\d+", na=False).all() or lengths.nunique() != 1:
+        return None
+    unit = _EPOCH_UNITS.get(int(lengths.iloc[0]))
+    if unit is None:
+        return None
+    return pd.to_datetime(text.astype("int64"), unit=unit, utc=True).astype("datetime64[us, UTC]")
+
+
 def _parse_text(text: pd.Series, dayfirst: bool, timezone: str) -> pd.Series:
     """Parse date strings; one vectorised ISO pass handles the usual all-ISO column."""
+    epoch = _parse_epoch(text)
+    if epoch is not None:
+        return epoch
     try:
         iso = pd.to_datetime(text, format="ISO8601", errors="coerce")
     except (ValueError, TypeError, OverflowError):  # naive and aware values mixed
@@ -233,7 +253,8 @@ def parse_timestamps(
     ----------
     values : Series
         Strings in the common formats (ISO, '2026-03-05 14:00', '05.03.2026',
-        '03/05/2026', ...), datetimes, or a mix (Excel).
+        '03/05/2026', ...), datetimes, a mix (Excel), or Unix times in
+        seconds, milliseconds or microseconds (a column of 10, 13 or 16 digits).
     dayfirst : bool
         Read '05/03/2026' as 5 March. Dotted dates ('05.03.2026') are always day first.
     timezone : str
@@ -381,6 +402,8 @@ class ValidationReport:
         Things worth knowing that did not cost a row.
     summary : dict
         What came out (events, cases, first and last date...).
+    profile_note : str
+        For event logs: which process profile reads the log, and how well it fits.
     """
 
     source: str
@@ -391,6 +414,7 @@ class ValidationReport:
     counts: pd.Series
     warnings: list[str] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+    profile_note: str = ""
 
     def __post_init__(self) -> None:
         if self.rows_in != self.rows_kept + self.rows_quarantined:
@@ -401,12 +425,12 @@ class ValidationReport:
 
     @classmethod
     def from_flags(cls, source: str, kind: str, flags: RowFlags, *, warnings: list[str] | None = None,
-                   summary: dict | None = None) -> ValidationReport:
+                   summary: dict | None = None, profile_note: str = "") -> ValidationReport:
         """Count the flags of a reader's rows into a report."""
         q = int(flags.bad.sum())
         return cls(source=source, kind=kind, rows_in=len(flags), rows_kept=len(flags) - q,
                    rows_quarantined=q, counts=flags.counts(), warnings=list(warnings or []),
-                   summary=dict(summary or {}))
+                   summary=dict(summary or {}), profile_note=profile_note)
 
     @property
     def ok(self) -> bool:
@@ -435,6 +459,8 @@ class ValidationReport:
             lines.append("  (the quarantine table lists each of these rows with its row number and values)")
         if self.summary:
             lines.append("  loaded: " + ", ".join(f"{k} {v}" for k, v in self.summary.items()))
+        if self.profile_note:
+            lines.append(f"  {self.profile_note}")
         if warnings and self.warnings:
             lines.append("  warnings:")
             lines.extend(f"    - {w}" for w in self.warnings)
@@ -448,6 +474,7 @@ class ValidationReport:
             "counts": {str(k): int(v) for k, v in self.counts.items()},
             "warnings": list(self.warnings),
             "summary": {k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in self.summary.items()},
+            "profile_note": self.profile_note,
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -510,6 +537,8 @@ _REASON_HINTS = {
         "dayfirst=True (CLI: --dayfirst), or map another column to 'timestamp'."
     ),
     "wrong_field_count": "check the separator and quoting of the file.",
+    "lifecycle_not_complete": "this log has no complete events: read every event with lifecycle='all' "
+                              "(--lifecycle all).",
 }
 
 

@@ -14,7 +14,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
 from ..errors import WorkbenchError
-from ..profile import PPVVC, SalesProcessProfile, get_profile
+from ..profile import SalesProcessProfile, get_profile
 from . import _axes
 
 
@@ -28,7 +28,7 @@ def plot_stage_times(
     *,
     by: str | None = None,
     kind: str = "box",
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Days in each stage as box or violin plots, optionally split by team, rep or segment.
@@ -56,7 +56,7 @@ def plot_bottleneck_heatmap(
     *,
     by: str = "team",
     value: str = "ratio",
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Stage x team heatmap of a bottleneck measure, significant cells marked with '*'.
@@ -84,7 +84,7 @@ def plot_bottleneck_heatmap(
 def plot_wip(
     wip: pd.DataFrame,
     *,
-    profile: SalesProcessProfile | str | None = PPVVC,
+    profile: SalesProcessProfile | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
     """Deals in each stage over time.

@@ -1,0 +1,140 @@
+"""`workbench check` and `workbench report` on every foreign input, from the README alone.
+
+Each input of tests/data/foreign/ is checked and reported with the default options and only the mapping
+the README tells a user to write; the numbers the pages write to their JSON files are compared with the
+values counted by hand from the files (tests/data/foreign/NOTES.md).
+"""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+
+from workbench.cli import main
+
+FOREIGN = Path(__file__).parent / "data" / "foreign"
+PAGES = ("01_process_discovery", "02_bottlenecks", "03_quota_forecast", "04_sales_audit")
+
+#: name -> (file, extra command-line options)
+INPUTS = {
+    "crm": ("crm_opportunities.csv", ["--mapping", "crm_opportunities.mapping.yaml", "--reps", "crm_sales_teams.csv"]),
+    "salesforce": ("salesforce_opportunity_history.csv", []),
+    "hubspot": ("hubspot_dealstage_history.csv", []),
+    "xes": ("repair_lifecycle.xes", []),
+    "one_event_cases": ("one_event_cases.csv", []),
+    "one_activity": ("one_activity.csv", ["--mapping", "case_id=ticket,activity=step,timestamp=when"]),
+    "one_timestamp": ("one_timestamp.csv", []),
+}
+
+
+@pytest.fixture(scope="module")
+def folder(tmp_path_factory) -> Path:
+    """A copy of the foreign inputs, so that check's quarantine files land outside the repository."""
+    out = tmp_path_factory.mktemp("foreign")
+    for f in FOREIGN.iterdir():
+        shutil.copy(f, out / f.name)
+    return out
+
+
+@pytest.fixture(scope="module")
+def reports(folder) -> dict[str, Path]:
+    """Every input checked and reported as a user would, from the inputs' folder."""
+    import os
+
+    done, cwd = {}, os.getcwd()
+    os.chdir(folder)
+    try:
+        for name, (file, options) in INPUTS.items():
+            assert main(["check", file, *[o for o in options if o != "--reps"
+                                          and o != "crm_sales_teams.csv"]]) == 0, name
+            assert main(["report", "--log", file, *options, "--out", f"reports-{name}"]) == 0, name
+            (page,) = (folder / f"reports-{name}").iterdir()
+            done[name] = page
+    finally:
+        os.chdir(cwd)
+    return done
+
+
+def page(reports: dict[str, Path], name: str, notebook: str) -> dict:
+    return json.loads((reports[name] / f"{notebook}.json").read_text(encoding="utf-8"))
+
+
+def headline(results: dict, label: str) -> str | None:
+    return next((h["value"] for h in results["headline"] if h["label"].startswith(label)), None)
+
+
+def test_every_report_has_its_four_pages_and_no_nan_on_them(reports):
+    for name, folder in reports.items():
+        for nb in PAGES:
+            assert (folder / f"{nb}.html").exists(), (name, nb)
+            results = page(reports, name, nb)
+            assert not [h for h in results["headline"] if "nan" in str(h["value"]).lower()], (name, nb)
+        index = (folder / "index.html").read_text(encoding="utf-8")
+        assert "nan%" not in index, name
+
+
+def test_crm_flat_table_by_hand(reports):
+    one = page(reports, "crm", "01_process_discovery")
+    assert (one["rows_in"], one["rows_kept"], one["rows_quarantined"]) == (24, 22, 2)
+    assert one["variants"] == 3  # Engaged; Engaged, won; Engaged, lost
+    assert one["profile"]["derived"] and one["profile"]["stages"] == ["Engaged"]
+    # a flat table records milestones only: no follow-up gap is read into the 40-60 days between them
+    assert one["share_conforming"] == 1.0
+    two = page(reports, "crm", "02_bottlenecks")
+    assert two["quarter"] == "2026Q3" and two["as_of"].startswith("2026-09-01")
+    # VWQMLOBX was won on 2026-09-01, the as-of day: it is one of the 4 wins of 6 closes
+    assert two["win_rate"] == pytest.approx(4 / 6)
+    engaged = next(s for s in two["stage_times"] if s["stage"] == "Engaged")
+    assert (engaged["visits"], engaged["median_days"]) == (19, 56.0)
+    three = page(reports, "crm", "03_quota_forecast")
+    assert "company" not in three  # 13 deals closed before 2026Q3: too few to learn from
+    assert "fewer than the 30" in (reports["crm"] / "03_quota_forecast.html").read_text(encoding="utf-8")
+    assert page(reports, "crm", "04_sales_audit")["rows_in"] == 24
+
+
+def test_salesforce_history_by_hand(reports):
+    one = page(reports, "salesforce", "01_process_discovery")
+    assert (one["rows_in"], one["rows_quarantined"], one["variants"]) == (40, 0, 7)
+    assert one["profile"]["name"] == "Salesforce standard" and not one["profile"]["derived"]
+    assert one["share_conforming"] == pytest.approx(5 / 8)  # Qw001, Qw003 and Qw005 deviate
+    two = page(reports, "salesforce", "02_bottlenecks")
+    assert two["win_rate"] == pytest.approx(1 / 2)  # 2026Q3 to 08-10: Qw005 won, Qw007 lost
+    prospecting = next(s for s in two["stage_times"] if s["stage"] == "Prospecting")
+    # 13.76 (Qw001), 14, 14, 14, 21, 21, 21, 21.17 (Qw002) days
+    assert (prospecting["visits"], prospecting["median_days"]) == (8, pytest.approx(17.5))
+
+
+def test_hubspot_history_by_hand(reports):
+    one = page(reports, "hubspot", "01_process_discovery")
+    assert one["profile"]["stages"][:2] == ["appointmentscheduled", "qualifiedtobuy"]
+    assert (one["profile"]["won"], one["profile"]["lost"]) == (["closedwon"], ["closedlost"])
+    two = page(reports, "hubspot", "02_bottlenecks")
+    # 2026Q2 up to 2026-06-15 16:00, when 19837465005 is won: two wins and one loss
+    assert two["as_of"].startswith("2026-06-15T16:00") and two["win_rate"] == pytest.approx(2 / 3)
+    first = next(s for s in two["stage_times"] if s["stage"] == "appointmentscheduled")
+    assert (first["visits"], first["median_days"]) == (6, 14.0)
+
+
+def test_repair_xes_by_hand(reports):
+    one = page(reports, "xes", "01_process_discovery")
+    assert (one["rows_in"], one["rows_kept"], one["rows_quarantined"]) == (38, 23, 15)
+    assert one["variants"] == 4 and one["share_conforming"] == pytest.approx(4 / 5)
+    assert one["discovered_fitness"]["log_fitness"] == pytest.approx(0.9714285714)
+    assert one["profile"]["ends"] == ["Archive Repair"]
+    two = page(reports, "xes", "02_bottlenecks")
+    assert "win_rate" not in two
+    register = next(s for s in two["stage_times"] if s["stage"] == "Register")
+    # Register lasts until the analysis completes: 70, 50, 60 and 40 minutes
+    assert (register["visits"], register["median_days"] * 24 * 60) == (4, pytest.approx(55.0))
+    html = (reports["xes"] / "02_bottlenecks.html").read_text(encoding="utf-8")
+    assert "Skipped win rate" in html and "derived from the data" in html
+
+
+def test_degenerate_logs_by_hand(reports):
+    one = page(reports, "one_event_cases", "01_process_discovery")
+    assert (one["rows_kept"], one["variants"]) == (4, 1)
+    assert page(reports, "one_activity", "01_process_discovery")["variants"] == 3
+    assert page(reports, "one_activity", "01_process_discovery")["profile"]["stages"] == ["Call"]
+    ts = page(reports, "one_timestamp", "02_bottlenecks")
+    assert ts["win_rate"] == pytest.approx(1 / 2)
