@@ -78,6 +78,8 @@ def test_crm_flat_table_by_hand(reports):
     one = page(reports, "crm", "01_process_discovery")
     assert (one["rows_in"], one["rows_kept"], one["rows_quarantined"]) == (24, 22, 2)
     assert one["variants"] == 3  # Engaged; Engaged, won; Engaged, lost
+    dfg = {(e["source"], e["target"]): e["frequency"] for e in one["dfg"]}
+    assert dfg == {("Engaged", "Closed Won"): 12, ("Engaged", "Closed Lost"): 7}
     assert one["profile"]["derived"] and one["profile"]["stages"] == ["Engaged"]
     # a flat table records milestones only: no follow-up gap is read into the 40-60 days between them
     assert one["share_conforming"] == 1.0
@@ -122,6 +124,10 @@ def test_repair_xes_by_hand(reports):
     assert one["variants"] == 4 and one["share_conforming"] == pytest.approx(4 / 5)
     assert one["discovered_fitness"]["log_fitness"] == pytest.approx(0.9714285714)
     assert one["profile"]["ends"] == ["Archive Repair"]
+    dfg = {(e["source"], e["target"]): e["frequency"] for e in one["dfg"]}
+    assert dfg == {("Register", "Analyze Defect"): 4, ("Analyze Defect", "Repair"): 2, ("Repair", "Test Repair"): 3,
+                   ("Test Repair", "Inform User"): 2, ("Test Repair", "Repair"): 1,
+                   ("Analyze Defect", "Inform User"): 2, ("Inform User", "Archive Repair"): 4}
     two = page(reports, "xes", "02_bottlenecks")
     assert "win_rate" not in two
     register = next(s for s in two["stage_times"] if s["stage"] == "Register")
