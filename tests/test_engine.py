@@ -10,6 +10,8 @@ import pm4py
 import pytest
 
 from workbench import engine
+from workbench.engine import api as engine_api, backends as engine_backends
+from workbench.engine import expressions as engine_expressions, runner as engine_runner, sources as engine_sources
 from workbench.errors import WorkbenchError
 from workbench.profile import PPVVC
 from workbench.schema import to_pm4py
@@ -120,8 +122,8 @@ def test_performance_matches_pm4py(log):
 
 def test_quantiles_by_sort_match_pm4py_and_numpy(log, monkeypatch):
     # as on a log too large for DuckDB's memory: every event "needs" more than the limit
-    monkeypatch.setattr(engine, "_QUANTILE_BYTES_PER_EVENT", 10**15)
-    assert engine._quantiles_by_sort(log, "duckdb")
+    monkeypatch.setattr(engine_api, "_QUANTILE_BYTES_PER_EVENT", 10**15)
+    assert engine_api.quantiles_by_sort(log, "duckdb")
     edges = engine.directly_follows(log).set_index(["source", "target"])
     perf, _, _ = pm4py.discover_performance_dfg(reference(log))
     # the waits by hand: consecutive events of a case in (time, input) order
@@ -136,11 +138,11 @@ def test_quantiles_by_sort_match_pm4py_and_numpy(log, monkeypatch):
 
 def test_quantiles_are_sorted_for_logs_beyond_memory(monkeypatch):
     log = tie_log()
-    assert not engine._quantiles_by_sort(log, "duckdb")  # a few events, GBs of memory
-    limit = engine._memory_limit_bytes()
-    monkeypatch.setattr(engine, "_QUANTILE_BYTES_PER_EVENT", limit / len(log) + 1)
-    assert engine._quantiles_by_sort(log, "duckdb")
-    assert engine._quantiles_by_sort(log, "pyspark")  # Spark's percentile is in memory too
+    assert not engine_api.quantiles_by_sort(log, "duckdb")  # a few events, GBs of memory
+    limit = engine_sources.memory_limit_bytes()
+    monkeypatch.setattr(engine_api, "_QUANTILE_BYTES_PER_EVENT", limit / len(log) + 1)
+    assert engine_api.quantiles_by_sort(log, "duckdb")
+    assert engine_api.quantiles_by_sort(log, "pyspark")  # Spark's percentile is in memory too
 
 
 def test_start_end_match_pm4py(log):
@@ -166,18 +168,18 @@ def _stats(max_ord, t_min, t_max, whole_s=True, whole_ms=True):
 def test_event_key_packs_time_ordinal_and_code_when_they_fit():
     year = 365 * 86400 * 10**6
     # 6 activities + "missing" -> 3 bits; ordinals up to 1000 -> 10 bits; a year in seconds -> 25 bits
-    assert engine._event_key(6, _stats(1000, -5, year - 5)) == engine._EventKey(3, 10, 10**6, -5)
-    assert engine._event_key(7, _stats(1000, 0, year)).code_bits == 3  # codes 0-6, 7 = missing
-    assert engine._event_key(8, _stats(1000, 0, year)).code_bits == 4
+    assert engine_expressions.event_key(6, _stats(1000, -5, year - 5)) == engine_expressions.EventKey(3, 10, 10**6, -5)
+    assert engine_expressions.event_key(7, _stats(1000, 0, year)).code_bits == 3  # codes 0-6, 7 = missing
+    assert engine_expressions.event_key(8, _stats(1000, 0, year)).code_bits == 4
     # a sub-second time: milliseconds (a year is 35 bits of them); a sub-millisecond one: microseconds
-    assert engine._event_key(6, _stats(1000, 0, year, whole_s=False)).unit_us == 1000
-    assert engine._event_key(6, _stats(1000, 0, 86400 * 10**6, False, False)).unit_us == 1
+    assert engine_expressions.event_key(6, _stats(1000, 0, year, whole_s=False)).unit_us == 1000
+    assert engine_expressions.event_key(6, _stats(1000, 0, 86400 * 10**6, False, False)).unit_us == 1
     # too many bits in all (25 + 36 + 3 > 63), or a time past 2**39 units: structs
-    assert engine._event_key(6, _stats(2**36 - 1, 0, year)).unit_us is None
-    assert engine._event_key(6, _stats(1000, 0, year, False, False)).unit_us is None
-    assert engine._event_key(6, _stats(None, None, None)) == engine._EventKey(3, 0)  # no events
+    assert engine_expressions.event_key(6, _stats(2**36 - 1, 0, year)).unit_us is None
+    assert engine_expressions.event_key(6, _stats(1000, 0, year, False, False)).unit_us is None
+    assert engine_expressions.event_key(6, _stats(None, None, None)) == engine_expressions.EventKey(3, 0)  # no events
     with pytest.raises(WorkbenchError, match="distinct activities"):
-        engine._event_key(2**30, _stats(2**33, 0, year))
+        engine_expressions.event_key(2**30, _stats(2**33, 0, year))
 
 
 @pytest.fixture
@@ -189,14 +191,14 @@ def keys(monkeypatch):
         chosen.append(choose(*args))
         return chosen[-1]
 
-    choose = engine._event_key
-    monkeypatch.setattr(engine, "_event_key", spy)
+    choose = engine_expressions.event_key
+    monkeypatch.setattr(engine_api, "event_key", spy)
     return chosen
 
 
 def _as_structs(monkeypatch):
-    monkeypatch.setattr(engine, "_KEY_TIME_BITS", -1)  # no time fits: every key is a struct
-    monkeypatch.setattr(engine, "_sql_cache", {})
+    monkeypatch.setattr(engine_expressions, "_KEY_TIME_BITS", -1)  # no time fits: every key is a struct
+    monkeypatch.setattr(engine_runner, "_sql_cache", {})
 
 
 def test_packed_keys_and_structs_give_the_same_variants_and_dfg(log, keys, monkeypatch):
@@ -224,10 +226,10 @@ def test_both_ways_of_pairing_events_give_the_same_dfg(log, structs, monkeypatch
         _as_structs(monkeypatch)
     gap = log.assign(_ord=range(len(log)), activity=log.activity.where(log.index != 3, None))
     for source in (log, ibis.memtable(gap)):
-        with engine._session(source, backend="duckdb", con=None) as run:
-            key = engine._event_key_of(run)
+        with engine_runner.session(source, backend="duckdb", con=None) as run:
+            key = engine_api.event_key_of(run)
             zipped, structured = (
-                run(engine.dfg_expr, (key, True, False, zipped_unnest))
+                run(engine_expressions.dfg_expr, (key, True, False, zipped_unnest))
                 .sort_values(["source", "target", "frequency", "_starts"])
                 .reset_index(drop=True) for zipped_unnest in (True, False))
         pd.testing.assert_frame_equal(zipped, structured)
@@ -598,7 +600,7 @@ def test_ibis_table_input_runs_on_its_own_backend():
 
 
 def test_configure_sets_duckdb_memory_limit_and_spill_directory(tmp_path):
-    saved = (engine._config.memory_limit, engine._config.temp_directory)
+    saved = (engine_backends.CONFIG.memory_limit, engine_backends.CONFIG.temp_directory)
     try:
         engine.configure(memory_limit="512MB", temp_directory=tmp_path / "spill")
         raw = engine.connect().con
@@ -607,8 +609,8 @@ def test_configure_sets_duckdb_memory_limit_and_spill_directory(tmp_path):
         assert raw.sql("SELECT current_setting('temp_directory')").fetchall()[0][0] == str(tmp_path / "spill")
         assert engine.variants(tie_log())["count"].sum() == 5  # still works under the new settings
     finally:
-        engine._config.memory_limit, engine._config.temp_directory = saved
-        engine._connections.pop("duckdb", None)
+        engine_backends.CONFIG.memory_limit, engine_backends.CONFIG.temp_directory = saved
+        engine_backends.CONNECTIONS.pop("duckdb", None)
 
 
 def test_unknown_period_and_backend_raise_workbench_errors():
@@ -619,7 +621,7 @@ def test_unknown_period_and_backend_raise_workbench_errors():
 
 
 def test_running_out_of_memory_and_spill_space_is_a_workbench_error(tmp_path):
-    saved = (engine._config.memory_limit, engine._config.temp_directory, engine._config.max_temp_size)
+    saved = (engine_backends.CONFIG.memory_limit, engine_backends.CONFIG.temp_directory, engine_backends.CONFIG.max_temp_size)
     n = 300_000
     big = pd.DataFrame({
         "case_id": np.char.add("c", (np.arange(n) // 7).astype(str)),
@@ -631,8 +633,8 @@ def test_running_out_of_memory_and_spill_space_is_a_workbench_error(tmp_path):
         with pytest.raises(WorkbenchError, match="memory_limit"):
             engine.directly_follows(big)
     finally:
-        engine._config.memory_limit, engine._config.temp_directory, engine._config.max_temp_size = saved
-        engine._connections.pop("duckdb", None)
+        engine_backends.CONFIG.memory_limit, engine_backends.CONFIG.temp_directory, engine_backends.CONFIG.max_temp_size = saved
+        engine_backends.CONNECTIONS.pop("duckdb", None)
 
 
 def test_periods_are_cut_in_utc_whatever_the_machine_zone(monkeypatch):
@@ -641,7 +643,7 @@ def test_periods_are_cut_in_utc_whatever_the_machine_zone(monkeypatch):
     log = pd.DataFrame({"case_id": ["Q"], "activity": ["Lead Created"], "timestamp": [ts("2024-04-01 02:00")]})
     monkeypatch.setenv("TZ", "America/New_York")  # there it is still March 31
     time.tzset()
-    engine._connections.pop("duckdb", None)
+    engine_backends.CONNECTIONS.pop("duckdb", None)
     try:
         k = engine.kpis_by_period(log, freq="Q")
         assert k.period.tolist() == ["2024Q2"]
@@ -649,4 +651,4 @@ def test_periods_are_cut_in_utc_whatever_the_machine_zone(monkeypatch):
     finally:
         monkeypatch.delenv("TZ")
         time.tzset()
-        engine._connections.pop("duckdb", None)
+        engine_backends.CONNECTIONS.pop("duckdb", None)

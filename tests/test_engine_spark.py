@@ -9,6 +9,8 @@ import pandas as pd
 import pytest
 
 from workbench import engine
+from workbench.engine import backends as engine_backends
+from workbench.engine import expressions as engine_expressions
 from workbench.profile import PPVVC
 
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install pyspark)")
@@ -27,7 +29,7 @@ def spark():
         con = engine.connect("pyspark")
     yield con
     con._session.stop()
-    engine._connections.pop("pyspark", None)
+    engine_backends.CONNECTIONS.pop("pyspark", None)
 
 
 def mixed_log() -> pd.DataFrame:
@@ -72,6 +74,6 @@ def test_backend_keyword_reaches_spark(spark):
 
 def test_spark_with_structs_matches_duckdbs_packed_keys(spark, monkeypatch):
     packed = [engine.variants(mixed_log()), engine.directly_follows(mixed_log())]
-    monkeypatch.setattr(engine, "_KEY_TIME_BITS", -1)  # no time fits in a key: structs
+    monkeypatch.setattr(engine_expressions, "_KEY_TIME_BITS", -1)  # no time fits in a key: structs
     same(engine.variants(mixed_log(), con=spark), packed[0])
     same(engine.directly_follows(mixed_log(), con=spark), packed[1])

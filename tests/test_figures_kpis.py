@@ -10,7 +10,7 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
-from workbench import kpis  # noqa: E402
+from workbench.references import B2B_CYCLE_TABLE
 from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.figures import bottlenecks as fb  # noqa: E402
 from workbench.figures import kpis as fk  # noqa: E402
@@ -43,14 +43,14 @@ def test_funnel_draws_on_a_given_axes():
 
 
 def test_cycle_length_shows_log_and_seed_side_by_side():
-    buckets = list(kpis.SEED_CYCLE_TABLE["bucket"])
+    buckets = list(B2B_CYCLE_TABLE["bucket"])
     cycles = pd.DataFrame({"customer_type": ["new"] * 6 + ["existing"] * 6, "bucket": buckets * 2,
                            "share": [1.0, 0, 0, 0, 0, 0] * 2})
-    cycles["seed_share"] = list(kpis.SEED_CYCLE_TABLE["new"]) + list(kpis.SEED_CYCLE_TABLE["existing"])
+    cycles["benchmark_share"] = list(B2B_CYCLE_TABLE["new"]) + list(B2B_CYCLE_TABLE["existing"])
     fig = fk.plot_cycle_length(cycles)
     new, existing = fig.axes[:2]
     heights = sorted(p.get_height() for p in new.patches if p.get_height() > 0)
-    assert heights == pytest.approx(sorted([1.0, *kpis.SEED_CYCLE_TABLE["new"]]))
+    assert heights == pytest.approx(sorted([1.0, *B2B_CYCLE_TABLE["new"]]))
     assert "existing" in existing.get_title()
 
 

@@ -4,6 +4,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from workbench.references import B2B_CYCLE_TABLE, MONTH_DAYS
 from workbench import kpis
 from workbench.errors import WorkbenchError
 from workbench.schema import MissingColumnError
@@ -106,7 +107,7 @@ def test_revenue_growth_year_on_year_with_gap_quarters():
 
 
 def test_cycle_bucket_edges():
-    m = kpis.MONTH_DAYS
+    m = MONTH_DAYS
     days = pd.Series([0.0, m - 0.01, m, 3 * m - 0.01, 3 * m, 6 * m, 9 * m, 12 * m, 40 * m])
     assert kpis.cycle_bucket(days).astype(str).tolist() == [
         "< 1 month", "< 1 month", "1-3 months", "1-3 months", "4-6 months", "7-9 months",
@@ -115,9 +116,9 @@ def test_cycle_bucket_edges():
 
 def test_seed_cycle_table_is_the_seed():
     # seed 003, l.66-72: each column is a distribution (sums to 100.0% up to the seed's rounding)
-    assert kpis.SEED_CYCLE_TABLE["new"].sum() == pytest.approx(1.0, abs=1e-9)
-    assert kpis.SEED_CYCLE_TABLE["existing"].sum() == pytest.approx(1.0, abs=1e-9)
-    assert kpis.SEED_CYCLE_TABLE.loc[2, ["new", "existing"]].tolist() == [0.282, 0.239]
+    assert B2B_CYCLE_TABLE["new"].sum() == pytest.approx(1.0, abs=1e-9)
+    assert B2B_CYCLE_TABLE["existing"].sum() == pytest.approx(1.0, abs=1e-9)
+    assert B2B_CYCLE_TABLE.loc[2, ["new", "existing"]].tolist() == [0.282, 0.239]
 
 
 def test_cycle_length_side_by_side_with_seed(log):
@@ -125,7 +126,7 @@ def test_cycle_length_side_by_side_with_seed(log):
     # new: D1 31 d, D3 63 d, D5 69 d -> all '1-3 months'; existing: D2 12 d -> '< 1 month'
     assert out.loc[("new", "1-3 months"), "deals"] == 3
     assert out.loc[("new", "1-3 months"), "share"] == 1.0
-    assert out.loc[("new", "1-3 months"), "seed_share"] == pytest.approx(0.203)
+    assert out.loc[("new", "1-3 months"), "benchmark_share"] == pytest.approx(0.203)
     assert out.loc[("new", "1-3 months"), "difference"] == pytest.approx(1 - 0.203)
     assert out.loc[("existing", "< 1 month"), "share"] == 1.0
     assert out.loc[("existing", "> 12 months"), "deals"] == 0
@@ -216,7 +217,7 @@ def test_attainment_gap_per_quarter(log):
     # Q1: T1 100/300, T2 0/100; reps A 0.5, B 0, C 0
     assert gap.loc["2026Q1", "mean_team_attainment"] == pytest.approx((1 / 3 + 0) / 2)
     assert gap.loc["2026Q1", "share_reps_at_quota"] == 0.0
-    assert gap.loc["2026Q1", "seed_share_reps_at_quota"] == 0.48
+    assert gap.loc["2026Q1", "benchmark_share_reps_at_quota"] == 0.48
 
 
 def test_pipeline_coverage_total_and_late_stage(log):
@@ -237,7 +238,7 @@ def test_pipeline_coverage_counts_only_deals_due_by_quarter_end(log):
 
 
 def test_quota_table_without_quota_column_is_a_clear_error(log):
-    with pytest.raises(WorkbenchError, match="quota table has no column 'quota'"):
+    with pytest.raises(WorkbenchError, match="no column for 'quota' in this quotas table"):
         kpis.attainment(log, QUOTAS.drop(columns="quota"))
 
 

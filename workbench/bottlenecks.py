@@ -17,7 +17,9 @@ from tqdm.auto import tqdm
 
 from . import engine, schema, stats
 from .calendar import happened, shift_quarter, to_utc
-from .kpis import BY, DAY_S, _as_list, _group, case_table, default_as_of, open_pipeline, period_of
+from .calendar import DAY_S
+from .groups import BY, as_list, group, labelled
+from .kpis import case_table, default_as_of, open_pipeline, period_of
 from .schema import check_log
 from .profile import SalesProcessProfile, get_profile
 
@@ -81,11 +83,11 @@ def stage_times(
         share_of_cycle, rank_share (1 = largest share in its group), in stage order.
     """
     profile = get_profile(profile, log)
-    keys = _as_list(by)
+    keys = as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "stage times")
     done = visits[visits["finished"]]
-    out = _group(done, [*keys, "stage"])["duration_days"].agg(
+    out = group(done, [*keys, "stage"])["duration_days"].agg(
         visits="size", median_days="median", p90_days=lambda d: d.quantile(0.9),
         mean_days="mean", total_days="sum").reset_index()
     grp = out.groupby(keys)["total_days"] if keys else out["total_days"]
@@ -121,7 +123,7 @@ def waiting_times(
     if by is not None:
         cases = case_table(log, profile=profile)
         schema.require(cases, [by], "waiting times")
-        group = events[schema.CASE].astype(str).map(cases.set_index(schema.CASE)[by].fillna("(none)"))
+        group = events[schema.CASE].astype(str).map(labelled(cases.set_index(schema.CASE)[by]))
         parts = list(events.groupby(group, sort=True))
     frames = []
     for key, part in parts:
@@ -180,7 +182,7 @@ def stage_excess(
     # Each group against the rest of a stage's visits: the stage is sorted and ranked once
     # (stats.PooledSample), so 400 teams cost a search each rather than 400 sorts of the stage.
     done = visits[visits["finished"] & visits["duration_days"].notna()]
-    code, names = pd.factorize(done[by].astype(object).fillna("(none)"))
+    code, names = pd.factorize(labelled(done[by]))
     days = done["duration_days"].to_numpy(dtype=float)
     at = {s: (code[where], stats.PooledSample(days[where]))
           for s, where in done.groupby("stage", observed=True).indices.items()}
@@ -230,7 +232,7 @@ def stage_trend(
         (1 = largest increase in its group).
     """
     profile = get_profile(profile, log)
-    keys = _as_list(by)
+    keys = as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "stage trend")
     done = visits[visits["finished"]].copy()
@@ -238,7 +240,7 @@ def stage_trend(
     previous = shift_quarter(quarter, -1)
     rng = np.random.default_rng(seed)
     rows = []
-    for key, part in _group(done, [*keys, "stage"]):
+    for key, part in group(done, [*keys, "stage"]):
         now = part.loc[part["quarter"].eq(quarter), "duration_days"]
         before = part.loc[part["quarter"].eq(previous), "duration_days"]
         if len(now) < min_visits or len(before) < min_visits:
@@ -324,7 +326,7 @@ def rework(
         rework_rate (revisits / visits), in stage order.
     """
     profile = get_profile(profile, log)
-    keys = _as_list(by)
+    keys = as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "rework")
     v = visits.sort_values([schema.CASE, "stage", "visit"])
@@ -334,7 +336,7 @@ def rework(
     known = rep.notna() & before.notna()
     v = v.assign(revisit=revisit, repeat=revisit & known & rep.eq(before),
                  redo=revisit & known & rep.ne(before), unknown_rep=revisit & ~known)
-    out = _group(v, [*keys, "stage"]).agg(
+    out = group(v, [*keys, "stage"]).agg(
         visits=("visit", "size"), deals=(schema.CASE, "nunique"), revisits=("revisit", "sum"),
         repeats=("repeat", "sum"), redos=("redo", "sum"), unknown_rep=("unknown_rep", "sum")).reset_index()
     out["rework_rate"] = out["revisits"] / out["visits"]
@@ -438,7 +440,7 @@ def wip(
         period_end, [by], stage, wip.
     """
     profile = get_profile(profile, log)
-    keys = _as_list(by)
+    keys = as_list(by)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, keys, "work in progress")
     def naive(ts: pd.Series) -> np.ndarray:
@@ -450,7 +452,7 @@ def wip(
     ends = pd.DatetimeIndex(pd.period_range(first, last, freq=freq).end_time)
     t = ends.to_numpy()
     frames = []
-    for key, part in _group(visits, [*keys, "stage"]):
+    for key, part in group(visits, [*keys, "stage"]):
         count = (np.searchsorted(naive(part["entered"]), t, side="right")
                  - np.searchsorted(naive(part["left"]), t, side="right"))
         frame = pd.DataFrame({"period_end": ends.tz_localize("UTC"), "wip": count})

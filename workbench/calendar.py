@@ -63,6 +63,10 @@ def week_of_quarter(ts: pd.Timestamp, quarter: str | None = None) -> int:
     return int((pd.Timestamp(ts) - start).days // 7) + 1
 
 
+#: A day, and a day in seconds: every duration an analysis returns is in days.
+DAY = pd.Timedelta(days=1)
+DAY_S = 86_400.0
+
 #: The smallest step of time in the workbench: the last instant before ``t`` is ``t - INSTANT``.
 INSTANT = pd.Timedelta(microseconds=1)
 

@@ -62,7 +62,9 @@ import pandas as pd
 from tqdm.auto import tqdm
 
 from . import discovery, kpis
+from .calendar import DAY_S
 from .errors import WorkbenchError
+from .groups import labelled
 from .filters import filter_lifecycle
 from .io import after_close_mask
 from .profile import SalesProcessProfile, get_profile
@@ -72,7 +74,6 @@ from .stats import mark_findings, median_difference, rate_difference
 
 #: Kinds whose definition does not depend on how the deal ended (see :func:`conformance_summary`).
 OUTCOME_NEUTRAL = ("premature_proposal", "stage_regression", "followup_gap")
-DAY_S = 86_400
 DEVIATION_COLUMNS = [CASE, "kind", "count", "first_at", "detail"]
 
 
@@ -586,9 +587,7 @@ def _pays(cases: pd.DataFrame, *, alpha: float, n_boot: int, seed: int) -> dict:
             "cycle_p": cyc["p_value"]}
 
 
-def _label(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
-    # groupby drops missing keys, which would lose deals silently: label them.
-    return frame.assign(**{k: frame[k].astype(object).where(frame[k].notna(), "(none)") for k in by})
+
 
 
 def conformance_summary(
@@ -641,7 +640,7 @@ def conformance_summary(
     if fitness:
         fit = token_replay_fitness(ev, profile, progress=progress)
         cases = cases.merge(fit[[CASE, "fitness"]], on=CASE, how="left")
-    cases = _label(cases, keys)
+    cases = cases.assign(**{k: labelled(cases[k]) for k in keys})
     groups = cases.groupby(keys, sort=True) if keys else [((), cases)]
     rows = []
     for i, (key, g) in enumerate(tqdm(groups, desc="conformance", disable=not progress)):

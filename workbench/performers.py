@@ -21,13 +21,13 @@ from tqdm.auto import tqdm
 
 from . import engine, kpis
 from .conformance import prepared_events
+from .calendar import DAY_S
 from .errors import WorkbenchError
 from .profile import SalesProcessProfile, get_profile
 from .schema import ACTIVITY, AMOUNT, CASE, REP, require
 from .stats import mark_findings, median_difference, rate_difference
 
 METRICS = ("won_amount", "won_deals", "win_rate")
-DAY_S = 86_400
 COMPARISON_COLUMNS = ["aspect", "item", "measure", "top", "rest", "n_top", "n_rest", "diff", "ci_low", "ci_high",
                       "p_value"]
 

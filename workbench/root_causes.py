@@ -23,6 +23,7 @@ from . import schema, stats
 from .bottlenecks import stage_durations
 from .kpis import case_table
 from .errors import WorkbenchError
+from .groups import labelled
 from .profile import SalesProcessProfile, get_profile
 
 #: Attributes examined by default, when the log has them.
@@ -205,7 +206,7 @@ def _references(frame: pd.DataFrame, attributes: list[str]) -> dict[str, object]
     """Each attribute's most frequent value (ties: the first in sort order), the model's baseline."""
     out = {}
     for a in attributes:
-        counts = frame[a].astype(object).where(frame[a].notna(), "(none)").value_counts()
+        counts = labelled(frame[a]).value_counts()
         out[a] = sorted(counts.index[counts == counts.max()], key=str)[0]
     return out
 
@@ -214,7 +215,7 @@ def _design(frame: pd.DataFrame, references: dict[str, object], min_n: int) -> t
     """Treatment-coded dummies against ``references``; values under ``min_n`` pooled as '(other)'."""
     columns, meta = {"const": np.ones(len(frame))}, []
     for a, reference in references.items():
-        v = frame[a].astype(object).where(frame[a].notna(), "(none)")
+        v = labelled(frame[a])
         counts = v.value_counts()
         v = v.where(~v.isin(counts.index[counts < min_n]) | v.eq(reference), "(other)")
         # masks from integer codes: comparing the object values once per level is slow on many deals

@@ -133,7 +133,7 @@ from tqdm.auto import tqdm
 
 from .calendar import to_utc
 from .errors import WorkbenchError
-from .kpis import MONTH_DAYS, SEED_CYCLE_TABLE, SEED_TEAM_ATTAINMENT
+from .references import B2B_CYCLE_TABLE, MANAGER_ATTAINMENT, MONTH_DAYS
 from .profile import PPVVC
 from .schema import DEVIATION_KINDS as KINDS
 
@@ -153,8 +153,8 @@ MILESTONES = np.array(sorted({PPVVC.stages.index(s) for s in PPVVC.milestones.va
 # Seed 003, l.66-72 (the table kpis compares against); '> 12 months' is capped at 24 months.
 LONGEST_CYCLE_MONTHS = 24.0
 SHORTEST_CYCLE_MONTHS = 0.1
-CYCLE_EDGES_MONTHS = (*SEED_CYCLE_TABLE["low_months"], LONGEST_CYCLE_MONTHS)
-CYCLE_SHARES = {kind: tuple(SEED_CYCLE_TABLE[kind]) for kind in ("new", "existing")}
+CYCLE_EDGES_MONTHS = (*B2B_CYCLE_TABLE["low_months"], LONGEST_CYCLE_MONTHS)
+CYCLE_SHARES = {kind: tuple(B2B_CYCLE_TABLE[kind]) for kind in ("new", "existing")}
 
 # The slots of a deal's path, in time order: (activity, level). A slot is on the
 # path when the deal got at least that far (level 7 = won) and, for optional and
@@ -264,7 +264,7 @@ DEFAULT_OPTIONS = {
     "handover_share": 0.08,
     "revision_share": 0.30,
     "quota_stretch": 1.10,
-    "team_attainment": SEED_TEAM_ATTAINMENT,
+    "team_attainment": MANAGER_ATTAINMENT,
     "chunk_cases": 40_000,
 }
 

@@ -1,4 +1,4 @@
-"""Figures of the sales KPIs: funnel, cycle length against the seed, attainment distribution.
+"""Figures of the sales KPIs: funnel, cycle length against a B2B benchmark, attainment distribution.
 
 Each function takes the table computed by :mod:`workbench.kpis` and returns its
 matplotlib Figure (drawn on ``ax`` when one is given) so a notebook can restyle it.
@@ -13,7 +13,7 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
-from ..kpis import SEED_CYCLE_TABLE, SEED_SHARE_REPS_AT_QUOTA
+from ..references import B2B_CYCLE_TABLE, MANAGER_ATTAINMENT, SHARE_REPS_AT_QUOTA
 from . import _axes
 
 
@@ -37,7 +37,7 @@ def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
 
 
 def plot_cycle_length(cycles: pd.DataFrame, *, segment: str = "customer_type") -> Figure:
-    """Share of deals per cycle-length bucket, the log next to the seed's B2B table (seed 003, l.66-72).
+    """Share of deals per cycle-length bucket, the log next to a B2B survey's table.
 
     Parameters
     ----------
@@ -47,19 +47,19 @@ def plot_cycle_length(cycles: pd.DataFrame, *, segment: str = "customer_type") -
     groups = [g for g in ("new", "existing") if g in set(cycles[segment])] or sorted(set(cycles[segment]))
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), sharey=True,
                              layout="constrained", squeeze=False)
-    order = list(SEED_CYCLE_TABLE["bucket"])
+    order = list(B2B_CYCLE_TABLE["bucket"])
     for ax, group in zip(axes[0], groups):
         part = cycles[cycles[segment].eq(group)]
         long = pd.concat([
             pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["share"], "source": "this log"}),
-            pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["seed_share"],
-                          "source": "seed (B2B benchmark)"}),
+            pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["benchmark_share"],
+                          "source": "B2B survey"}),
         ]).dropna(subset=["share"])
         sns.barplot(data=long, x="bucket", y="share", hue="source", order=order, ax=ax)
         ax.set(title=f"{segment} = {group}", xlabel="sales cycle", ylabel="share of deals")
         ax.tick_params(axis="x", rotation=30)
         ax.yaxis.set_major_formatter("{x:.0%}")
-    fig.suptitle("Sales cycle length against the seed's B2B table")
+    fig.suptitle("Sales cycle length against a B2B survey")
     return fig
 
 
@@ -100,8 +100,8 @@ def plot_attainment(
     beyond = f"; {over} above {ATTAINMENT_CAP}% in the last bar" if over else ""
     ax.set(xlabel=f"attainment (% of quota{beyond})", ylabel="reps",
            title=(f"Quota attainment{' ' + quarter if quarter else ''}: {share:.0%} of reps at quota, "
-                  f"total {team:.0%}\n(seed 002: teams at 99% with only "
-                  f"{SEED_SHARE_REPS_AT_QUOTA:.0%} of reps at quota)"))
+                  f"total {team:.0%}\n(a sales-management study: teams at {MANAGER_ATTAINMENT:.0%} with only "
+                  f"{SHARE_REPS_AT_QUOTA:.0%} of reps at quota)"))
     return ax.figure
 
 

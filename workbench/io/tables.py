@@ -1,0 +1,162 @@
+"""The reference tables: reps (team, region, manager, start date) and quotas, checked against the log."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Mapping
+
+import numpy as np
+import pandas as pd
+
+from ..calendar import parse_quarter
+from ..schema import REGION, REP, TEAM
+from ..errors import WorkbenchError
+from ..validation import as_text, fail_if_nothing_kept, parse_amounts, parse_timestamps
+from .columns import attribute_columns, parse_mapping, resolve_columns
+from .files import RawTable, read_table
+from .results import LoadResult, finish
+
+
+def join_reps(log: pd.DataFrame, reps: pd.DataFrame, warnings: list[str]) -> pd.DataFrame:
+    """Fill team / region / manager from the reps table where the log lacks them."""
+    if REP not in log.columns:
+        warnings.append("the log has no rep column, so the reps table was not joined.")
+        return log
+    table = reps.drop_duplicates(REP).set_index(REP)
+    log = log.copy()
+    for col in (TEAM, REGION, "manager"):
+        if col in table.columns:
+            mapped = log[REP].map(table[col])
+            log[col] = mapped if col not in log.columns else log[col].fillna(mapped)
+    unknown = sorted(set(log[REP].dropna()) - set(table.index))
+    if unknown:
+        examples = ", ".join(repr(r) for r in unknown[:5]) + (", ..." if len(unknown) > 5 else "")
+        warnings.append(f"{len(unknown):,} reps of the log are not in the reps table ({examples}); "
+                        f"their team, region and manager come from the log only.")
+    return log
+
+
+def reps_from_raw(raw: RawTable, *, mapping: Mapping[str, Any] | str | None = None) -> LoadResult:
+    found = resolve_columns(raw, "reps", parse_mapping(mapping))
+    frame, flags = raw.frame, raw.flags
+    rep = as_text(frame[found[REP]])
+    flags.flag(rep.isna().to_numpy(), "missing_rep", found[REP])
+    columns: dict[str, pd.Series] = {REP: rep}
+    for key in (TEAM, REGION, "manager"):
+        if key in found:
+            columns[key] = as_text(frame[found[key]])
+    if "start_date" in found:
+        start, _, bad = parse_timestamps(frame[found["start_date"]])
+        flags.flag(bad, "unparseable_timestamp", found["start_date"])
+        columns["start_date"] = start
+    dup = rep.where(~flags.bad).duplicated(keep="first").to_numpy() & rep.notna().to_numpy()
+    flags.flag(dup, "duplicate_rep", found[REP])
+    columns.update(attribute_columns(raw, found))
+    table = pd.DataFrame(columns)[~flags.bad]
+    return finish(table, raw, flags, "reps", [], {"reps": f"{len(table):,}"})
+
+
+def read_reps(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any] | str | None = None,
+              encoding: str = "utf-8") -> LoadResult:
+    """Load a reps table: rep, team, region, manager, start_date (UTC), other columns kept.
+
+    Nameless reps, reps listed twice (the first row is kept) and unreadable start
+    dates are quarantined.
+    """
+    raw = read_table(source, encoding=encoding)
+    result = reps_from_raw(raw, mapping=mapping)
+    fail_if_nothing_kept(result.report, result.quarantine)
+    return result
+
+
+def _known(values: list[pd.DataFrame | None], column: str) -> set[str] | None:
+    sources = [v[column].dropna().astype("str") for v in values if v is not None and column in v.columns]
+    return set().union(*map(set, sources)) if sources else None
+
+
+def _as_frame(table: Any, reader) -> pd.DataFrame | None:
+    if table is None:
+        return None
+    if isinstance(table, LoadResult):
+        return table.log
+    return reader(table).log
+
+
+def quotas_from_raw(raw: RawTable, *, mapping: Mapping[str, Any] | str | None = None, log: Any = None,
+                     reps: Any = None) -> LoadResult:
+    found = resolve_columns(raw, "quotas", parse_mapping(mapping))
+    frame, flags = raw.frame, raw.flags
+    none = pd.Series(np.nan, index=frame.index, dtype="str")
+    rep = as_text(frame[found[REP]]) if REP in found else none
+    team = as_text(frame[found[TEAM]]) if TEAM in found else none
+    flags.flag((rep.isna() & team.isna()).to_numpy(), "missing_rep_or_team", found.get(REP, found.get(TEAM)))
+    quarter_text = as_text(frame[found["quarter"]])
+    quarter = quarter_text.map(parse_quarter, na_action="ignore").astype("str")
+    flags.flag(quarter.isna().to_numpy(), "malformed_quarter", found["quarter"])
+    quota, missing, bad = parse_amounts(frame[found["quota"]])
+    flags.flag(missing, "missing_quota", found["quota"])
+    flags.flag(bad, "non_numeric_quota", found["quota"])
+    flags.flag((quota < 0).to_numpy(), "negative_quota", found["quota"])
+    is_rep = rep.notna()
+    key = pd.Series(np.where(is_rep, "rep\x00" + rep.fillna(""), "team\x00" + team.fillna("")),
+                    index=frame.index) + "\x00" + quarter.fillna("")
+    flags.flag(key.where(~flags.bad).duplicated(keep="first").to_numpy() & ~flags.bad, "duplicate_quota",
+               found["quota"])
+    log_frame = log.log if isinstance(log, LoadResult) else log
+    reps_frame = _as_frame(reps, read_reps)
+    known_reps = _known([log_frame, reps_frame], REP)
+    known_teams = _known([log_frame, reps_frame], TEAM)
+    if known_reps is not None and REP in found:
+        flags.flag((is_rep & ~rep.isin(known_reps)).to_numpy(), "unknown_rep", found[REP])
+    if known_teams is not None and TEAM in found:
+        flags.flag((~is_rep & ~team.isin(known_teams)).to_numpy(), "unknown_team", found[TEAM])
+    warnings = []
+    if known_reps is None and known_teams is None:
+        warnings.append("no event log or reps table given, so reps and teams were not checked.")
+    columns: dict[str, pd.Series] = {}
+    if REP in found:
+        columns[REP] = rep
+    if TEAM in found:
+        columns[TEAM] = team
+    columns.update({"quarter": quarter, "quota": quota})
+    columns.update(attribute_columns(raw, found))
+    table = pd.DataFrame(columns)[~flags.bad]
+    return finish(table, raw, flags, "quotas", warnings, {"quotas": f"{len(table):,}"})
+
+
+def read_quotas(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any] | str | None = None,
+                log: Any = None, reps: Any = None, encoding: str = "utf-8") -> LoadResult:
+    """Load a quota table: rep and/or team, quarter ('2026Q3'), quota (float).
+
+    A row is a rep's quota when it names a rep, else its team's. Quarantined:
+    neither rep nor team, malformed quarter, missing / non-numeric / negative
+    quota, a second quota for the same rep (or team) and quarter, and, when
+    ``log`` or ``reps`` is given, reps and teams found in neither.
+    """
+    raw = read_table(source, encoding=encoding)
+    result = quotas_from_raw(raw, mapping=mapping, log=log, reps=reps)
+    fail_if_nothing_kept(result.report, result.quarantine)
+    return result
+
+
+def quota_table(quotas: pd.DataFrame | LoadResult) -> pd.DataFrame:
+    """The quota table an analysis uses: a table :func:`read_quotas` returned, or a DataFrame given
+    directly, checked by the same rules (the first of two quotas for a rep and quarter is kept).
+
+    Raises
+    ------
+    WorkbenchError
+        Not a table, a required column missing, or no usable row.
+
+    Examples
+    --------
+    >>> quota_table(pd.DataFrame({"team": ["east"], "quarter": ["2026 Q3"], "quota": ["1,000"]}))
+      team quarter   quota
+    0  east  2026Q3  1000.0
+    """
+    if isinstance(quotas, LoadResult):
+        return quotas.log
+    if not isinstance(quotas, pd.DataFrame):
+        raise WorkbenchError(f"expected the quota table as a DataFrame, got {type(quotas).__name__}.",
+                             hint="load it with workbench.io.read_quotas (rep or team, quarter, quota).")
+    return read_quotas(quotas).log
