@@ -44,13 +44,13 @@ def bench_monte_carlo(n_deals: int = 10_000, n_reps: int = 200, n_draws: int = 1
 
 def bench_backtest(n_quarters: int = 8, n_draws: int = 2_000) -> tuple[float, pd.DataFrame]:
     """Seconds for a backtest of ``n_quarters`` x 13 weeks on the default demo log, and its metrics."""
-    from workbench.backtest import Backtest
+    from workbench.forecast import Backtest, QuotaForecaster
     from workbench.synth import generate_demo_data
 
     demo = generate_demo_data(seed=7, size="default")
     t0 = time.perf_counter()
-    bt = Backtest(n_quarters=n_quarters, weeks=range(1, 14), n_draws=n_draws, progress=False)
-    bt.fit(demo.events, demo.quotas, demo.reps)
+    bt = Backtest(QuotaForecaster(n_draws=n_draws), n_quarters=n_quarters, weeks=range(1, 14), progress=False)
+    bt.fit(demo.events, quotas=demo.quotas, reps=demo.reps)
     seconds = time.perf_counter() - t0
     print(f"  log: {len(demo.events):,} events; quarters {bt.quarters_}")
     return seconds, bt.metrics(by=("level",))

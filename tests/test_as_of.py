@@ -91,9 +91,8 @@ MAPPING = {"case_id": "id", "rep": "owner", "amount": "value", "milestones": {"C
 
 def _forecast(table: pd.DataFrame, as_of: pd.Timestamp, **mapping) -> tuple[pd.DataFrame, pd.DataFrame]:
     log = read_event_log(table, mapping={**MAPPING, **mapping}).log
-    f = QuotaForecaster(n_draws=2000, seed=0).fit(log, as_of)
-    snap = f.snapshot_.drop(columns=[c for c in f.snapshot_.columns if c.endswith("_s")], errors="ignore")
-    return f.predict().merge(f.baselines(), on=["level", "entity"]), snap
+    forecast = QuotaForecaster(n_draws=2000, seed=0).fit_predict(log, as_of=as_of)
+    return forecast.table().merge(forecast.baselines(), on=["level", "entity"]), forecast.deals
 
 
 def test_no_forecast_feature_or_baseline_sees_past_the_as_of_date_of_a_revenue_at_close_export():

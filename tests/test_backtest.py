@@ -1,4 +1,4 @@
-"""Tests of the backtest (workbench.backtest)."""
+"""Tests of the backtest (workbench.forecast.Backtest)."""
 
 from __future__ import annotations
 
@@ -7,7 +7,8 @@ import pandas as pd
 import pytest
 
 from test_forecast import REPS, make_log, make_quotas
-from workbench.backtest import FORECAST_COLUMNS, Backtest, backtest_quarters, reliability_table, score
+from workbench.forecast import Backtest, QuotaForecaster, backtest_quarters, reliability_table, score
+from workbench.forecast.backtest import FORECAST_COLUMNS
 from workbench.errors import WorkbenchError
 
 
@@ -41,6 +42,10 @@ def test_reliability_table_bins_forecasts():
     assert t.loc[("weighted_pipeline", 0.5), "n"] == 4
 
 
+def backtest(weeks, n_draws: int = 2_000) -> Backtest:
+    return Backtest(QuotaForecaster(n_draws=n_draws), weeks=weeks, progress=False)
+
+
 @pytest.fixture(scope="module")
 def log() -> pd.DataFrame:
     return make_log(days=640)
@@ -55,13 +60,13 @@ def test_backtest_quarters_need_history(log):
 
 def test_backtest_never_sees_the_future(log):
     quotas = make_quotas(["2025Q2"])
-    base = Backtest(weeks=[4, 9], n_draws=500, progress=False).fit(log, quotas, REPS, quarters=["2025Q2"]).results_
+    base = backtest(weeks=[4, 9], n_draws=500).fit(log, quotas=quotas, reps=REPS, quarters=["2025Q2"]).results_
     last_as_of = base["as_of"].max()
     future = log["timestamp"] >= last_as_of
     mutated = log.copy()
     mutated.loc[future, "amount"] = mutated.loc[future, "amount"] * 7
     mutated.loc[future, "activity"] = "Closed Lost"
-    again = Backtest(weeks=[4, 9], n_draws=500, progress=False).fit(mutated, quotas, REPS, quarters=["2025Q2"]).results_
+    again = backtest(weeks=[4, 9], n_draws=500).fit(mutated, quotas=quotas, reps=REPS, quarters=["2025Q2"]).results_
     cols = ["quarter", "week", "level", "entity", *FORECAST_COLUMNS]
     key = ["week", "level", "entity"]
     pd.testing.assert_frame_equal(base[cols].sort_values(key).reset_index(drop=True),
@@ -78,7 +83,7 @@ def test_backtest_never_sees_the_future(log):
 
 def test_bad_weeks_are_refused(log):
     with pytest.raises(WorkbenchError, match="weeks must be between 1 and 13"):
-        Backtest(weeks=[0, 5], progress=False).fit(log, make_quotas(["2025Q2"]), REPS)
+        backtest(weeks=[0, 5]).fit(log, quotas=make_quotas(["2025Q2"]), reps=REPS)
 
 
 def test_acceptance_on_the_demo_data():
@@ -102,7 +107,7 @@ def test_acceptance_on_the_demo_data():
     from workbench.synth import generate_demo_data
 
     demo = generate_demo_data(seed=7, size="small")
-    bt = Backtest(weeks=range(4, 14), n_draws=2_000, progress=False).fit(demo.events, demo.quotas, demo.reps)
+    bt = backtest(weeks=range(4, 14), n_draws=2_000).fit(demo.events, quotas=demo.quotas, reps=demo.reps)
     assert len(bt.quarters_) >= 6
     m = bt.metrics(by=("level",)).set_index("level")
     company, rep = m.loc["company"], m.loc["rep"]
@@ -122,8 +127,8 @@ def test_backtest_figures_draw_the_metrics(log):
 
     from workbench.figures.forecast import plot_calibration, plot_error_by_week
 
-    bt = Backtest(weeks=[2, 6], n_draws=300, progress=False).fit(log, make_quotas(["2025Q3"]), REPS,
-                                                                  quarters=["2025Q3"])
+    bt = backtest(weeks=[2, 6], n_draws=300).fit(log, quotas=make_quotas(["2025Q3"]), reps=REPS,
+                                                 quarters=["2025Q3"])
     metrics = bt.metrics()
     fig = plot_error_by_week(metrics, level="company")
     lines = fig.axes[0].get_lines()

@@ -55,12 +55,12 @@ from workbench.errors import WorkbenchError  # noqa: E402
 from workbench.forecast import (  # noqa: E402
     NewBusinessModel,
     QuotaForecaster,
-    _lookup,
-    _shrunk_factors,
     fit_new_business,
     simulate_new_business,
     simulate_pipeline,
 )
+from workbench.forecast.hierarchy import lookup  # noqa: E402
+from workbench.forecast.win_model import shrunk_factors  # noqa: E402
 from workbench.schema import MissingColumnError  # noqa: E402
 
 
@@ -96,17 +96,17 @@ def test_new_business_draws_have_the_compound_poisson_moments():
 def test_lookup_reads_each_key_and_falls_back_to_the_default():
     keys = pd.Series(["b", None, "a", "zed", "b", "c"], dtype="str")
     table = pd.Series([1.5, 2.5, np.nan], index=["a", "b", "c"])
-    assert _lookup(keys, table, 0.0).tolist() == [2.5, 0.0, 1.5, 0.0, 2.5, 0.0]
+    assert lookup(keys, table, 0.0).tolist() == [2.5, 0.0, 1.5, 0.0, 2.5, 0.0]
     teams = pd.Series(["east", "west"], index=["ann", "bob"])
-    assert _lookup(pd.Series(["bob", "cy", "ann"]), teams, "(no team)").tolist() == ["west", "(no team)", "east"]
-    assert _lookup(pd.Series([], dtype="str"), table, 0.0).tolist() == []
+    assert lookup(pd.Series(["bob", "cy", "ann"]), teams, "(no team)").tolist() == ["west", "(no team)", "east"]
+    assert lookup(pd.Series([], dtype="str"), table, 0.0).tolist() == []
 
 
 def test_shrinkage_factors_are_the_hand_computed_ratios():
     frame = pd.DataFrame({"rep": ["ann"] * 4 + ["bob"] * 2, "won": [1, 1, 1, 0, 0, 0],
                           "p": [0.5] * 6, "weight": [1.0] * 6})
     org = pd.DataFrame({"rep": ["ann", "bob"], "team": ["east", "east"]})
-    f = _shrunk_factors(frame, org, k=2.0)
+    f = shrunk_factors(frame, org, k=2.0)
     team = (3 + 2) / (3 + 2)                            # won 3, expected 3
     assert f["ann"] == pytest.approx((3 + 2 * team) / (2 + 2))
     assert f["bob"] == pytest.approx((0 + 2 * team) / (1 + 2))
@@ -118,7 +118,7 @@ def test_shrinkage_factors_shrink_each_rep_to_its_own_team():
                           "p": [0.5] * 6 + [0.25, 0.25, 0.5],
                           "weight": [1.0] * 6 + [0.5, 0.5, 1.0]})
     org = pd.DataFrame({"rep": ["ann", "bob", "cy"], "team": ["east", "east", "west"]})
-    f = _shrunk_factors(frame.sample(frac=1, random_state=3), org, k=2.0)
+    f = shrunk_factors(frame.sample(frac=1, random_state=3), org, k=2.0)
     east = (3 + 2) / (3 + 2)                            # won 3, expected 2 + 1
     west = (1 + 2) / (0.25 + 2)                         # cy's two deals count half each
     alone = (0 + 2) / (0.5 + 2)                         # dee has no team: a team of one
@@ -157,13 +157,39 @@ def log() -> pd.DataFrame:
     return make_log()
 
 
+def fit(log, seed: int = 1) -> QuotaForecaster:
+    return QuotaForecaster(n_draws=10_000, seed=seed).fit(log, as_of=AS_OF, quotas=make_quotas(["2025Q3"]), reps=REPS)
+
+
 @pytest.fixture(scope="module")
 def fitted(log) -> QuotaForecaster:
-    return QuotaForecaster(n_draws=10_000, seed=1).fit(log, AS_OF, make_quotas(["2025Q3"]), REPS)
+    return fit(log)
 
 
-def test_hierarchy_is_coherent_in_every_draw(fitted):
-    sim = fitted.simulate()
+@pytest.fixture(scope="module")
+def forecast(fitted, log):
+    return fitted.predict(log)
+
+
+def test_the_estimator_follows_scikit_learns_parameter_api(fitted):
+    from sklearn.base import clone
+
+    params = fitted.get_params()
+    assert params["n_draws"] == 10_000 and params["seed"] == 1 and params["profile"] is None
+    twin = clone(fitted)
+    assert twin.get_params() == params and not hasattr(twin, "win_model_")
+    assert twin.set_params(seed=5).seed == 5 and fitted.seed == 1
+
+
+def test_the_fitted_model_keeps_no_training_rows(fitted):
+    import pickle
+
+    assert not [k for k, v in vars(fitted).items() if isinstance(v, pd.DataFrame) and len(v) > 200]
+    assert len(pickle.dumps(fitted)) < 2_000_000
+
+
+def test_hierarchy_is_coherent_in_every_draw(forecast):
+    sim = forecast.simulation
     _, reps = sim.level_draws("rep")
     _, company = sim.level_draws("company")
     assert sim.rep_draws.shape == (10_000, 4)
@@ -172,13 +198,13 @@ def test_hierarchy_is_coherent_in_every_draw(fitted):
     east = (sim.reps["team"] == "east").to_numpy()
     assert names == ["east", "west"]
     np.testing.assert_allclose(teams[:, 0], reps[:, east].sum(axis=1), rtol=1e-12)
-    pred = fitted.predict(simulation=sim)
+    pred = forecast.table(simulation=sim)
     top = pred.set_index("level").loc["company"]
     assert top["expected_bookings"] == pytest.approx(pred.query("level == 'rep'")["expected_bookings"].sum())
 
 
-def test_prediction_adds_up_and_matches_the_log(fitted, log):
-    pred = fitted.predict().set_index(["level", "entity"])
+def test_prediction_adds_up_and_matches_the_log(forecast, log):
+    pred = forecast.table().set_index(["level", "entity"])
     start = pd.Timestamp("2025-07-01", tz="UTC")
     won = log[(log["activity"] == "Closed Won") & (log["timestamp"] >= start) & (log["timestamp"] < AS_OF)]
     # make_log records the amount on the first stage event: the win books it.
@@ -200,18 +226,30 @@ def test_prediction_adds_up_and_matches_the_log(fitted, log):
     assert pred.attrs["new_business_model"] in ("ets", "seasonal_naive")
 
 
-def test_win_model_is_calibrated_on_its_training_data(fitted):
+def test_win_model_is_calibrated_on_its_training_data(fitted, log):
     # A logistic MLE with an intercept reproduces the number of wins exactly (score equation).
-    train = fitted._train
-    p = fitted._p_win(train)
+    from workbench.forecast.win_model import forecast_states, training_snapshots
+
+    past = forecast_states(log).as_of(pd.Timestamp("2025-06-30 23:59:59.999999", tz="UTC"))
+    train = training_snapshots(past, fitted.history_)
+    train["amount_used"] = train["amount"].fillna(fitted.imputed_amount_)
+    p = fitted.win_model_.predict(train)
     assert p.sum() == pytest.approx(train["won"].sum(), rel=1e-4)
 
 
-def test_same_seed_same_numbers_other_seed_other_draws(log, fitted):
-    again = QuotaForecaster(n_draws=10_000, seed=1).fit(log, AS_OF, make_quotas(["2025Q3"]), REPS)
-    pd.testing.assert_frame_equal(fitted.predict(), again.predict())
-    other = QuotaForecaster(n_draws=10_000, seed=2).fit(log, AS_OF, make_quotas(["2025Q3"]), REPS)
-    assert not np.array_equal(fitted.simulate().rep_draws, other.simulate().rep_draws)
+def test_same_seed_same_numbers_other_seed_other_draws(log, forecast):
+    pd.testing.assert_frame_equal(forecast.table(), fit(log).predict(log).table())
+    other = fit(log, seed=2).predict(log)
+    assert not np.array_equal(forecast.simulation.rep_draws, other.simulation.rep_draws)
+
+
+def test_observing_a_later_week_returns_a_new_forecast_and_changes_nothing(log, fitted, forecast):
+    before = forecast.table()
+    later = forecast.observe(log, AS_OF + pd.Timedelta(days=14))
+    assert later is not forecast and later.as_of == AS_OF + pd.Timedelta(days=14)
+    assert later.closed.sum() >= forecast.closed.sum()
+    pd.testing.assert_frame_equal(forecast.table(), before)
+    assert fitted.as_of_ == AS_OF
 
 
 def test_the_future_cannot_change_the_forecast(log, fitted):
@@ -221,50 +259,53 @@ def test_the_future_cannot_change_the_forecast(log, fitted):
     mutated.loc[future, "activity"] = "Closed Won"
     mutated.loc[future, "rep"] = "zed"
     deleted = log[~future]
+    mine = fitted.predict(log)
     for other in (mutated, deleted):
-        f = QuotaForecaster(n_draws=10_000, seed=1).fit(other, AS_OF, make_quotas(["2025Q3"]), REPS)
-        pd.testing.assert_frame_equal(fitted.predict(), f.predict())
-        pd.testing.assert_frame_equal(fitted.baselines(), f.baselines())
+        theirs = fit(other).predict(other)
+        pd.testing.assert_frame_equal(mine.table(), theirs.table())
+        pd.testing.assert_frame_equal(mine.baselines(), theirs.baselines())
 
 
 def test_errors_are_workbench_errors(log, fitted):
     with pytest.raises(MissingColumnError, match="'amount'"):
-        QuotaForecaster().fit(log.drop(columns="amount"), AS_OF)
+        QuotaForecaster().fit(log.drop(columns="amount"), as_of=AS_OF)
     with pytest.raises(WorkbenchError, match="no events before the forecast quarter"):
-        QuotaForecaster().fit(log, "2024-02-01")
+        QuotaForecaster().fit(log, as_of="2024-02-01")
     late_start = log[log["timestamp"] >= pd.Timestamp("2024-01-20", tz="UTC")]
     with pytest.raises(WorkbenchError, match="no complete quarter of history"):
-        QuotaForecaster().fit(late_start, "2024-05-01")
+        QuotaForecaster().fit(late_start, as_of="2024-05-01")
     with pytest.raises(WorkbenchError, match="not 2025Q4"):
-        fitted.predict("2025Q4")
+        fitted.predict(log, quarter="2025Q4")
+    with pytest.raises(WorkbenchError, match="not in the fitted quarter 2025Q3"):
+        fitted.predict(log, as_of="2025-10-02")
     bad = make_quotas(["2025Q3"]).astype({"quarter": object})
-    bad.loc[2, "quarter"] = "Q5-2025"
-    with pytest.raises(WorkbenchError, match="row 3"):
-        QuotaForecaster().fit(log, AS_OF, bad)
+    bad["quarter"] = "Q5-2025"
+    with pytest.raises(WorkbenchError, match="malformed_quarter"):
+        QuotaForecaster().fit(log, as_of=AS_OF, quotas=bad)
     with pytest.raises(WorkbenchError, match="not fitted"):
-        QuotaForecaster().predict()
+        QuotaForecaster().predict(log)
 
 
-def test_unusable_quota_rows_are_set_aside_with_a_reason():
+def test_unusable_quota_rows_are_set_aside_with_a_reason(log):
     quotas = pd.DataFrame({"rep": ["ann", "bob", "bob", "cat", "dan"],
                            "quarter": ["2025Q3", "2025 Q3", "Q3 2025", "2025Q3", "2025Q3"],
                            "quota": [100.0, 50.0, 60.0, "n/a", -5.0]})
-    from workbench.forecast import check_quotas
-
-    kept, aside = check_quotas(quotas)
-    assert kept[["rep", "quota"]].to_dict("records") == [{"rep": "ann", "quota": 100.0}, {"rep": "bob", "quota": 60.0}]
-    assert aside[["row", "reason"]].to_dict("records") == [
-        {"row": 4, "reason": "quota is not a non-negative number"},
-        {"row": 5, "reason": "quota is not a non-negative number"},
-        {"row": 2, "reason": "an earlier duplicate of the same rep and quarter"},
+    f = QuotaForecaster(n_draws=500).fit(log, as_of=AS_OF, quotas=quotas)
+    # read_quotas' rules, the same everywhere: the first of two quotas for a rep and quarter is kept
+    assert f.quotas_[["rep", "quota"]].to_dict("records") == [{"rep": "ann", "quota": 100.0},
+                                                               {"rep": "bob", "quota": 50.0}]
+    assert f.quotas_set_aside_[["source_row", "reason"]].to_dict("records") == [
+        {"source_row": 3, "reason": "duplicate_quota"},
+        {"source_row": 4, "reason": "non_numeric_quota"},
+        {"source_row": 5, "reason": "negative_quota"},
     ]
 
 
-def test_cumulative_paths_start_at_the_actual_and_end_at_the_forecast(fitted):
-    paths = fitted.cumulative_paths(n_draws=4000)
+def test_cumulative_paths_start_at_the_actual_and_end_at_the_forecast(forecast):
+    paths = forecast.paths(n_draws=4000)
     actual = paths[paths["kind"] == "actual"]
     fc = paths[paths["kind"] == "forecast"]
-    company = fitted.predict().set_index("level").loc["company"]
+    company = forecast.table().set_index("level").loc["company"]
     assert actual["p50"].is_monotonic_increasing
     assert fc["p50"].iloc[0] == pytest.approx(company["closed_won_to_date"])
     assert fc["date"].iloc[-1] == pd.Timestamp("2025-10-01", tz="UTC")
@@ -272,7 +313,7 @@ def test_cumulative_paths_start_at_the_actual_and_end_at_the_forecast(fitted):
     assert (fc["p10"].diff().dropna() >= 0).all() and (fc["p90"].diff().dropna() >= 0).all()
 
 
-def test_forecast_figures_draw_the_forecast(fitted):
+def test_forecast_figures_draw_the_forecast(forecast):
     import matplotlib
 
     matplotlib.use("Agg")
@@ -280,8 +321,8 @@ def test_forecast_figures_draw_the_forecast(fitted):
 
     from workbench.figures.forecast import plot_fan_chart, plot_p_hit
 
-    pred = fitted.predict()
-    paths = fitted.cumulative_paths(n_draws=500)
+    pred = forecast.table()
+    paths = forecast.paths(n_draws=500)
     quota = float(pred.set_index("level").loc["company", "quota"])
     fig = plot_fan_chart(paths, quota=quota)
     ax = fig.axes[0]

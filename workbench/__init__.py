@@ -20,7 +20,7 @@ _LAZY = {
     "detect_deviations": "conformance", "conformance_summary": "conformance", "process_pays": "conformance",
     "stage_times": "bottlenecks", "rank_bottlenecks": "bottlenecks", "stalled_deals": "bottlenecks",
     "win_rate": "kpis", "attainment": "kpis", "pipeline_coverage": "kpis",
-    "QuotaForecaster": "forecast", "Backtest": "backtest",
+    "QuotaForecaster": "forecast", "Backtest": "forecast",
     "build_report": "report",
 }
 

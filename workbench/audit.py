@@ -84,7 +84,7 @@ def pipeline_realism(results: pd.DataFrame, *, level: str = "team", week: int | 
     Parameters
     ----------
     results : DataFrame
-        :attr:`workbench.backtest.Backtest.results_`.
+        :attr:`workbench.forecast.Backtest.results_`.
 
     Returns
     -------

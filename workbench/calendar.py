@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import re
 
+import numpy as np
 import pandas as pd
 
 from .errors import WorkbenchError
@@ -57,10 +58,41 @@ def shift_quarter(quarter: str, n: int) -> str:
     return str(pd.Period(check_quarter(quarter), freq="Q") + n)
 
 
-def week_of_quarter(ts: pd.Timestamp, quarter: str | None = None) -> int:
-    """1-based week of the quarter that ``ts`` falls in (week 1 = first 7 days)."""
+#: Weeks of a quarter: days 85 to 92 of a quarter fold into the 13th.
+WEEKS = 13
+
+
+def week_starts(quarter: str) -> list[pd.Timestamp]:
+    """The first instant of each of the quarter's 13 weeks (week 1 starts with the quarter).
+
+    Examples
+    --------
+    >>> [str(t.date()) for t in week_starts("2026Q3")[:2]]
+    ['2026-07-01', '2026-07-08']
+    """
+    start, _ = quarter_bounds(quarter)
+    return [start + pd.Timedelta(days=7 * i) for i in range(WEEKS)]
+
+
+def week_of_quarter(ts: pd.Timestamp | pd.Series, quarter: str | None = None) -> int | np.ndarray:
+    """The week of its quarter (1 to 13) a time falls in: week 1 is the quarter's first 7 days, and
+    the last days of a quarter longer than 13 weeks count in week 13.
+
+    The one definition every analysis, the forecast and its backtest use. With
+    a Series, ``quarter`` (the quarter of the first time by default) is the
+    quarter counted from for all.
+
+    Examples
+    --------
+    >>> week_of_quarter(pd.Timestamp("2026-09-30", tz="UTC"))
+    13
+    """
+    if isinstance(ts, pd.Series):
+        start, _ = quarter_bounds(quarter or quarter_of(ts.iloc[0]))
+        days = ((ts - start) / DAY).to_numpy(dtype=float)
+        return np.clip(np.floor(days / 7), 0, WEEKS - 1).astype(int) + 1
     start, _ = quarter_bounds(quarter or quarter_of(ts))
-    return int((pd.Timestamp(ts) - start).days // 7) + 1
+    return int(min(max((pd.Timestamp(ts) - start) // pd.Timedelta(days=7), 0), WEEKS - 1)) + 1
 
 
 #: A day, and a day in seconds: every duration an analysis returns is in days.

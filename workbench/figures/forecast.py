@@ -28,7 +28,7 @@ def plot_fan_chart(paths: pd.DataFrame, *, quota: float | None = None, ax: Axes 
     Parameters
     ----------
     paths : DataFrame
-        :meth:`workbench.forecast.QuotaForecaster.cumulative_paths`.
+        :meth:`workbench.forecast.QuotaForecast.paths`.
     quota : float, optional
         The company quota, drawn as a horizontal line.
     """
@@ -85,7 +85,7 @@ def plot_error_by_week(metrics: pd.DataFrame, *, level: str = "company", ax: Axe
     Parameters
     ----------
     metrics : DataFrame
-        :meth:`workbench.backtest.Backtest.metrics` (by level and week).
+        :meth:`workbench.forecast.Backtest.metrics` (by level and week).
     """
     m = metrics[metrics["level"] == level].sort_values("week")
     if m.empty:
@@ -107,7 +107,7 @@ def plot_calibration(reliability: pd.DataFrame, *, ax: Axes | None = None) -> Fi
     Parameters
     ----------
     reliability : DataFrame
-        :meth:`workbench.backtest.Backtest.reliability`.
+        :meth:`workbench.forecast.Backtest.reliability`.
     """
     ax = _axes(ax, (5.5, 5.5))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":", label="perfect calibration")

@@ -23,12 +23,16 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from . import schema
-from .calendar import quarter_bounds, quarter_of, shift_quarter, to_utc
-from .errors import WorkbenchError
-from .forecast import COMPANY, LEVELS, NO_REGION, NO_TEAM, WEEKS, QuotaForecaster, _owner, forecast_states, week_starts
-from .profile import SalesProcessProfile, get_profile
-from .snapshot import DealStates, bookings
+from sklearn.base import BaseEstimator, clone
+
+from .. import schema
+from ..calendar import WEEKS, quarter_bounds, quarter_of, shift_quarter, to_utc, week_starts
+from ..errors import WorkbenchError
+from ..profile import get_profile
+from ..snapshot import DealStates, bookings
+from .estimator import QuotaForecaster
+from .hierarchy import COMPANY, LEVELS, NO_REGION, NO_TEAM, owner
+from .win_model import forecast_states
 
 #: Forecast columns that must depend only on what was known at as_of.
 FORECAST_COLUMNS = ("expected_bookings", "p10", "p50", "p90", "p_hit_quota", "closed_won_to_date",
@@ -70,23 +74,22 @@ def _levels(per_rep: pd.DataFrame, value_cols: list[str]) -> pd.DataFrame:
     return pd.concat(frames, ignore_index=True)
 
 
-class Backtest:
-    """Rolling-origin backtest of :class:`~workbench.forecast.QuotaForecaster` and two baselines.
+class Backtest(BaseEstimator):
+    """Rolling-origin backtest of a forecaster and two baselines.
 
     Parameters
     ----------
+    estimator : QuotaForecaster
+        The forecaster to test, configured (draws, seed, profile...); each
+        tested quarter gets a clone of it whose seed is ``seed + i``.
     n_quarters : int
         How many past quarters to test (the most recent complete ones).
     weeks : iterable of int
         Weeks of the quarter (1..13) to forecast at, each as of the week's first day.
     min_history : int
         Complete quarters of history a tested quarter needs before it.
-    n_draws, seed : int
-        Monte Carlo draws and seed of each forecast.
     progress : bool
         Show a progress bar.
-    **forecaster_params
-        Passed to :class:`~workbench.forecast.QuotaForecaster`.
 
     Attributes
     ----------
@@ -104,30 +107,25 @@ class Backtest:
 
     def __init__(
         self,
+        estimator: QuotaForecaster | None = None,
+        *,
         n_quarters: int = 8,
         weeks=range(1, WEEKS + 1),
-        *,
         min_history: int = 4,
-        n_draws: int = 2_000,
-        seed: int = 0,
         progress: bool = True,
-        **forecaster_params,
     ) -> None:
+        self.estimator = estimator
         self.n_quarters = n_quarters
         self.weeks = weeks
         self.min_history = min_history
-        self.n_draws = n_draws
-        self.seed = seed
         self.progress = progress
-        self.forecaster_params = forecaster_params
 
     def fit(
         self,
         log: pd.DataFrame | DealStates,
+        *,
         quotas: pd.DataFrame | None = None,
         reps: pd.DataFrame | None = None,
-        profile: SalesProcessProfile | str | None = None,
-        *,
         quarters: list[str] | None = None,
     ) -> Backtest:
         """Forecast every tested quarter at every chosen week and record what happened.
@@ -142,8 +140,8 @@ class Backtest:
         quarters : list of str, optional
             The quarters to test (default: :func:`backtest_quarters`).
         """
-        profile = get_profile(profile, log)
-        states = forecast_states(log, profile)
+        estimator = QuotaForecaster(n_draws=2_000) if self.estimator is None else self.estimator
+        states = forecast_states(log, get_profile(estimator.profile, log))
         weeks = sorted(set(int(w) for w in self.weeks))
         if not weeks or weeks[0] < 1 or weeks[-1] > WEEKS:
             raise WorkbenchError(f"weeks must be between 1 and {WEEKS}, got {weeks}.", hint="e.g. weeks=range(4, 14).")
@@ -153,25 +151,24 @@ class Backtest:
                                  hint=f"give a log with at least {self.min_history + 1} complete quarters, "
                                       "or lower min_history.")
         won = bookings(states)
-        won = won.assign(rep=_owner(won))
+        won = won.assign(rep=owner(won))
         results, chosen, cache, skipped = [], {}, {}, {}
         bar = tqdm(total=len(self.quarters_) * len(weeks), disable=not self.progress, desc="backtest")
         for i, q in enumerate(self.quarters_):
             dates = [week_starts(q)[w - 1] for w in weeks]
-            f = QuotaForecaster(n_draws=self.n_draws, seed=self.seed + i, **self.forecaster_params)
+            f = clone(estimator).set_params(seed=estimator.seed + i)
             try:
                 # The forecaster is only ever handed the log cut at its as-of date.
-                f.fit(states.as_of(dates[0]), dates[0], quotas, reps, profile, cache=cache)
+                f.fit(states.as_of(dates[0]), as_of=dates[0], quotas=quotas, reps=reps, cache=cache)
             except WorkbenchError as exc:  # too little history then: that quarter is not tested
                 skipped[q] = exc.problem
                 bar.update(len(weeks))
                 continue
-            chosen[q] = f.new_business_model_
+            chosen[q] = f.new_business_model_.method
             actual = self._actuals(won, q, f)
             for w, as_of in zip(weeks, dates):
-                if as_of != dates[0]:
-                    f.observe(states.as_of(as_of), as_of)
-                fc = f.predict().merge(f.baselines(), on=["level", "entity"], how="left")
+                forecast = f.predict(states.as_of(as_of), as_of=as_of)
+                fc = forecast.table().merge(forecast.baselines(), on=["level", "entity"], how="left")
                 row = actual.merge(fc, on=["level", "entity"], how="outer")
                 row["actual"] = row["actual"].fillna(0.0)
                 row.insert(0, "as_of", as_of)

@@ -1,0 +1,92 @@
+"""Quota-attainment forecast for a quarter, as of a date inside it, and its backtest.
+
+The package: :mod:`.hierarchy` (rep, team, region, company and their quotas),
+:mod:`.win_model` (which open deals win), :mod:`.new_business`,
+:mod:`.simulation` (the Monte Carlo), :mod:`.baselines`, :mod:`.estimator`
+(:class:`QuotaForecaster`), :mod:`.results` (:class:`QuotaForecast`, what
+``predict`` returns) and :mod:`.backtest`. The deal states and snapshots it
+starts from are :mod:`workbench.snapshot`, shared with the KPIs.
+
+Method
+------
+For every rep, team, region and the company, the bookings of the quarter are
+
+    closed-won so far + what the open pipeline still wins before quarter end
+                      + what is created and won before quarter end,
+
+and each term is forecast from what was known on the as-of date only.
+
+*What the models learn from.* The models learn from the complete quarters
+before the as-of quarter (at most ``history_quarters`` of them): their outcome
+is known, so a deal's label ("won before that quarter's end") and the weekly
+bookings are final. Because every as-of date of a quarter sees the same
+complete quarters, the learned part is the same for every week of the quarter;
+only the snapshot and the bookings so far move (:meth:`QuotaForecast.observe`).
+
+*Open pipeline.* Historical snapshots are taken at the start of each week of
+each past quarter (:func:`workbench.snapshot.snapshot`): every deal open then,
+with its stage, age, time in stage, days since its last activity, follow-ups,
+skipped stages and regressions so far, its amount, the days left in the
+quarter, and any customer-type attribute. A logistic regression (statsmodels
+``Logit``, a binomial GLM with a logit link, fitted by Newton's method) gives
+P(won before quarter end | these); the stage and the amount also bend the
+effect of the days left, since late-stage and big deals close on their own
+clock. Reps and teams differ, and many
+have thin histories, so each is given a multiplicative factor on the odds,
+shrunk towards its team's (and the team's towards 1, the company): a
+Poisson-gamma empirical-Bayes ratio ``(won + k * parent) / (expected + k)`` with
+``k = prior_strength`` expected wins, counted in deals (a deal seen in several
+weekly snapshots counts once). Amounts are as recorded on the as-of date,
+times a historical won-to-pipeline ratio (``amounts='ratio'``), or as recorded
+(``amounts='recorded'``). The ratio is the amount the history's open deals
+went on to book over the amount the win model expected of them: it covers
+amounts revised before the close and also corrects the model where it
+under-weights big deals (which in sales logs close on their own clock).
+
+*New business.* Deals created after the as-of date and won before quarter end
+do not exist yet. The weekly series of the amounts won within their creation
+quarter, by creation week (13 weeks a quarter, the last days folded into week
+13), is forecast with Holt-Winters exponential smoothing (statsmodels, additive
+season of 13 weeks) and with the seasonal-naive forecast (the same week of the
+last quarter). Both are scored by rolling origin on the last quarters of the
+history, on the quantity that matters (the sum from each week to quarter end);
+the one with the lower mean absolute error is used, and ``new_business_model_``
+says which. Its uncertainty is a compound Poisson: a gamma-mixed Poisson number
+of deals with sizes drawn from the historical new-business deals, the gamma's
+variance set so that the total variance matches the rolling-origin errors.
+Each new deal goes to a rep drawn by the reps' historical new-business shares
+(smoothed so new reps get some).
+
+*Quarter shock.* Deals are not independent: some quarters go well for
+everyone. The history's won amount per quarter and week varies more than
+independent deals allow; that excess (method of moments) becomes one common
+normal shock on every deal's log-odds in each draw, so the intervals of teams
+and of the company are as wide as the history says they should be.
+
+*Monte Carlo.* Each open deal is won or not in each of ``n_draws`` draws
+(vectorised numpy, seeded), the new business is drawn as above; the draws are
+summed per rep, and the rep draws are summed per team, region and company, so
+the hierarchy is coherent in every draw. Expected bookings, P10 / P50 / P90 and
+P(bookings >= quota) come from the draws. (Pipeline coverage has one
+definition, :func:`workbench.kpis.pipeline_coverage`.) The fan chart's
+paths (:meth:`QuotaForecast.paths`) spread each draw's bookings
+still to come over the rest of the quarter along the history's timing.
+
+*Baselines* (:meth:`QuotaForecast.baselines`) for the backtest: the
+*weighted pipeline* (closed so far + each open deal's amount times the
+historical win rate of its stage, the usual CRM number), with a P(hit quota)
+from a normal distribution around it whose spread is its own historical error
+at that level and week of quarter; and the *run rate* (bookings so far scaled
+to the whole quarter).
+"""
+
+from .backtest import Backtest, backtest_quarters, reliability_table, score
+from .estimator import QuotaForecaster
+from .new_business import NewBusinessModel, fit_new_business
+from .results import QuotaForecast
+from .simulation import Simulation, simulate_new_business, simulate_pipeline
+from .win_model import forecast_states
+
+__all__ = ["QuotaForecaster", "QuotaForecast", "Backtest", "backtest_quarters", "reliability_table", "score",
+           "Simulation", "simulate_pipeline", "simulate_new_business", "NewBusinessModel", "fit_new_business",
+           "forecast_states"]

@@ -1,0 +1,250 @@
+"""The estimator: :class:`QuotaForecaster` learns from the quarters before the as-of date, and its
+:meth:`~QuotaForecaster.predict` returns the forecast as a :class:`~workbench.forecast.results.QuotaForecast`."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from scipy.special import expit, logit
+from sklearn.base import BaseEstimator
+
+from .. import schema
+from ..calendar import INSTANT, parse_quarter, quarter_bounds, quarter_of, shift_quarter, to_utc
+from ..errors import WorkbenchError
+from ..io.tables import read_quotas
+from ..profile import SalesProcessProfile, get_profile
+from ..snapshot import DealStates, bookings, closed_won_to_date, snapshot
+from .baselines import baseline_sigma, stage_win_rates
+from .hierarchy import NO_REGION, NO_TEAM, lookup, org_table, owner
+from .new_business import fit_new_business
+from .results import QuotaForecast
+from .win_model import fit_win_model, forecast_states, imputed_amount, quarter_shocks, shrunk_factors, training_snapshots
+
+
+class QuotaForecaster(BaseEstimator):
+    """Forecast every rep's, team's, region's and the company's quota attainment.
+
+    See :mod:`workbench.forecast` for the method. scikit-learn's conventions:
+    ``__init__`` stores the configuration, :meth:`fit` learns and sets the
+    attributes ending in ``_``, ``get_params`` / ``set_params`` / ``clone`` work.
+
+    Parameters
+    ----------
+    n_draws : int
+        Monte Carlo draws (at least 10,000 for reporting).
+    seed : int
+        Seed of the draws.
+    history_quarters : int
+        Complete quarters before the as-of quarter the models learn from.
+    prior_strength : float
+        Shrinkage of rep and team win factors, in expected wins.
+    amounts : {'ratio', 'recorded'}
+        Open amounts times the historical booked-to-expected amount ratio, or as recorded.
+    new_business : {'auto', 'ets', 'seasonal_naive', 'none'}
+        New-business model ('auto' keeps the better one on the history).
+    min_n : int
+        Deals won or lost before the forecast quarter below which the
+        forecaster refuses to learn (a :class:`WorkbenchError` saying so).
+    profile : SalesProcessProfile, name, path or None
+        What the activities mean; None takes the profile the log was read with.
+
+    Attributes
+    ----------
+    quarter_, as_of_ : the forecast quarter and the as-of date fitted at.
+    history_ : list of str, the quarters learned from.
+    profile_ : the profile used.
+    win_model_ : :class:`~workbench.forecast.win_model.WinModel`.
+    rep_factor_ : Series, shrunk odds factor per rep.
+    amount_ratio_ : float, booked amount over the win model's expected amount, on the history.
+    imputed_amount_, imputed_amount_source_ : the value of an open deal without an amount (the
+        mean won deal of the history, else the median amount of its open deals) and where it comes from.
+    shock_sd_, team_shock_sd_ : float, SDs of the common and per-team log-odds shocks of a quarter.
+    new_business_model_ : NewBusinessModel (its ``method``: 'ets', 'seasonal_naive' or 'none').
+    stage_win_rate_ : Series, historical win rate per stage (weighted-pipeline baseline).
+    baseline_sigma_ : DataFrame, the weighted pipeline's historical error by level and week.
+    org_ : DataFrame, rep -> team, region.
+    quotas_ : DataFrame or None, the usable quota rows; ``quotas_set_aside_`` the others, with the reason.
+    booking_days_, booking_amounts_ : ndarray, when in their quarter (days) the history's deals were
+        won, and their amounts (the shape of the fan chart).
+
+    Examples
+    --------
+    >>> model = QuotaForecaster(n_draws=2000, seed=0).fit(log, as_of="2026-08-15", quotas=quotas)  # doctest: +SKIP
+    >>> model.predict(log).table()  # doctest: +SKIP
+    """
+
+    def __init__(
+        self,
+        *,
+        n_draws: int = 10_000,
+        seed: int = 0,
+        history_quarters: int = 8,
+        prior_strength: float = 10.0,
+        amounts: str = "ratio",
+        new_business: str = "auto",
+        min_n: int = 30,
+        profile: SalesProcessProfile | str | None = None,
+    ) -> None:
+        self.n_draws = n_draws
+        self.seed = seed
+        self.history_quarters = history_quarters
+        self.prior_strength = prior_strength
+        self.amounts = amounts
+        self.new_business = new_business
+        self.min_n = min_n
+        self.profile = profile
+
+    # ------------------------------------------------------------------ fit
+    def fit(self, log: pd.DataFrame | DealStates, *, as_of: pd.Timestamp | str, quotas: pd.DataFrame | None = None,
+            reps: pd.DataFrame | None = None, cache: dict | None = None) -> QuotaForecaster:
+        """Learn from the complete quarters before the quarter of ``as_of``.
+
+        Parameters
+        ----------
+        log : DataFrame or DealStates
+            Canonical event log (events after ``as_of`` are never seen), or its
+            :func:`~workbench.forecast.win_model.forecast_states`.
+        as_of : Timestamp or str
+            The forecast date; the forecast quarter is the quarter it falls in.
+        quotas : DataFrame, optional
+            rep and/or team, quarter, quota (checked as :func:`workbench.io.read_quotas` does).
+        reps : DataFrame, optional
+            rep, team, region (else taken from the log).
+        cache : dict, optional
+            Historical weekly snapshots shared by fits on the same log (see
+            :func:`~workbench.forecast.win_model.training_snapshots`).
+        """
+        if self.amounts not in ("ratio", "recorded"):
+            raise WorkbenchError(f"amounts={self.amounts!r} is not an option.", hint="use 'ratio' or 'recorded'.")
+        states = forecast_states(log, get_profile(self.profile, log))
+        schema.require(states.events, [schema.AMOUNT], "The quota forecast")
+        self.profile_ = states.profile
+        self.profile_.require_outcomes("The quota forecast")
+        self.as_of_ = to_utc(as_of)
+        self.quarter_ = quarter_of(self.as_of_)
+        self.quotas_, self.quotas_set_aside_ = _quotas(quotas)
+        q_start, _ = quarter_bounds(self.quarter_)
+        # Everything learned sees only events before the quarter's start (complete quarters).
+        self._learn(states.as_of(q_start - INSTANT), reps, cache)
+        return self
+
+    def _learn(self, past: DealStates, reps: pd.DataFrame | None, cache: dict | None) -> None:
+        ev = past.events
+        if ev.empty:
+            raise WorkbenchError("the log has no events before the forecast quarter to learn from.",
+                                 hint="forecast a later quarter, or give a longer log.")
+        self.history_ = _history(ev[schema.TIMESTAMP].min(), self.quarter_, self.history_quarters)
+        closed = int(ev["closing"].isin(["won", "lost"]).sum())
+        if closed < self.min_n:
+            raise WorkbenchError(
+                f"the forecast learns from the deals won or lost before {self.quarter_}, and this log has "
+                f"{closed:,} of them, fewer than the {self.min_n} it needs to say anything with confidence.",
+                hint="forecast a later quarter, or give a longer log.")
+        self.org_ = org_table(past, reps)
+        won = bookings(past)
+        won = won.assign(rep=owner(won))
+        train = training_snapshots(past, self.history_, cache=cache)
+        self.imputed_amount_, self.imputed_amount_source_ = imputed_amount(won, train[schema.AMOUNT])
+        train["amount_used"] = train[schema.AMOUNT].fillna(self.imputed_amount_)
+        self.win_model_ = fit_win_model(train, past.profile)
+        train["p"] = self.win_model_.predict(train)
+        self.rep_factor_ = shrunk_factors(train, self.org_, self.prior_strength)
+        p_rep = expit(logit(train["p"].to_numpy()) + np.log(lookup(train[schema.REP], self.rep_factor_, 1.0)))
+        w = train["weight"].to_numpy()
+        got = (train["won"] * train["closed_amount"].fillna(train["amount_used"])).to_numpy() * w
+        expected = (p_rep * train["amount_used"]).to_numpy() * w
+        self.amount_ratio_ = float(got.sum() / expected.sum()) if expected.sum() > 0 else 1.0
+        self.shock_sd_, self.team_shock_sd_ = quarter_shocks(train, self.history_, self.org_, self.prior_strength,
+                                                             self.ratio_)
+        self.stage_win_rate_ = stage_win_rates(train)
+        self.baseline_sigma_ = baseline_sigma(train, won, self.stage_win_rate_, self.imputed_amount_,
+                                              self.history_, self.org_)
+        self.new_business_model_ = fit_new_business(
+            won, self.history_, method="auto" if self.new_business == "none" else self.new_business)
+        in_history = quarter_of(won["closed_at"]).isin(self.history_).to_numpy()
+        starts = quarter_of(won["closed_at"][in_history]).map(lambda q: quarter_bounds(q)[0])
+        self.booking_days_ = ((won["closed_at"][in_history] - starts) / pd.Timedelta(days=1)).to_numpy(float)
+        self.booking_amounts_ = won[schema.AMOUNT][in_history].to_numpy(float)
+
+    @property
+    def ratio_(self) -> float:
+        """The factor on open amounts: :attr:`amount_ratio_` with ``amounts='ratio'``, else 1."""
+        return self.amount_ratio_ if self.amounts == "ratio" else 1.0
+
+    # ------------------------------------------------------------------ predict
+    def predict(self, log: pd.DataFrame | DealStates, *, as_of: pd.Timestamp | str | None = None,
+                quarter: str | None = None) -> QuotaForecast:
+        """The forecast as of ``as_of`` (default: the date fitted at), from the log as it was then.
+
+        ``as_of`` must fall in the fitted quarter (``quarter``, when given, must
+        be it): the models learned from complete quarters only, so they serve
+        every as-of date of the quarter.
+        """
+        if not hasattr(self, "win_model_"):
+            raise WorkbenchError("the forecaster is not fitted yet.",
+                                 hint="call fit(log, as_of=..., quotas=...) first.")
+        as_of = self.as_of_ if as_of is None else to_utc(as_of)
+        if quarter is not None and parse_quarter(str(quarter)) != self.quarter_:
+            raise WorkbenchError(f"the forecaster was fitted for {self.quarter_}, not {quarter}.",
+                                 hint="fit it with an as_of date inside that quarter.")
+        if quarter_of(as_of) != self.quarter_:
+            raise WorkbenchError(f"as_of {as_of.date()} is not in the fitted quarter {self.quarter_}.",
+                                 hint="fit again for another quarter.")
+        states = forecast_states(log, self.profile_).as_of(as_of)
+        deals = snapshot(states, as_of, quarter=self.quarter_)
+        deals[schema.REP] = owner(deals)
+        imputed = int(deals[schema.AMOUNT].isna().sum())
+        deals["amount_used"] = deals[schema.AMOUNT].fillna(self.imputed_amount_)
+        p = self.win_model_.predict(deals)
+        factor = lookup(deals[schema.REP], self.rep_factor_, 1.0).astype(float)
+        deals["p_win"] = expit(logit(p) + np.log(factor)) if len(deals) else p
+        deals["expected_amount"] = deals["p_win"] * deals["amount_used"] * self.ratio_
+        closed = closed_won_to_date(states, as_of, self.quarter_)
+        won_so_far = bookings(states, start=quarter_bounds(self.quarter_)[0], as_of=as_of)
+        reps = self._reps(deals, closed)
+        nb = self.new_business_model_.for_reps([r for r in reps[schema.REP] if r != "(no rep)"]
+                                               or list(reps[schema.REP]))
+        expected_nb = 0.0 if self.new_business == "none" else nb.expected(as_of, self.quarter_)
+        return QuotaForecast(model=self, as_of=as_of, deals=deals, reps=reps,
+                             closed=closed.set_index(schema.REP)["closed_won_to_date"],
+                             won_so_far=won_so_far, new_business=nb, new_business_expected=expected_nb,
+                             imputed_amounts=imputed)
+
+    def fit_predict(self, log: pd.DataFrame | DealStates, *, as_of: pd.Timestamp | str,
+                    quotas: pd.DataFrame | None = None, reps: pd.DataFrame | None = None) -> QuotaForecast:
+        """:meth:`fit`, then :meth:`predict` at the same date, reading the log once."""
+        states = forecast_states(log, get_profile(self.profile, log))
+        return self.fit(states, as_of=as_of, quotas=quotas, reps=reps).predict(states)
+
+    def _reps(self, deals: pd.DataFrame, closed: pd.DataFrame) -> pd.DataFrame:
+        """The reps forecast (rep, team, region): those with open deals, wins so far or a quota."""
+        reps_now = set(deals[schema.REP]) | set(closed[schema.REP])
+        if self.quotas_ is not None and schema.REP in self.quotas_.columns:
+            qq = self.quotas_[self.quotas_["quarter"] == self.quarter_]
+            reps_now |= set(qq[schema.REP].dropna().astype(str))
+        reps_now = reps_now or set(self.org_[schema.REP])
+        org = self.org_.set_index(schema.REP).reindex(sorted(reps_now))
+        org[schema.TEAM] = org[schema.TEAM].fillna(NO_TEAM)
+        org[schema.REGION] = org[schema.REGION].fillna(NO_REGION)
+        return org.rename_axis(schema.REP).reset_index()
+
+
+def _history(first: pd.Timestamp, quarter: str, n: int) -> list[str]:
+    """Up to ``n`` complete quarters before ``quarter`` that the log covers (from ``first``), oldest first."""
+    quarters = []
+    q = shift_quarter(quarter, -1)
+    while len(quarters) < n and quarter_bounds(q)[0] >= first.floor("D") - pd.Timedelta(days=6):
+        quarters.insert(0, q)
+        q = shift_quarter(q, -1)
+    if not quarters:
+        raise WorkbenchError(f"no complete quarter of history before {quarter} (the log starts {first.date()}).",
+                             hint="forecast a quarter that has at least one complete quarter of events before it.")
+    return quarters
+
+
+def _quotas(quotas) -> tuple[pd.DataFrame | None, pd.DataFrame]:
+    """The usable quota rows (:func:`workbench.io.read_quotas`' rules) and those set aside."""
+    if quotas is None:
+        return None, pd.DataFrame(columns=["source_row", "reason"])
+    result = read_quotas(quotas) if isinstance(quotas, pd.DataFrame) else quotas
+    return result.log, result.quarantine

@@ -1,0 +1,215 @@
+"""What a forecast says: :class:`QuotaForecast`, the results of :meth:`QuotaForecaster.predict`."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from .. import schema
+from ..calendar import DAY, quarter_bounds
+from .baselines import baselines
+from .hierarchy import LEVELS, quotas_by_level
+from .new_business import NewBusinessModel
+from .simulation import Simulation, simulate_new_business, simulate_pipeline
+
+
+@dataclass
+class QuotaForecast:
+    """The forecast of a quarter as of a date: the open deals, what is booked, the draws and their summary.
+
+    Made by :meth:`QuotaForecaster.predict`; it keeps no training data. The
+    draws are made on first use, with the model's ``n_draws`` and ``seed`` (the
+    same seed gives the same numbers).
+
+    Attributes
+    ----------
+    model : QuotaForecaster
+        The fitted model.
+    as_of : Timestamp
+    deals : DataFrame
+        Every open deal: the snapshot's state (stage, age, time in stage...),
+        ``amount_used`` (its amount, or the imputed value), ``p_win`` (won
+        before quarter end) and ``expected_amount``.
+    reps : DataFrame
+        rep, team, region of the reps forecast, in the order of the draws' columns.
+    closed : Series
+        Closed-won so far per rep.
+    won_so_far : DataFrame
+        The deals won so far this quarter (:func:`workbench.snapshot.bookings`).
+    new_business : NewBusinessModel
+        Shared among this quarter's reps.
+    new_business_expected : float
+        Expected new business from ``as_of`` to the quarter's end.
+    imputed_amounts : int
+        Open deals without an amount (valued at ``model.imputed_amount_``).
+    """
+
+    model: Any
+    as_of: pd.Timestamp
+    deals: pd.DataFrame
+    reps: pd.DataFrame
+    closed: pd.Series
+    won_so_far: pd.DataFrame
+    new_business: NewBusinessModel
+    new_business_expected: float
+    imputed_amounts: int
+    _simulation: Simulation | None = field(default=None, repr=False)
+
+    @property
+    def quarter(self) -> str:
+        """The forecast quarter."""
+        return self.model.quarter_
+
+    def simulate(self, n_draws: int | None = None, seed: int | None = None) -> Simulation:
+        """Draw the quarter's bookings per rep (the model's draws and seed by default)."""
+        m = self.model
+        n_draws = m.n_draws if n_draws is None else n_draws
+        seed = m.seed if seed is None else seed
+        pipe_rng, nb_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        pos = pd.Series(np.arange(len(self.reps)), index=self.reps[schema.REP])
+        team = self.reps.set_index(schema.REP)[schema.TEAM]
+        deals = self.deals
+        pipeline = simulate_pipeline(
+            deals["p_win"].to_numpy(), (deals["amount_used"] * m.ratio_).to_numpy(),
+            deals[schema.REP].map(pos).to_numpy(), len(self.reps), n_draws=n_draws, rng=pipe_rng,
+            shock_sd=m.shock_sd_, cluster=pd.factorize(deals[schema.REP].map(team))[0], cluster_sd=m.team_shock_sd_)
+        nb = self.new_business
+        group = nb.rep_share.index.map(pos).to_numpy() if len(nb.rep_share) else np.zeros(0, int)
+        new = simulate_new_business(nb, self.new_business_expected, len(self.reps), group, n_draws=n_draws,
+                                    rng=nb_rng)
+        closed = self.closed.reindex(self.reps[schema.REP], fill_value=0.0)
+        return Simulation(self.reps, closed.to_numpy(float), pipeline, new)
+
+    @property
+    def simulation(self) -> Simulation:
+        """The draws, made once with the model's ``n_draws`` and ``seed``."""
+        if self._simulation is None:
+            self._simulation = self.simulate()
+        return self._simulation
+
+    def quotas(self) -> dict[str, pd.Series]:
+        """Quota per entity at each level for the forecast quarter."""
+        return quotas_by_level(self.model.quotas_, self.quarter, self.reps)
+
+    def table(self, simulation: Simulation | None = None) -> pd.DataFrame:
+        """The forecast per level and entity.
+
+        Returns
+        -------
+        DataFrame
+            One row per level ('rep', 'team', 'region', 'company') and entity:
+            team, region (where defined), n_open_deals, open_pipeline,
+            closed_won_to_date, pipeline_expected, new_business_expected,
+            expected_bookings, p10, p50, p90, quota, expected_attainment,
+            p_hit_quota and gap_to_quota (quota minus closed-won so far).
+            ``attrs`` holds quarter, as_of and new_business_model.
+        """
+        sim = simulation if simulation is not None else self.simulation
+        reps, deals = self.reps, self.deals
+        by_rep = deals.groupby(schema.REP)
+        per_rep = pd.DataFrame({
+            schema.REP: reps[schema.REP], schema.TEAM: reps[schema.TEAM], schema.REGION: reps[schema.REGION],
+            "n_open_deals": reps[schema.REP].map(by_rep.size()).fillna(0).astype(int).to_numpy(),
+            "open_pipeline": reps[schema.REP].map(by_rep["amount_used"].sum()).fillna(0.0).to_numpy(),
+            "closed_won_to_date": sim.closed,
+            "pipeline_expected": reps[schema.REP].map(by_rep["expected_amount"].sum()).fillna(0.0).to_numpy(),
+            "new_business_expected": self.new_business_expected
+            * reps[schema.REP].map(self.new_business.rep_share).fillna(0.0).to_numpy(),
+        })
+        quotas = self.quotas()
+        frames = []
+        for level in LEVELS:
+            names, draws = sim.level_draws(level)
+            if level == "rep":
+                base = per_rep.copy()
+            elif level == "company":
+                base = per_rep.drop(columns=[schema.REP, schema.TEAM, schema.REGION]).sum().to_frame().T
+                base[schema.TEAM], base[schema.REGION] = np.nan, np.nan
+            else:
+                agg = per_rep.drop(columns=[schema.REP]).groupby(level, sort=True)
+                base = agg.sum(numeric_only=True).reset_index()
+                base[schema.REGION] = agg[schema.REGION].first().to_numpy()
+                base[schema.TEAM] = base[level] if level == "team" else np.nan
+            base.insert(0, "entity", names)
+            base.insert(0, "level", level)
+            p10, p50, p90 = np.percentile(draws, [10, 50, 90], axis=0)
+            base["expected_bookings"] = draws.mean(axis=0)
+            base["p10"], base["p50"], base["p90"] = p10, p50, p90
+            quota = (pd.Series(names).map(quotas[level]).to_numpy(float) if len(quotas[level])
+                     else np.full(len(names), np.nan))
+            base["quota"] = quota
+            with np.errstate(divide="ignore", invalid="ignore"):
+                base["expected_attainment"] = base["expected_bookings"] / quota
+                base["p_hit_quota"] = np.where(np.isnan(quota), np.nan, (draws >= quota[None, :]).mean(axis=0))
+                base["gap_to_quota"] = quota - base["closed_won_to_date"].to_numpy(float)
+            frames.append(base)
+        cols = ["level", "entity", schema.TEAM, schema.REGION, "n_open_deals", "open_pipeline",
+                "closed_won_to_date", "pipeline_expected", "new_business_expected", "expected_bookings",
+                "p10", "p50", "p90", "quota", "expected_attainment", "p_hit_quota", "gap_to_quota"]
+        out = pd.concat([f[cols] for f in frames], ignore_index=True)
+        out["n_open_deals"] = out["n_open_deals"].astype(int)
+        out.attrs.update(quarter=self.quarter, as_of=self.as_of, new_business_model=self.new_business.method)
+        return out
+
+    def baselines(self) -> pd.DataFrame:
+        """The weighted pipeline and the run rate, per level and entity
+        (:func:`workbench.forecast.baselines.baselines`)."""
+        m = self.model
+        return baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_, m.baseline_sigma_,
+                         self.quarter, self.as_of)
+
+    def observe(self, log: pd.DataFrame, as_of: pd.Timestamp | str) -> QuotaForecast:
+        """The forecast at a later date of the same quarter, without relearning (a new object)."""
+        return self.model.predict(log, as_of=as_of)
+
+    def paths(self, n_draws: int = 2000, seed: int | None = None) -> pd.DataFrame:
+        """Company cumulative bookings through the quarter: actual up to ``as_of``, then the drawn fan.
+
+        Each draw's bookings still to come (the company total of
+        :meth:`simulate` minus the closed-won so far) are spread over the rest
+        of the quarter along the history's timing: the share of the bookings
+        from this day of the quarter to its end that the history quarters had
+        booked by each later day. The fan therefore ends exactly at the
+        forecast's distribution; its shape in between is the historical one.
+
+        Returns
+        -------
+        DataFrame
+            date, kind ('actual' or 'forecast'), p10, p50, p90, mean (actual rows
+            have the actual in all four).
+        """
+        start, end = quarter_bounds(self.quarter)
+        won = self.won_so_far
+        days = pd.date_range(start, self.as_of, freq="D")
+        actual = np.array([won.loc[won["closed_at"] < d, schema.AMOUNT].sum() for d in days])
+        rows = [pd.DataFrame({"date": days, "kind": "actual", "p10": actual, "p50": actual, "p90": actual,
+                              "mean": actual})]
+        grid = pd.date_range(self.as_of, end, freq="7D")
+        if grid[-1] < end:
+            grid = grid.append(pd.DatetimeIndex([end]))
+        sim = self.simulate(n_draws=n_draws, seed=seed)
+        total = sim.level_draws("company")[1][:, 0]
+        base = float(sim.closed.sum())
+        share = _timing_share(self.model, (grid - start) / DAY, (self.as_of - start) / DAY)
+        cum = base + np.outer(share, total - base)
+        q = np.percentile(cum, [10, 50, 90], axis=1)
+        rows.append(pd.DataFrame({"date": grid, "kind": "forecast", "p10": q[0], "p50": q[1], "p90": q[2],
+                                  "mean": cum.mean(axis=1)}))
+        return pd.concat(rows, ignore_index=True)
+
+
+def _timing_share(model, day: np.ndarray, from_day: float) -> np.ndarray:
+    """Share of the history's bookings between ``from_day`` and the quarter end booked by each ``day``."""
+    offset, amount = model.booking_days_, model.booking_amounts_
+    later = offset >= from_day
+    denom = amount[later].sum()
+    if denom <= 0:
+        # No history after this day of the quarter: spread evenly in time.
+        span = max(day[-1] - from_day, 1e-9)
+        return np.clip((day - from_day) / span, 0, 1)
+    share = np.array([amount[later & (offset < d)].sum() for d in day]) / denom
+    share[-1] = 1.0
+    return share
