@@ -14,7 +14,8 @@ from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 from workbench import WorkbenchError
 from workbench.cli import main
 from workbench.profile import PPVVC
-from workbench.report import build_report, resolve_period, run_notebook
+from workbench.calendar import resolve_period
+from workbench.report import build_report, run_notebook
 
 
 @pytest.fixture

@@ -1,7 +1,15 @@
 """Sales process mining and quota-attainment forecasting from CRM event logs.
 
-The names below are the everyday entry points; each lives in the module named
-beside it and is imported on first use, so ``import workbench`` stays fast.
+The names below are the everyday entry points: load the data, look at the process,
+measure it, forecast the quarter, write the report. Each lives in the module named
+beside it and is imported on first use, so ``import workbench`` stays fast; the
+modules themselves (``workbench.kpis``, ``workbench.bottlenecks``...) hold the rest.
+
+Examples
+--------
+>>> import workbench as wb
+>>> "load_sales_data" in dir(wb)
+True
 """
 
 from importlib import import_module
@@ -11,17 +19,23 @@ from .profile import PPVVC, SALESFORCE, SalesProcessProfile, get_profile, load_p
 
 __version__ = "0.1.0"
 
+#: The public API: name -> the module that defines it (imported on first use).
 _LAZY = {
-    "read_event_log": "io", "read_reps": "io", "read_quotas": "io", "load_sales_data": "io",
-    "check_file": "check",
-    "generate_demo_data": "synth", "write_demo_data": "synth",
+    # reading the data
+    "load_sales_data": "io", "read_event_log": "io", "read_reps": "io", "read_quotas": "io",
+    "check_file": "check", "resolve_profile": "profile_fit", "derive_profile": "profile_fit",
+    # the process as it is
     "discover_dfg": "discovery", "variants": "discovery", "discover_petri_net": "discovery",
     "draw_map": "maps", "explore_map": "maps",
     "detect_deviations": "conformance", "conformance_summary": "conformance", "process_pays": "conformance",
-    "stage_times": "bottlenecks", "rank_bottlenecks": "bottlenecks", "stalled_deals": "bottlenecks",
+    # where deals wait, and the KPIs
+    "stage_times": "bottlenecks", "rank_bottlenecks": "bottlenecks", "top_bottleneck": "bottlenecks",
+    "stalled_deals": "bottlenecks",
     "win_rate": "kpis", "attainment": "kpis", "pipeline_coverage": "kpis",
+    # the quarter
     "QuotaForecaster": "forecast", "Backtest": "forecast",
-    "build_report": "report",
+    # the report and the demo
+    "build_report": "report", "generate_demo_data": "synth", "write_demo_data": "synth",
 }
 
 __all__ = ["WorkbenchError", "SalesProcessProfile", "PPVVC", "SALESFORCE", "get_profile", "load_profile", *_LAZY]
@@ -31,3 +45,8 @@ def __getattr__(name: str):
     if name in _LAZY:
         return getattr(import_module(f".{_LAZY[name]}", __name__), name)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    # Jupyter completes from dir(): list the lazy names too.
+    return sorted(set(globals()) | set(_LAZY))

@@ -1,8 +1,7 @@
 """The consultant's questions about forecast realism: are the quotas achievable, is the pipeline honest?
 
-Seed 002 (l.43-57): quotas too high demoralise and mislead management, too low
-stall the team; they should build on past results and seasonality, then
-stretch realistically. And a pipeline that systematically converts less than
+Quotas too high demoralise and mislead management, too low stall the team; they
+should build on past results and seasonality, then stretch realistically. And a pipeline that systematically converts less than
 the company's (optimism) or more (sandbagging: deals kept out of the CRM until
 they are safe) makes every forecast built on it wrong.
 """

@@ -2,8 +2,8 @@
 
 Stage visits come from the engine (:func:`workbench.engine.stage_visits`):
 time in a stage runs from entering it to entering the next stage or closing
-(seed 004, l.23-32: study the duration of each stage; seed 003, l.41-47:
-knowing the triggers between stages lets you remove bottlenecks). Only
+(study the duration of each stage; knowing the triggers between stages lets
+you remove bottlenecks). Only
 finished visits enter duration statistics; a visit still running is censored.
 Differences between teams or quarters are tested with :mod:`workbench.stats`
 before a stage is called a bottleneck.
@@ -306,6 +306,38 @@ def rank_bottlenecks(
     return out[first + [c for c in out.columns if c not in first]]
 
 
+def top_bottleneck(
+    log: pd.DataFrame,
+    *,
+    profile: SalesProcessProfile | str | None = None,
+    by: str = "team",
+    ranking: pd.DataFrame | None = None,
+    seed: int = 0,
+) -> pd.Series | None:
+    """The bottleneck to name first: the group and stage where deals lose the most days.
+
+    The one definition every page uses: among the stages found significantly
+    slower in a group than in the rest of the organisation (:func:`rank_bottlenecks`),
+    the one with the largest ``excess_days`` (visits x difference of medians).
+    None when no stage is significantly slower anywhere.
+
+    Parameters
+    ----------
+    ranking : DataFrame, optional
+        A :func:`rank_bottlenecks` table already computed with the same ``by``.
+
+    Returns
+    -------
+    Series or None
+        The ranking's row: by, stage, median_days, rest_median_days, excess_days...
+    """
+    ranking = rank_bottlenecks(log, profile=profile, by=by, seed=seed) if ranking is None else ranking
+    slower = ranking[ranking["significant"].fillna(False).astype(bool) & (ranking["diff"] > 0)]
+    if slower.empty:
+        return None
+    return slower.sort_values(["excess_days", by, "stage"], ascending=[False, True, True]).iloc[0]
+
+
 def rework(
     log: pd.DataFrame,
     *,
@@ -369,7 +401,7 @@ def stalled_deals(
     A deal open at ``as_of`` (default the last event) is stalled
     when its time in its current stage exceeds the stage's historical
     ``quantile`` (p90), computed from the visits of that stage finished before
-    ``as_of`` (seed 003, l.61: trace stalled deals to a root cause). Stages
+    ``as_of`` (a stalled deal should be traced to its root cause). Stages
     with fewer than ``min_history`` finished visits have no threshold and flag
     nothing.
 
@@ -465,5 +497,6 @@ def wip(
 
 __all__ = [
     "stage_durations", "stage_times", "waiting_times", "stage_excess", "stage_trend", "rank_bottlenecks",
+    "top_bottleneck",
     "rework", "stage_thresholds", "stalled_deals", "handovers", "wip",
 ]

@@ -122,3 +122,39 @@ def to_utc(ts: object) -> pd.Timestamp:
     """A timestamp in UTC; naive input is taken as UTC."""
     t = pd.Timestamp(ts)
     return t.tz_localize("UTC") if t.tzinfo is None else t.tz_convert("UTC")
+
+
+def resolve_period(log: pd.DataFrame, quarter: str | None, as_of: str | None) -> tuple[str, pd.Timestamp]:
+    """Check a report's quarter and as-of date against the log; fill the defaults.
+
+    The as-of date defaults to the last event (or the quarter's end if that is
+    earlier); the quarter defaults to the quarter of the as-of date. The as-of
+    date must lie inside the data and inside the quarter.
+    """
+    first, last = log["timestamp"].min(), log["timestamp"].max()
+    if quarter is not None:
+        quarter = check_quarter(quarter)
+    if as_of is None:
+        stamp = last
+        if quarter is not None:
+            start, end = quarter_bounds(quarter)
+            stamp = min(last, end - pd.Timedelta(seconds=1))
+            if stamp < start:
+                raise WorkbenchError(
+                    f"quarter {quarter} starts after the last event of the log ({last:%Y-%m-%d}).",
+                    hint="pick a quarter the log covers, or leave --quarter out.")
+    else:
+        try:
+            stamp = to_utc(as_of)
+        except (ValueError, TypeError):
+            raise WorkbenchError(f"--as-of {as_of!r} is not a date.", hint="write it as 2026-08-15.") from None
+        if not first <= stamp <= last + pd.Timedelta(days=1):
+            raise WorkbenchError(
+                f"--as-of {stamp:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {last:%Y-%m-%d}).",
+                hint="pick a date the log covers.")
+    quarter = quarter or quarter_of(stamp)
+    start, end = quarter_bounds(quarter)
+    if not start <= stamp < end:
+        raise WorkbenchError(f"--as-of {stamp:%Y-%m-%d} is not inside {quarter}.",
+                             hint="pick an as-of date inside the quarter, or leave it out.")
+    return quarter, stamp

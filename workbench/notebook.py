@@ -209,6 +209,17 @@ class Results:
         self.values["figures"].append(f"figures/{path.name}")
         return fig
 
+    def map(self, process_map, name: str):
+        """Save a process map (:func:`workbench.maps.draw_map`) as ``figures/<notebook>-<name>.svg``
+        and return its SVG for display."""
+        from IPython.display import SVG
+
+        folder = self.output_dir / "figures"
+        folder.mkdir(parents=True, exist_ok=True)
+        path = process_map.save(folder / f"{self.name}-{name}.svg")
+        self.values["figures"].append(f"figures/{Path(path).name}")
+        return SVG(process_map.to_svg())
+
     def write(self) -> Path:
         """Write the JSON file and return its path."""
         path = self.output_dir / f"{self.name}.json"
@@ -216,22 +227,48 @@ class Results:
         return path
 
 
+#: Where a notebook run outside a report writes its key numbers and figures (git-ignored).
+DEFAULT_OUTPUT_DIR = "workbench-output"
+
+
+def demo_inputs() -> dict[str, Path]:
+    """The demo data's event log, reps and quotas, generated (seed 7, default size) when missing.
+
+    In a source checkout they are its ``data/demo/`` (what ``make report``
+    writes); an installed workbench keeps them in ``~/.cache/workbench/demo``.
+    """
+    from .synth import write_demo_data
+
+    package = Path(__file__).resolve().parent
+    checkout = package.parent
+    folder = (checkout / "data" / "demo" if (checkout / "pyproject.toml").exists()
+              else Path.home() / ".cache" / "workbench" / "demo")
+    paths = {"log": folder / "events.parquet", "reps": folder / "reps.csv", "quotas": folder / "quotas.csv"}
+    if not all(p.exists() for p in paths.values()):
+        written = write_demo_data(folder, seed=7, size="default", progress=False)
+        paths = {"log": written["events"], "reps": written["reps"], "quotas": written["quotas"]}
+    return paths
+
+
 def setup(
     name: str,
     *,
-    log: str | Path,
-    output_dir: str | Path = ".",
+    log: str | Path | None,
+    output_dir: str | Path | None = None,
     quarter: str | None = None,
     as_of: str | None = None,
     **load_options,
 ):
     """Everything a report notebook does after its parameters cell.
 
-    Loads the inputs (:func:`load`), says in one line when the process profile
-    was derived from the data or does not know every activity, resolves the
-    quarter and the as-of date, keeps only the events that had happened by the
-    as-of date (a report as of a past date sees only what was known then) and
-    opens the notebook's :class:`Results`.
+    Loads the inputs (:func:`load`; without a ``log``, the demo data of
+    :func:`demo_inputs` with its reps and quotas), says in one line when the
+    process profile was derived from the data or does not know every activity,
+    resolves the quarter and the as-of date, keeps only the events that had
+    happened by the as-of date (a report as of a past date sees only what was
+    known then) and opens the notebook's :class:`Results`, which writes to
+    ``output_dir`` (default :data:`DEFAULT_OUTPUT_DIR` in the working folder,
+    created when missing).
 
     Returns
     -------
@@ -241,14 +278,20 @@ def setup(
 
     import matplotlib
 
-    from .calendar import happened
-    from .report import resolve_period
+    from .calendar import happened, resolve_period
 
     warnings.filterwarnings("ignore", category=FutureWarning)
     # Tables mix numbers and dates; rounding them for display is meant for the numbers only.
     warnings.filterwarnings("ignore", message="obj.round has no effect")
     matplotlib.rcParams["figure.max_open_warning"] = 0
     pd.set_option("display.max_columns", 30, "display.width", 200, "display.precision", 2)
+    if log is None:
+        demo = demo_inputs()
+        log = demo["log"]
+        load_options = {**load_options, "reps": load_options.get("reps") or demo["reps"],
+                        "quotas": load_options.get("quotas") or demo["quotas"]}
+    output_dir = Path(DEFAULT_OUTPUT_DIR if output_dir is None else output_dir)
+    (output_dir / "figures").mkdir(parents=True, exist_ok=True)
     data = load(log, **load_options)
     if data.profile.derived or "Note:" in data.profile_note:
         print(data.profile_note)

@@ -13,6 +13,7 @@ import json
 import os
 import shutil
 import tempfile
+from importlib import resources
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -20,52 +21,17 @@ from pathlib import Path
 import pandas as pd
 import pyarrow as pa
 
-from .calendar import check_quarter, quarter_bounds, quarter_of, to_utc
+from .calendar import resolve_period
 from .errors import WorkbenchError
 
 #: The notebooks of the report, in the order they run and appear.
 NOTEBOOKS = ("01_process_discovery", "02_bottlenecks", "03_quota_forecast", "04_sales_audit")
-NOTEBOOK_DIR = Path(__file__).resolve().parents[1] / "notebooks"
+#: The notebooks ship inside the package, so an installed workbench writes the same report.
+NOTEBOOK_DIR = Path(str(resources.files("workbench") / "notebooks"))
 KERNEL = "workbench"
 #: Below this many events the notebooks run two at a time: a kernel holds the log three or four
 #: times over at its peak (3.3 GB at a million events), so two fit easily in memory there.
 PARALLEL_BELOW = 2_000_000
-
-
-def resolve_period(log: pd.DataFrame, quarter: str | None, as_of: str | None) -> tuple[str, pd.Timestamp]:
-    """Check the quarter and the as-of date against the data; fill the defaults.
-
-    The as-of date defaults to the last event (or the quarter's end if that is
-    earlier); the quarter defaults to the quarter of the as-of date. The as-of
-    date must lie inside the data and inside the quarter.
-    """
-    first, last = log["timestamp"].min(), log["timestamp"].max()
-    if quarter is not None:
-        quarter = check_quarter(quarter)
-    if as_of is None:
-        stamp = last
-        if quarter is not None:
-            start, end = quarter_bounds(quarter)
-            stamp = min(last, end - pd.Timedelta(seconds=1))
-            if stamp < start:
-                raise WorkbenchError(
-                    f"quarter {quarter} starts after the last event of the log ({last:%Y-%m-%d}).",
-                    hint="pick a quarter the log covers, or leave --quarter out.")
-    else:
-        try:
-            stamp = to_utc(as_of)
-        except (ValueError, TypeError):
-            raise WorkbenchError(f"--as-of {as_of!r} is not a date.", hint="write it as 2026-08-15.") from None
-        if not first <= stamp <= last + pd.Timedelta(days=1):
-            raise WorkbenchError(
-                f"--as-of {stamp:%Y-%m-%d} is outside the data ({first:%Y-%m-%d} to {last:%Y-%m-%d}).",
-                hint="pick a date the log covers.")
-    quarter = quarter or quarter_of(stamp)
-    start, end = quarter_bounds(quarter)
-    if not start <= stamp < end:
-        raise WorkbenchError(f"--as-of {stamp:%Y-%m-%d} is not inside {quarter}.",
-                             hint="pick an as-of date inside the quarter, or leave it out.")
-    return quarter, stamp
 
 
 def _kernel_name() -> str:
@@ -289,7 +255,10 @@ def build_report(
             "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work),
         }
         parameters.update(extra_parameters or {})
-        names = [n for n in notebooks if (notebook_dir / f"{n}.ipynb").exists()]
+        names = list(notebooks)
+        if missing := [n for n in names if not (notebook_dir / f"{n}.ipynb").exists()]:
+            raise WorkbenchError(f"notebook {missing[0]} is not in {notebook_dir}.", file=str(notebook_dir),
+                                 hint="reinstall the workbench (pip install .): its notebooks ship with it.")
         if jobs is None:
             jobs = 2 if n_events < PARALLEL_BELOW and (os.cpu_count() or 1) >= 2 else 1
 

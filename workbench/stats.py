@@ -1,8 +1,8 @@
 """Significance tests shared by every comparison the workbench reports.
 
 A difference is only called a finding when its test says so after a
-multiple-testing correction (seed 000: practices were kept only where the
-influence was statistically significant). Each function returns a pandas
+multiple-testing correction (as studies of sales practices keep a practice only
+where its influence is statistically significant). Each function returns a pandas
 Series so that many comparisons stack into one DataFrame.
 """
 

@@ -60,7 +60,7 @@ def followup_persistence(
 ) -> pd.DataFrame:
     """Follow-ups after the first contact, won vs lost deals (the 4P's Persistence).
 
-    Seed 003, l.76-80: forgotten follow-ups lose deals.
+    Forgotten follow-ups lose deals.
 
     Counts the profile's loop activities (follow-ups) after a closed deal's
     first ``first_contact``-role event and before its close; deals never

@@ -1,0 +1,212 @@
+"""Replaying the deals on a model with pm4py: token-replay fitness (the reference model and the
+discovered one) and alignments of the most frequent variants."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import get_all_start_methods, get_context
+
+import numpy as np
+import pandas as pd
+from tqdm.auto import tqdm
+
+from .. import discovery
+from ..profile import SalesProcessProfile, get_profile
+from ..schema import ACTIVITY, CASE, TIMESTAMP, check_log
+
+from .reference import is_closed, prepared_events, reference_model, traces
+
+def _variant_per_case(ev: pd.DataFrame) -> pd.Series:
+    """Each case's activity sequence (tuple), indexed by case_id."""
+    return ev.groupby(CASE, sort=True)[ACTIVITY].agg(tuple)
+
+
+#: Variants per pm4py call; a progress step and the unit of work a process takes.
+_REPLAY_CHUNK = 2_000
+
+
+#: From this many variants on, the replay runs in one process per core (starting them costs
+#: a few seconds; pm4py's replay takes about a millisecond per variant).
+_PARALLEL_FROM = 10_000
+
+
+def _replay(variants: list[tuple], profile: SalesProcessProfile, closed: bool) -> list[dict]:
+    """pm4py's token replay of ``variants`` on :func:`reference_model` (its ``open_cases`` form
+    unless ``closed``), one row per variant."""
+    from pm4py.algo.conformance.tokenreplay.variants import token_replay
+
+    net, im, fm = reference_model(profile, open_cases=not closed)
+    params = {token_replay.Parameters.CONSIDER_ACTIVITIES_NOT_IN_MODEL_IN_FITNESS: True,
+              token_replay.Parameters.SHOW_PROGRESS_BAR: False}
+    return [{"fitness": float(r["trace_fitness"]), "is_fit": bool(r["trace_is_fit"]),
+             "missing": int(r["missing_tokens"]), "remaining": int(r["remaining_tokens"]),
+             "consumed": int(r["consumed_tokens"]), "produced": int(r["produced_tokens"]), "closed": closed}
+            for r in token_replay.apply(traces(variants), net, im, fm, parameters=params)]
+
+
+def _cores() -> int:
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def token_replay_fitness(
+    log: pd.DataFrame, profile: SalesProcessProfile | str | None = None, *, progress: bool = False,
+    n_jobs: int | None = None,
+) -> pd.DataFrame:
+    """Token-based replay fitness of every case on the reference model (pm4py).
+
+    Each distinct variant is replayed once. Closed cases are replayed on
+    :func:`reference_model`; cases without a close on its ``open_cases`` form.
+
+    Parameters
+    ----------
+    n_jobs : int, optional
+        Processes that replay variants side by side. Default: one per core from
+        10,000 variants on, else one. The result does not depend on it.
+
+    Returns
+    -------
+    DataFrame[case_id, fitness, is_fit, missing, remaining, consumed, produced, closed]
+    """
+    profile = get_profile(profile, log)
+    per_case = _variant_per_case(prepared_events(log))
+    unique = list(dict.fromkeys(per_case))
+    if n_jobs is None:
+        n_jobs = _cores() if len(unique) >= _PARALLEL_FROM else 1
+    work = []
+    for closed in (True, False):
+        group = [v for v in unique if is_closed(v, profile) == closed]
+        work += [(group[i:i + _REPLAY_CHUNK], profile, closed) for i in range(0, len(group), _REPLAY_CHUNK)]
+    bar = tqdm(total=len(unique), desc="token replay", unit="variant", disable=not progress)
+    rows: dict[tuple, dict] = {}
+    with contextlib.ExitStack() as stack:
+        run = map
+        if n_jobs > 1 and len(work) > 1:
+            # Forked where the system can: a spawned worker re-runs the caller's script, which
+            # fails in a script without an ``if __name__ == "__main__"`` guard. The workers only
+            # replay in pure Python, so the threads a forked process leaves behind do not matter.
+            method = "fork" if "fork" in get_all_start_methods() else "spawn"
+            pool = stack.enter_context(ProcessPoolExecutor(min(n_jobs, len(work)), mp_context=get_context(method)))
+            run = pool.map
+        for (variants, _, _), replayed in zip(work, run(_replay, *zip(*work)) if work else []):
+            rows.update(zip(variants, replayed))
+            bar.update(len(variants))
+    bar.close()
+    out = pd.DataFrame([rows[v] for v in per_case], index=per_case.index)
+    return out.rename_axis(CASE).reset_index()
+
+
+def discovered_fitness(log: pd.DataFrame, *, noise_threshold: float = 0.2) -> dict:
+    """How well the process discovered from the log itself explains its cases (pm4py's token replay).
+
+    The reference-profile fitness says whether deals follow the process a
+    manager wrote; this one says whether the map drawn from the data is a fair
+    summary of it (low when the discovered model had to drop much of the
+    behaviour as noise). The inductive miner (:func:`workbench.discovery.discover_petri_net`)
+    discovers the model from the events as given (the lifecycle view the log
+    was read with, like the map); each variant is replayed once and counted
+    for its cases.
+
+    Returns
+    -------
+    dict
+        ``log_fitness`` (pm4py's token-based log fitness), ``average_trace_fitness``,
+        ``percentage_of_fitting_traces`` (0-100), as
+        ``pm4py.fitness_token_based_replay`` gives them on the same log.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "activity": ["Ask", "Buy", "Ask", "Buy"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"] * 2, utc=True)})
+    >>> discovered_fitness(log)["log_fitness"]
+    1.0
+    """
+    from pm4py.algo.conformance.tokenreplay.variants import token_replay
+
+    ev = check_log(log).sort_values([CASE, TIMESTAMP], kind="stable", ignore_index=True)
+    var = discovery.variants(ev)
+    net, im, fm = discovery.discover_petri_net(ev, noise_threshold=noise_threshold)
+    params = {token_replay.Parameters.CONSIDER_ACTIVITIES_NOT_IN_MODEL_IN_FITNESS: True,
+              token_replay.Parameters.SHOW_PROGRESS_BAR: False}
+    replayed = token_replay.apply(traces(list(var["variant"])), net, im, fm, parameters=params)
+    n = var["count"].to_numpy(float)
+    tokens = {k: float(np.dot(n, [r[f"{k}_tokens"] for r in replayed]))
+              for k in ("missing", "remaining", "consumed", "produced")}
+    fitness = np.array([r["trace_fitness"] for r in replayed], dtype=float)
+    fit = np.array([r["trace_is_fit"] for r in replayed], dtype=bool)
+    log_fitness = 0.5 * (1 - tokens["missing"] / tokens["consumed"]) if tokens["consumed"] else 0.5
+    log_fitness += 0.5 * (1 - tokens["remaining"] / tokens["produced"]) if tokens["produced"] else 0.5
+    return {"log_fitness": float(log_fitness), "average_trace_fitness": float(np.dot(n, fitness) / n.sum()),
+            "percentage_of_fitting_traces": float(100 * n[fit].sum() / n.sum())}
+
+
+def variant_alignments(
+    log: pd.DataFrame,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    top: int = 20,
+    max_seconds: float = 30.0,
+    progress: bool = False,
+) -> pd.DataFrame:
+    """Optimal alignments of the ``top`` most frequent variants on the reference model.
+
+    Variants are aligned one by one, most frequent first, until ``max_seconds``
+    is spent; the ones left get ``aligned=False`` (a variant stands for all its
+    cases, so the budget goes where most cases are).
+
+    Returns
+    -------
+    DataFrame[variant, count, share, aligned, fitness, cost, log_moves,
+    model_moves, deviations], most frequent first. ``log_moves`` are activities
+    the model could not follow, ``model_moves`` the stages the deal skipped
+    (silent steps excluded); ``deviations`` says it in words.
+    """
+    from pm4py.algo.conformance.alignments.petri_net import algorithm as alignments
+    from pm4py.algo.conformance.alignments.petri_net.variants import state_equation_a_star as astar
+    from pm4py.objects.petri_net.utils.align_utils import STD_MODEL_LOG_MOVE_COST
+
+    profile = get_profile(profile, log)
+    var = discovery.variants(prepared_events(log)).head(top)[["variant", "count", "share"]].copy()
+    models = {closed: reference_model(profile, open_cases=not closed) for closed in (True, False)}
+    best_worst = {closed: astar.get_best_worst_cost(*models[closed]) for closed in (True, False)}
+    deadline = time.monotonic() + max_seconds
+    results = []
+    for v in tqdm(var["variant"], desc="alignments", disable=not progress):
+        left = deadline - time.monotonic()
+        if left <= 0:
+            results.append(None)
+            continue
+        closed = is_closed(v, profile)
+        P = alignments.Parameters
+        params = {P.PARAM_MAX_ALIGN_TIME_TRACE: left, P.BEST_WORST_COST_INTERNAL: best_worst[closed],
+                  P.PARAM_TRACE_COST_FUNCTION: [STD_MODEL_LOG_MOVE_COST] * len(v)}
+        results.append(alignments.apply_trace(traces([v])[0], *models[closed], parameters=params,
+                                              variant=alignments.Variants.VERSION_STATE_EQUATION_A_STAR))
+    var["aligned"] = [r is not None and r.get("alignment") is not None for r in results]
+    var["fitness"] = [r["fitness"] if ok else np.nan for r, ok in zip(results, var["aligned"])]
+    var["cost"] = [r["cost"] if ok else np.nan for r, ok in zip(results, var["aligned"])]
+    moves = [_moves(r["alignment"]) if ok else ([], []) for r, ok in zip(results, var["aligned"])]
+    var["log_moves"] = [m[0] for m in moves]
+    var["model_moves"] = [m[1] for m in moves]
+    var["deviations"] = [_describe_moves(*m) if ok else "not aligned within the time budget"
+                         for m, ok in zip(moves, var["aligned"])]
+    return var[["variant", "count", "share", "aligned", "fitness", "cost", "log_moves", "model_moves",
+                "deviations"]]
+
+
+def _moves(alignment: list) -> tuple[list[str], list[str]]:
+    skip = ">>"
+    log_moves = [a for a, m in alignment if a != skip and m == skip]
+    model_moves = [m for a, m in alignment if a == skip and m not in (skip, None)]
+    return log_moves, model_moves
+
+
+def _describe_moves(log_moves: list[str], model_moves: list[str]) -> str:
+    parts = []
+    if model_moves:
+        parts.append("skipped " + ", ".join(dict.fromkeys(model_moves)))
+    if log_moves:
+        parts.append("out of order or unexpected: " + ", ".join(dict.fromkeys(log_moves)))
+    return "; ".join(parts) or "conforms"
