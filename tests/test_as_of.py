@@ -47,7 +47,7 @@ def test_its_value_is_booked_not_stalled():
     log = hand_log()
     stalled = bottlenecks.stalled_deals(log, as_of=AS_OF)
     assert stalled["case_id"].tolist() == ["B"]  # A sat 36 days in Proposal, but it is won
-    assert closed_won_to_date(log, AS_OF, "2026Q3")["closed_won_to_date"].tolist() == [100.0]
+    assert closed_won_to_date(log, as_of=AS_OF, quarter="2026Q3")["closed_won_to_date"].tolist() == [100.0]
     quotas = pd.DataFrame({"rep": ["ann"], "quarter": ["2026Q3"], "quota": [400.0]})
     cov = kpis.pipeline_coverage(log, quotas, quarter="2026Q3", as_of=AS_OF, by=None).iloc[0]
     assert (cov["booked"], cov["pipeline"], cov["remaining_quota"]) == (100.0, 50.0, 300.0)

@@ -85,7 +85,7 @@ def test_handovers_between_reps_and_teams(log):
     # only B2 changes hands: B -> C at day 6 (2 d after B's proposal), C -> B at day 8
     assert sorted(out.index) == [("B", "C"), ("C", "B")]
     assert out.loc[("B", "C"), ["handovers", "delay_median_days"]].tolist() == [1, 2.0]
-    teams = bn.handovers(log, level="team").set_index(["source", "target"])
+    teams = bn.handovers(log, by="team").set_index(["source", "target"])
     assert sorted(teams.index) == [("T1", "T2"), ("T2", "T1")]
 
 
@@ -99,7 +99,7 @@ def test_wip_per_stage_at_each_week_end(log):
 
 
 def test_stalled_deals_exceed_the_stage_p90(log):
-    out = bn.stalled_deals(log, as_of=day(20), min_history=3)
+    out = bn.stalled_deals(log, as_of=day(20), min_n=3)
     # p90: Qualification 4.6 d, Proposal 2.8 d; B3 in Qualification 16 d, B5 in Proposal 10 d, B4 2 d
     assert out["case_id"].tolist() == ["B3", "B5"]  # largest amount first
     assert out["days_stalled"].tolist() == pytest.approx([16 - 4.6, 10 - 2.8])
@@ -107,14 +107,14 @@ def test_stalled_deals_exceed_the_stage_p90(log):
 
 
 def test_stalled_deals_default_as_of_is_the_end_of_the_log(log):
-    out = bn.stalled_deals(log, min_history=3).set_index("case_id")
+    out = bn.stalled_deals(log, min_n=3).set_index("case_id")
     assert out.loc["B3", "days_in_stage"] == pytest.approx(14.0)  # last event at day 18
     assert out.loc["B5", "days_stalled"] == pytest.approx(8 - 2.8)
 
 
 def test_stalled_deals_need_history():
     # with min_history above the number of finished visits no stage has a threshold
-    assert bn.stalled_deals(make_log(), as_of=day(20), min_history=10).empty
+    assert bn.stalled_deals(make_log(), as_of=day(20), min_n=10).empty
 
 
 def planted(n: int = 12, slow_team: str = "T1", slow_days: float = 9.0, start=D0) -> pd.DataFrame:

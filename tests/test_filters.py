@@ -34,11 +34,11 @@ def day(n: float) -> pd.Timestamp:
 
 def test_time_window_modes():
     log = make_log()
-    assert cases(f.filter_time_window(log, day(30), day(45))) == {"B"}  # intersecting
-    assert cases(f.filter_time_window(log, day(0), day(11), mode="contained")) == {"A", "C", "E"}
-    assert cases(f.filter_time_window(log, day(4), None, mode="started")) == {"B", "D"}
-    assert cases(f.filter_time_window(log, None, day(11), mode="completed")) == {"A", "C", "E"}
-    ev = f.filter_time_window(log, day(5), day(7), mode="events")
+    assert cases(f.filter_time_window(log, start=day(30), end=day(45))) == {"B"}  # intersecting
+    assert cases(f.filter_time_window(log, start=day(0), end=day(11), mode="contained")) == {"A", "C", "E"}
+    assert cases(f.filter_time_window(log, start=day(4), end=None, mode="started")) == {"B", "D"}
+    assert cases(f.filter_time_window(log, start=None, end=day(11), mode="completed")) == {"A", "C", "E"}
+    ev = f.filter_time_window(log, start=day(5), end=day(7), mode="events")
     assert list(ev["activity"]) == ["Lead Created", "First Contact"] and cases(ev) == {"B"}
     assert list(ev.index) == [0, 1]
     with pytest.raises(WorkbenchError, match="mode"):
@@ -47,18 +47,18 @@ def test_time_window_modes():
 
 def test_the_window_end_is_exclusive_and_naive_bounds_are_utc():
     log = make_log()
-    assert cases(f.filter_time_window(log, "2026-02-20", "2026-02-21")) == {"D"}  # day 50 = Feb 20
-    assert cases(f.filter_time_window(log, "2026-02-19", "2026-02-20")) == set()
+    assert cases(f.filter_time_window(log, start="2026-02-20", end="2026-02-21")) == {"D"}  # day 50 = Feb 20
+    assert cases(f.filter_time_window(log, start="2026-02-19", end="2026-02-20")) == set()
 
 
 def test_attribute_case_and_event_level():
     log = make_log()
-    assert cases(f.filter_attribute(log, "segment", "ENT")) == {"B", "D"}
-    assert cases(f.filter_attribute(log, "segment", ["ENT"], keep=False)) == {"A", "C", "E"}
-    ev = f.filter_attribute(log, "activity", "Closed Won", level="event")
+    assert cases(f.filter_attribute(log, column="segment", values="ENT")) == {"B", "D"}
+    assert cases(f.filter_attribute(log, column="segment", values=["ENT"], keep=False)) == {"A", "C", "E"}
+    ev = f.filter_attribute(log, column="activity", values="Closed Won", level="event")
     assert len(ev) == 3 and set(ev["activity"]) == {"Closed Won"}
     with pytest.raises(MissingColumnError):
-        f.filter_attribute(log, "product", "X")
+        f.filter_attribute(log, column="product", values="X")
 
 
 def test_org_filter_uses_the_deal_owner():
@@ -75,10 +75,10 @@ def test_org_filter_uses_the_deal_owner():
 
 def test_outcome():
     log = make_log()
-    assert cases(f.filter_outcome(log, "won")) == {"A", "C", "E"}
-    assert cases(f.filter_outcome(log, ["lost", "open"])) == {"B", "D"}
+    assert cases(f.filter_outcome(log, outcome="won")) == {"A", "C", "E"}
+    assert cases(f.filter_outcome(log, outcome=["lost", "open"])) == {"B", "D"}
     with pytest.raises(WorkbenchError, match="outcome"):
-        f.filter_outcome(log, "pending")
+        f.filter_outcome(log, outcome="pending")
 
 
 def test_top_variants_by_count_and_coverage():
@@ -103,8 +103,8 @@ def test_duration_and_size():
 def test_filters_do_not_touch_their_input():
     log = make_log()
     before = log.copy()
-    f.filter_outcome(log, "won")
-    f.filter_time_window(log, day(1), day(3), mode="events")
+    f.filter_outcome(log, outcome="won")
+    f.filter_time_window(log, start=day(1), end=day(3), mode="events")
     pd.testing.assert_frame_equal(log, before)
 
 

@@ -32,15 +32,15 @@ def make_log() -> pd.DataFrame:
 
 
 def test_rank_by_hand():
-    r = pf.rank_reps(make_log(), min_closed=3).set_index("rep")
+    r = pf.rank_reps(make_log(), min_n=3).set_index("rep")
     assert r.loc["ann", "won_amount"] == 300.0 and r.loc["bob", "won_amount"] == 150.0
     assert r.loc["ann", "closed"] == 3 and r.loc["cy", "closed"] == 2  # the open deal does not count
     assert r.loc["bob", "win_rate"] == 0.25
     assert (r.loc["ann", "rank"], r.loc["bob", "rank"]) == (1.0, 2.0) and pd.isna(r.loc["cy", "rank"])
-    by_rate = pf.rank_reps(make_log(), metric="win_rate", min_closed=1)
+    by_rate = pf.rank_reps(make_log(), metric="win_rate", min_n=1)
     assert list(by_rate["rep"]) == ["ann", "bob", "cy"]
-    assert pf.top_performers(make_log(), share=0.2, min_closed=1) == ["ann"]  # ceil(0.2 * 3) = 1
-    assert pf.top_performers(make_log(), share=0.5, min_closed=1) == ["ann", "bob"]
+    assert pf.top_performers(make_log(), share=0.2, min_n=1) == ["ann"]  # ceil(0.2 * 3) = 1
+    assert pf.top_performers(make_log(), share=0.5, min_n=1) == ["ann", "bob"]
 
 
 def test_comparison_by_hand():
@@ -66,7 +66,7 @@ def test_errors_and_missing_columns():
     log = make_log()
     with pytest.raises(MissingColumnError, match="'amount'"):
         pf.rank_reps(log.drop(columns="amount"))
-    assert list(pf.rank_reps(log.drop(columns="amount"), metric="won_deals", min_closed=1)["rep"])[0] == "ann"
+    assert list(pf.rank_reps(log.drop(columns="amount"), metric="won_deals", min_n=1)["rep"])[0] == "ann"
     with pytest.raises(MissingColumnError, match="'rep'"):
         pf.compare_performers(log.drop(columns="rep"))
     with pytest.raises(WorkbenchError, match="metric"):
@@ -74,7 +74,7 @@ def test_errors_and_missing_columns():
     with pytest.raises(WorkbenchError, match="all or none"):
         pf.compare_performers(log, top=["nobody"])
     with pytest.raises(WorkbenchError, match="can be ranked"):
-        pf.top_performers(log, min_closed=50)
+        pf.top_performers(log, min_n=50)
 
 
 def test_the_demos_process_following_reps_differ_significantly():

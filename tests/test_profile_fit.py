@@ -25,7 +25,7 @@ def events(cases: dict[str, list[str]]) -> pd.DataFrame:
 
 def test_fit_counts_known_events_unknown_activities_and_missing_stages():
     log = events({"a": ["Lead Created", "Call", "Proposal", "Closed Won"], "b": ["Lead Created", "Call"]})
-    fit = fit_profile(log, PPVVC)
+    fit = fit_profile(log, profile=PPVVC)
     assert (fit.events, fit.known_events) == (6, 4)
     assert fit.unknown.to_dict() == {"Call": 2}
     assert fit.stages_seen == ("Lead Created", "Proposal")
@@ -92,8 +92,8 @@ def test_loops_are_repeated_activities_found_anywhere_in_a_case():
 def test_a_profile_given_that_names_none_of_the_activities_is_refused(tmp_path):
     log = events({"a": ["appointmentscheduled", "closedwon"]})
     with pytest.raises(WorkbenchError, match="none of the stages of profile 'PPVVC B2B' occurs"):
-        resolve_profile(log, "ppvvc")
-    choice = resolve_profile(events({"a": ["Lead Created", "Call", "Closed Won"]}), "ppvvc")
+        resolve_profile(log, profile="ppvvc")
+    choice = resolve_profile(events({"a": ["Lead Created", "Call", "Closed Won"]}), profile="ppvvc")
     assert choice.profile is PPVVC and "'Call' (1)" in choice.note
 
 

@@ -62,7 +62,7 @@ def test_equal_stage_times_are_not_a_finding(log):
 
 
 def test_small_groups_are_not_compared(log):
-    out = rc.win_rate_drivers(log, attributes=["lead_source"], min_deals=41)
+    out = rc.win_rate_drivers(log, attributes=["lead_source"], min_n=41)
     assert out.empty
 
 

@@ -43,7 +43,7 @@ def log() -> pd.DataFrame:
 
 
 def test_snapshot_on_jan_15_matches_hand_computed_state(log):
-    s = snapshot(log, "2026-01-15", quarter="2026Q1").set_index("case_id")
+    s = snapshot(log, as_of="2026-01-15", quarter="2026Q1").set_index("case_id")
     assert sorted(s.index) == ["A", "B", "C"]          # D not created yet
     a = s.loc["A"]
     assert (a["stage"], a["stage_rank"], a["amount"], a["rep"]) == ("Proposal", 6, 120.0, "ann")
@@ -59,7 +59,7 @@ def test_snapshot_on_jan_15_matches_hand_computed_state(log):
 
 
 def test_snapshot_later_sees_regression_and_excludes_closed_deals(log):
-    s = snapshot(log, "2026-02-15").set_index("case_id")
+    s = snapshot(log, as_of="2026-02-15").set_index("case_id")
     assert sorted(s.index) == ["B", "C", "D"]           # A won on Feb 1
     b = s.loc["B"]
     assert (b["stage"], b["regressions"], b["stages_skipped"]) == ("First Contact", 1, 0)
@@ -68,16 +68,16 @@ def test_snapshot_later_sees_regression_and_excludes_closed_deals(log):
 
 def test_an_event_at_the_as_of_instant_has_happened(log):
     # A's win is at 2026-02-01 00:00 exactly: as of that instant A is closed, a microsecond before open.
-    assert "A" not in set(snapshot(log, "2026-02-01")["case_id"])
-    assert "A" in set(snapshot(log, "2026-01-31 23:59:59.999999")["case_id"])
+    assert "A" not in set(snapshot(log, as_of="2026-02-01")["case_id"])
+    assert "A" in set(snapshot(log, as_of="2026-01-31 23:59:59.999999")["case_id"])
 
 
 def test_snapshot_of_states_equals_snapshot_of_cut_log(log):
     states = deal_states(log)
     for as_of in ["2026-01-04", "2026-01-15", "2026-02-15", "2026-03-15"]:
         t = pd.Timestamp(as_of, tz="UTC")
-        full = snapshot(states, t)
-        cut = snapshot(log[log["timestamp"] <= t], t)
+        full = snapshot(states, as_of=t)
+        cut = snapshot(log[log["timestamp"] <= t], as_of=t)
         pd.testing.assert_frame_equal(full, cut)
 
 
@@ -86,25 +86,25 @@ def test_bookings_and_closed_won_to_date(log):
     assert list(won["case_id"]) == ["A", "D"]
     assert list(won["amount"]) == [120.0, 75.0]         # last amount recorded up to the win
     assert list(won["rep"]) == ["ann", "cat"]           # rep on the winning event
-    cw = closed_won_to_date(log, "2026-03-01", "2026Q1")
+    cw = closed_won_to_date(log, as_of="2026-03-01", quarter="2026Q1")
     assert cw.to_dict("records") == [{"rep": "ann", "closed_won_to_date": 120.0, "deals_won": 1}]
     # the win is at 2026-02-01 00:00: as of that instant it is booked, a microsecond before it is not
-    assert closed_won_to_date(log, "2026-02-01", "2026Q1")["closed_won_to_date"].tolist() == [120.0]
-    assert closed_won_to_date(log, "2026-01-31 23:59:59.999999", "2026Q1").empty
-    q2 = closed_won_to_date(log, "2026-06-01", "2026Q2")
+    assert closed_won_to_date(log, as_of="2026-02-01", quarter="2026Q1")["closed_won_to_date"].tolist() == [120.0]
+    assert closed_won_to_date(log, as_of="2026-01-31 23:59:59.999999", quarter="2026Q1").empty
+    q2 = closed_won_to_date(log, as_of="2026-06-01", quarter="2026Q2")
     assert q2.to_dict("records") == [{"rep": "cat", "closed_won_to_date": 75.0, "deals_won": 1}]
 
 
 def test_bad_logs_get_a_workbench_error(log):
     with pytest.raises(WorkbenchError, match="'timestamp'"):
-        snapshot(log.drop(columns="timestamp"), "2026-01-15")
+        snapshot(log.drop(columns="timestamp"), as_of="2026-01-15")
     naive = log.assign(timestamp=log["timestamp"].dt.tz_localize(None))
     with pytest.raises(WorkbenchError, match="timezone-aware"):
-        snapshot(naive, "2026-01-15")
+        snapshot(naive, as_of="2026-01-15")
     missing = log.copy()
     missing.loc[3, "timestamp"] = pd.NaT
     with pytest.raises(WorkbenchError, match="row 4"):
-        snapshot(missing, "2026-01-15")
+        snapshot(missing, as_of="2026-01-15")
 
 
 # ------------------------------------------ deal_states against a plain groupby reference

@@ -19,6 +19,7 @@ from . import engine, schema, stats
 from .calendar import happened, shift_quarter, to_utc
 from .calendar import DAY_S
 from .groups import BY, as_list, group, labelled
+from .stats import N_BOOT
 from .kpis import case_table, default_as_of, open_pipeline, period_of
 from .schema import check_log
 from .profile import SalesProcessProfile, get_profile
@@ -34,10 +35,9 @@ def stage_durations(
     -------
     DataFrame
         The engine's stage visits (case_id, stage, visit, entered, left,
-        duration_s, rep, team, region of the entering event) plus
-        ``duration_days`` (NaN while the visit runs), ``finished`` and the
-        case table's outcome, amount and other attributes (customer_type,
-        lead_source, segment, product...).
+        rep, team, region of the entering event) with ``duration_days`` (NaN
+        while the visit runs), ``finished`` and the case table's outcome,
+        amount and other attributes (customer_type, lead_source, segment...).
     """
     profile = get_profile(profile, log)
     visits = engine.stage_visits(log, profile=profile)
@@ -45,7 +45,7 @@ def stage_durations(
     extra = [c for c in cases.columns
              if c not in visits.columns and c not in ("start", "end", "duration_s", "n_events", "closed_at")]
     visits = visits.merge(cases[[schema.CASE, *extra]], on=schema.CASE, how="left")
-    visits["duration_days"] = visits["duration_s"] / DAY_S
+    visits["duration_days"] = visits.pop("duration_s") / DAY_S
     visits["finished"] = visits["left"].notna()
     return visits
 
@@ -143,9 +143,9 @@ def stage_excess(
     profile: SalesProcessProfile | str | None = None,
     by: str = "team",
     visits: pd.DataFrame | None = None,
-    min_visits: int = 5,
+    min_n: int = 5,
     alpha: float = 0.05,
-    n_boot: int = 500,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -157,7 +157,7 @@ def stage_excess(
     Benjamini-Hochberg corrected over all the comparisons
     (:func:`workbench.stats.mark_findings`). ``excess_days`` =
     visits x difference of medians: the days the group loses in that stage
-    compared with the rest. Comparisons with fewer than ``min_visits`` on
+    compared with the rest. Comparisons with fewer than ``min_n`` on
     either side are not made.
 
     Parameters
@@ -194,7 +194,7 @@ def stage_excess(
         group = names[i]
         codes, pooled = at[stage]
         mine = codes == i
-        if mine.sum() < min_visits or (~mine).sum() < min_visits:
+        if mine.sum() < min_n or (~mine).sum() < min_n:
             continue
         res = pooled.median_difference(mine, seed=int(rng.integers(2**31)), n_boot=n_boot)
         rows.append({by: group, "stage": stage, "visits": int(res["n_a"]), "median_days": res["median_a"],
@@ -214,9 +214,9 @@ def stage_trend(
     profile: SalesProcessProfile | str | None = None,
     by: BY = None,
     visits: pd.DataFrame | None = None,
-    min_visits: int = 5,
+    min_n: int = 5,
     alpha: float = 0.05,
-    n_boot: int = 500,
+    n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Change of each stage's median time against the previous quarter.
@@ -243,7 +243,7 @@ def stage_trend(
     for key, part in group(done, [*keys, "stage"]):
         now = part.loc[part["quarter"].eq(quarter), "duration_days"]
         before = part.loc[part["quarter"].eq(previous), "duration_days"]
-        if len(now) < min_visits or len(before) < min_visits:
+        if len(now) < min_n or len(before) < min_n:
             continue
         res = stats.median_difference(now, before, seed=int(rng.integers(2**31)), n_boot=n_boot)
         key = key if isinstance(key, tuple) else (key,)
@@ -264,9 +264,9 @@ def rank_bottlenecks(
     profile: SalesProcessProfile | str | None = None,
     by: str = "team",
     quarter: str | None = None,
-    min_visits: int = 5,
+    min_n: int = 5,
     alpha: float = 0.05,
-    n_boot: int = 500,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -290,12 +290,12 @@ def rank_bottlenecks(
     profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile)
     times = stage_times(log, profile=profile, by=by, visits=visits)
-    excess = stage_excess(log, profile=profile, by=by, visits=visits, min_visits=min_visits,
+    excess = stage_excess(log, profile=profile, by=by, visits=visits, min_n=min_n,
                           alpha=alpha, n_boot=n_boot, seed=seed, progress=progress)
     out = times.merge(excess.drop(columns=["visits", "median_days"]), on=[by, "stage"], how="left")
     if quarter is not None:
         trend = stage_trend(log, quarter=quarter, profile=profile, by=by, visits=visits,
-                            min_visits=min_visits, alpha=alpha, n_boot=n_boot, seed=seed)
+                            min_n=min_n, alpha=alpha, n_boot=n_boot, seed=seed)
         out = out.merge(trend[[by, "stage", "change", "rank_change"]], on=[by, "stage"], how="left")
     out["_sig"] = out["significant"].fillna(False).astype(bool) & (out["diff"] > 0)
     out = out.sort_values([by, "_sig", "excess_days", "share_of_cycle"], ascending=[True, False, False, False],
@@ -380,12 +380,12 @@ def stage_thresholds(
     *,
     as_of: pd.Timestamp,
     quantile: float = 0.9,
-    min_history: int = 5,
+    min_n: int = 5,
 ) -> pd.Series:
-    """Per stage, the ``quantile`` of the days of visits finished before ``as_of`` (NaN under ``min_history``)."""
+    """Per stage, the ``quantile`` of the days of visits finished before ``as_of`` (NaN under ``min_n``)."""
     done = visits[happened(visits["left"], as_of).fillna(False)]
     g = done.groupby("stage")["duration_days"]
-    return g.quantile(quantile).where(g.size() >= min_history)
+    return g.quantile(quantile).where(g.size() >= min_n)
 
 
 def stalled_deals(
@@ -394,7 +394,7 @@ def stalled_deals(
     profile: SalesProcessProfile | str | None = None,
     as_of: pd.Timestamp | str | None = None,
     quantile: float = 0.9,
-    min_history: int = 5,
+    min_n: int = 5,
 ) -> pd.DataFrame:
     """Open deals that have sat in their current stage longer than that stage usually takes.
 
@@ -402,7 +402,7 @@ def stalled_deals(
     when its time in its current stage exceeds the stage's historical
     ``quantile`` (p90), computed from the visits of that stage finished before
     ``as_of`` (a stalled deal should be traced to its root cause). Stages
-    with fewer than ``min_history`` finished visits have no threshold and flag
+    with fewer than ``min_n`` finished visits have no threshold and flag
     nothing.
 
     Returns
@@ -416,7 +416,7 @@ def stalled_deals(
     profile = get_profile(profile, log)
     as_of = default_as_of(log) if as_of is None else to_utc(as_of)
     visits = stage_durations(log, profile=profile)
-    threshold = stage_thresholds(visits, as_of=as_of, quantile=quantile, min_history=min_history)
+    threshold = stage_thresholds(visits, as_of=as_of, quantile=quantile, min_n=min_n)
     pipe = open_pipeline(log, as_of=as_of, profile=profile)
     pipe = pipe.assign(days_in_stage=pipe["time_in_stage_days"], threshold_days=pipe["stage"].map(threshold))
     pipe["days_stalled"] = pipe["days_in_stage"] - pipe["threshold_days"]
@@ -428,13 +428,13 @@ def stalled_deals(
                            ignore_index=True)
 
 
-def handovers(log: pd.DataFrame, *, level: str = "rep") -> pd.DataFrame:
+def handovers(log: pd.DataFrame, *, by: str = "rep") -> pd.DataFrame:
     """Handovers of a deal between reps (or teams) and how long the next one took to act.
 
     A handover is two consecutive events of a deal done by different
-    ``level`` values (the handover-of-work network); the delay is the time
-    between them. Events without a ``level`` value are left out. Computed by
-    the engine as the directly-follows graph of ``level`` instead of activity.
+    ``by`` values (the handover-of-work network); the delay is the time
+    between them. Events without a ``by`` value are left out. Computed by
+    the engine as the directly-follows graph of ``by`` instead of activity.
 
     Returns
     -------
@@ -442,9 +442,9 @@ def handovers(log: pd.DataFrame, *, level: str = "rep") -> pd.DataFrame:
         source, target, handovers, delay_median_days, delay_p90_days,
         delay_mean_days, most frequent first.
     """
-    schema.require(check_log(log), [level], "handovers")
-    who = log[[schema.CASE, level, schema.TIMESTAMP]].dropna(subset=[level])
-    who = who.rename(columns={level: schema.ACTIVITY}).astype({schema.ACTIVITY: str})
+    schema.require(check_log(log), [by], "handovers")
+    who = log[[schema.CASE, by, schema.TIMESTAMP]].dropna(subset=[by])
+    who = who.rename(columns={by: schema.ACTIVITY}).astype({schema.ACTIVITY: str})
     dfg = engine.directly_follows(who)
     dfg = dfg[dfg["source"] != dfg["target"]]
     out = pd.DataFrame({"source": dfg["source"], "target": dfg["target"], "handovers": dfg["frequency"]})

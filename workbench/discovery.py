@@ -22,6 +22,7 @@ import networkx as nx
 import pandas as pd
 
 from . import engine
+from .calendar import DAY_S
 from .errors import WorkbenchError
 from .schema import ACTIVITY
 
@@ -192,8 +193,22 @@ def discover_dfg(
 
 
 def variants(log: Any, *, backend: str = "duckdb", con: Any = None) -> pd.DataFrame:
-    """The variants, most frequent first: DataFrame[variant (tuple), count, share, mean_duration_s]."""
-    return engine.variants(_events_input(log), backend=backend, con=con)
+    """The variants, most frequent first.
+
+    Returns
+    -------
+    DataFrame[variant (tuple of activities), count, share, mean_duration_days]
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "b"], "activity": ["Ask", "Buy", "Ask"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-03", "2026-01-02"], utc=True)})
+    >>> variants(log)[["variant", "count", "mean_duration_days"]].to_dict("records")
+    [{'variant': ('Ask',), 'count': 1, 'mean_duration_days': 0.0}, {'variant': ('Ask', 'Buy'), 'count': 1, 'mean_duration_days': 2.0}]
+    """
+    out = engine.variants(_events_input(log), backend=backend, con=con)
+    out["mean_duration_days"] = out.pop("mean_duration_s") / DAY_S
+    return out
 
 
 # --------------------------------------------------------------------------- process models

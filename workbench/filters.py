@@ -46,9 +46,9 @@ def _span(log: pd.DataFrame) -> pd.DataFrame:
 
 def filter_time_window(
     log: pd.DataFrame,
+    *,
     start: str | pd.Timestamp | None = None,
     end: str | pd.Timestamp | None = None,
-    *,
     mode: str = "intersecting",
 ) -> pd.DataFrame:
     """Keep what falls in ``[start, end)`` (UTC; either bound may be open).
@@ -89,9 +89,9 @@ def filter_time_window(
 
 def filter_attribute(
     log: pd.DataFrame,
+    *,
     column: str,
     values: object,
-    *,
     level: str = "case",
     keep: bool = True,
 ) -> pd.DataFrame:
@@ -138,7 +138,7 @@ def filter_org(
 
 
 def filter_outcome(
-    log: pd.DataFrame, outcome: str | Iterable[str], *, profile: SalesProcessProfile | str | None = None
+    log: pd.DataFrame, *, outcome: str | Iterable[str], profile: SalesProcessProfile | str | None = None
 ) -> pd.DataFrame:
     """Keep the deals whose outcome is ``'won'``, ``'lost'`` or ``'open'`` (one or several)."""
     check_log(log)

@@ -376,7 +376,7 @@ def _explorer_class() -> type:
             log = self._log[self._log[CASE].isin(set(cases.loc[keep, CASE]))]
             if self.quarters is not None:
                 lo, hi = self.quarters.value
-                log = filter_time_window(log, quarter_bounds(lo)[0], quarter_bounds(hi)[1])
+                log = filter_time_window(log, start=quarter_bounds(lo)[0], end=quarter_bounds(hi)[1])
             return log.reset_index(drop=True)
 
         def _redraw(self, change: Any = None) -> None:

@@ -25,7 +25,7 @@ from .calendar import DAY_S
 from .errors import WorkbenchError
 from .profile import SalesProcessProfile, get_profile
 from .schema import ACTIVITY, AMOUNT, CASE, REP, require
-from .stats import mark_findings, median_difference, rate_difference
+from .stats import N_BOOT, mark_findings, median_difference, rate_difference
 
 METRICS = ("won_amount", "won_deals", "win_rate")
 COMPARISON_COLUMNS = ["aspect", "item", "measure", "top", "rest", "n_top", "n_rest", "diff", "ci_low", "ci_high",
@@ -34,10 +34,10 @@ COMPARISON_COLUMNS = ["aspect", "item", "measure", "top", "rest", "n_top", "n_re
 
 def rank_reps(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     metric: str = "won_amount",
-    min_closed: int = 5,
+    min_n: int = 5,
 ) -> pd.DataFrame:
     """Reps ranked by ``metric`` over their closed deals.
 
@@ -45,7 +45,7 @@ def rank_reps(
     ----------
     metric : {'won_amount', 'won_deals', 'win_rate'}
         Bookings (needs ``amount``), number of deals won, or won / closed.
-    min_closed : int
+    min_n : int
         Reps with fewer closed deals are listed but not ranked (``rank`` NaN).
 
     Returns
@@ -70,7 +70,7 @@ def rank_reps(
     reps["won"] = reps["won"].astype("int64")
     reps["win_rate"] = reps["won"] / reps["closed"]
     score = reps["won"] if metric == "won_deals" else reps[metric]
-    eligible = reps["closed"] >= min_closed
+    eligible = reps["closed"] >= min_n
     reps["rank"] = score.where(eligible).rank(ascending=False, method="first")
     reps = reps.sort_values(["rank", REP], na_position="last", kind="stable", ignore_index=True)
     cols = [REP, "closed", "won", "win_rate"] + (["won_amount"] if "won_amount" in reps.columns else []) + ["rank"]
@@ -79,20 +79,20 @@ def rank_reps(
 
 def top_performers(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     metric: str = "won_amount",
     share: float = 0.2,
-    min_closed: int = 5,
+    min_n: int = 5,
 ) -> list[str]:
     """The best ``share`` of the ranked reps (at least one), best first."""
     if not 0 < share < 1:
         raise WorkbenchError(f"share={share} is not in (0, 1).", hint="e.g. share=0.2 for the top fifth.")
-    reps = rank_reps(log, profile, metric=metric, min_closed=min_closed)
+    reps = rank_reps(log, profile=profile, metric=metric, min_n=min_n)
     ranked = reps[reps["rank"].notna()]
     if ranked.empty:
-        raise WorkbenchError(f"no rep has {min_closed} closed deals, so none can be ranked.",
-                             hint="lower min_closed or use a longer log.")
+        raise WorkbenchError(f"no rep has {min_n} closed deals, so none can be ranked.",
+                             hint="lower min_n or use a longer log.")
     return ranked[REP].head(max(1, math.ceil(share * len(ranked)))).tolist()
 
 
@@ -114,17 +114,17 @@ def _median_row(aspect: str, item: str, measure: str, a: pd.Series, b: pd.Series
 
 def compare_performers(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     top: Sequence[str] | None = None,
     metric: str = "won_amount",
     share: float = 0.2,
-    min_closed: int = 5,
+    min_n: int = 5,
     n_variants: int = 10,
     alpha: float = 0.05,
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Compare the top reps' closed deals with the rest's.
 
@@ -139,7 +139,7 @@ def compare_performers(
     Parameters
     ----------
     top : list of str, optional
-        The top reps; default :func:`top_performers` with ``metric``, ``share``, ``min_closed``.
+        The top reps; default :func:`top_performers` with ``metric``, ``share``, ``min_n``.
 
     Returns
     -------
@@ -150,8 +150,8 @@ def compare_performers(
     ev = prepared_events(log)
     require(ev, [REP], "top performers vs the rest")
     profile.require_outcomes("Comparing top performers with the rest")
-    top = list(top) if top is not None else top_performers(ev, profile, metric=metric, share=share,
-                                                           min_closed=min_closed)
+    top = list(top) if top is not None else top_performers(ev, profile=profile, metric=metric, share=share,
+                                                           min_n=min_n)
     cases = kpis.case_table(ev, profile=profile)
     cases = cases[cases["outcome"].isin(["won", "lost"]) & cases[REP].notna()].set_index(CASE)
     if cases.empty:
@@ -175,7 +175,7 @@ def compare_performers(
     visits = visits[visits["left"].notna()]
     visit_top = visits[CASE].map(is_top).astype(bool)
     for i, stage in enumerate(tqdm(profile.stages, desc="stage timing", disable=not progress)):
-        days = visits.loc[visits["stage"] == stage, "duration_s"] / DAY_S
+        days = visits.loc[visits["stage"] == stage, "duration_s"] / DAY_S  # the engine's visits: seconds
         mask = visit_top[visits["stage"] == stage]
         rows.append(_median_row("stage_time", stage, "days per visit", days[mask], days[~mask], alpha, n_boot,
                                 seed + 100 + i))

@@ -100,13 +100,13 @@ class ProfileFit:
         return text + "."
 
 
-def fit_profile(log: pd.DataFrame, profile: SalesProcessProfile | str | None = None) -> ProfileFit:
+def fit_profile(log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None) -> ProfileFit:
     """How much of ``log`` the profile describes.
 
     Examples
     --------
     >>> log = pd.DataFrame({"case_id": ["a", "a"], "activity": ["Lead Created", "Call"]})
-    >>> fit_profile(log, "ppvvc").share
+    >>> fit_profile(log, profile="ppvvc").share
     0.5
     """
     profile = get_profile(profile)
@@ -242,8 +242,8 @@ def _flow(profile: SalesProcessProfile) -> str:
 
 def resolve_profile(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     won: tuple[str, ...] | None = None,
     lost: tuple[str, ...] | None = None,
     stage_order: tuple[str, ...] | None = None,
@@ -271,7 +271,7 @@ def resolve_profile(
     """
     if profile is not None and str(profile).lower() != "auto":
         chosen = get_profile(profile)
-        fit = fit_profile(log, chosen)
+        fit = fit_profile(log, profile=chosen)
         if not fit.stages_seen:
             shown = ", ".join(repr(a) for a in fit.unknown.index[:8])
             raise WorkbenchError(
@@ -280,7 +280,7 @@ def resolve_profile(
                      "(workbench profile --log ... writes it for you to edit).")
         note = f"Process profile: {chosen.name}." + ("" if fit.share >= 0.999 else f" Note: {fit.summary()}")
         return ProfileChoice(chosen, fit, note)
-    fits = [fit_profile(log, p) for p in CANDIDATES]
+    fits = [fit_profile(log, profile=p) for p in CANDIDATES]
     good = [f for f in fits if f.describes]
     if good:
         best = max(good, key=lambda f: f.share)
@@ -289,7 +289,7 @@ def resolve_profile(
             note += f" Note: {best.summary()}"
         return ProfileChoice(best.profile, best, note)
     derived = derive_profile(log, won=won, lost=lost, stage_order=stage_order)
-    fit = fit_profile(log, derived)
+    fit = fit_profile(log, profile=derived)
     top = max(fits, key=lambda f: f.share)
     note = (f"No shipped sales process describes these activities (the closest, {top.profile.name}, knows "
             f"{top.share:.0%} of the events), so the process was derived from the data: {_flow(derived)}. "

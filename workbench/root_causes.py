@@ -23,6 +23,7 @@ from . import schema, stats
 from .bottlenecks import stage_durations
 from .kpis import case_table
 from .errors import WorkbenchError
+from .stats import N_BOOT
 from .groups import labelled
 from .profile import SalesProcessProfile, get_profile
 
@@ -70,7 +71,7 @@ def win_rate_drivers(
     *,
     profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | list[str] | None = None,
-    min_deals: int = 10,
+    min_n: int = 10,
     bands: int = 4,
     alpha: float = 0.05,
 ) -> pd.DataFrame:
@@ -81,7 +82,7 @@ def win_rate_drivers(
     attributes : list of str, optional
         Case attributes to examine; default those of :data:`DEFAULT_ATTRIBUTES`
         the log has (``amount_band`` is made from ``amount``).
-    min_deals : int
+    min_n : int
         A value is compared only when it and the rest each have this many closed deals.
 
     Returns
@@ -97,7 +98,7 @@ def win_rate_drivers(
     rows = []
     for attribute in _attributes(closed, attributes):
         values = closed[attribute]
-        for value in _levels(values.dropna(), min_deals):
+        for value in _levels(values.dropna(), min_n):
             mine = values.eq(value)
             res = stats.rate_difference(int(won[mine].sum()), int(mine.sum()),
                                         int(won[~mine].sum()), int((~mine).sum()), alpha=alpha)
@@ -113,10 +114,10 @@ def stage_time_drivers(
     profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | list[str] | None = None,
     stages: list[str] | None = None,
-    min_visits: int = 10,
+    min_n: int = 10,
     bands: int = 4,
     alpha: float = 0.05,
-    n_boot: int = 500,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -150,7 +151,7 @@ def stage_time_drivers(
     for stage, attribute in tqdm(tasks, desc="stage-time drivers", disable=not progress):
         at = done[done["stage"].eq(stage)]
         values = at[attribute]
-        for value in _levels(values.dropna(), min_visits):
+        for value in _levels(values.dropna(), min_n):
             mine = values.eq(value)
             res = stats.median_difference(at.loc[mine, "duration_days"], at.loc[~mine, "duration_days"],
                                           alpha=alpha, n_boot=n_boot, seed=int(rng.integers(2**31)))
@@ -169,7 +170,7 @@ def root_causes(
     min_n: int = 10,
     bands: int = 4,
     alpha: float = 0.05,
-    n_boot: int = 500,
+    n_boot: int = N_BOOT,
     seed: int = 0,
     progress: bool = True,
 ) -> pd.DataFrame:
@@ -183,8 +184,8 @@ def root_causes(
     """
     kw = dict(profile=profile, attributes=attributes, bands=bands, alpha=alpha)
     both = pd.concat([
-        win_rate_drivers(log, min_deals=min_n, **kw),
-        stage_time_drivers(log, stages=stages, min_visits=min_n, n_boot=n_boot, seed=seed,
+        win_rate_drivers(log, min_n=min_n, **kw),
+        stage_time_drivers(log, stages=stages, min_n=min_n, n_boot=n_boot, seed=seed,
                            progress=progress, **kw),
     ], ignore_index=True)
     return stats.mark_findings(both[COLUMNS], alpha=alpha)

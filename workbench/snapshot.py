@@ -229,8 +229,8 @@ def _last_rows(ev: pd.DataFrame, as_of: pd.Timestamp, *, open_only: bool = False
 
 def snapshot(
     log: pd.DataFrame | DealStates,
-    as_of: pd.Timestamp | str,
     *,
+    as_of: pd.Timestamp | str,
     profile: SalesProcessProfile | str | None = None,
     quarter: str | None = None,
 ) -> pd.DataFrame:
@@ -324,9 +324,9 @@ def bookings(
 
 def closed_won_to_date(
     log: pd.DataFrame | DealStates,
+    *,
     as_of: pd.Timestamp | str,
     quarter: str,
-    *,
     profile: SalesProcessProfile | str | None = None,
 ) -> pd.DataFrame:
     """Closed-won amount per rep in ``quarter`` from its start up to ``as_of`` (included).

@@ -15,6 +15,8 @@ from scipy import stats as sps
 from statsmodels.stats.multitest import multipletests
 from statsmodels.stats.proportion import confint_proportions_2indep, test_proportions_2indep
 
+#: Bootstrap resamples of every interval, one default for every analysis.
+N_BOOT = 1000
 
 def rate_difference(
     success_a: int, total_a: int, success_b: int, total_b: int, *, alpha: float = 0.05
@@ -72,7 +74,7 @@ def median_difference(
     b: pd.Series | np.ndarray,
     *,
     alpha: float = 0.05,
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.Series:
     """Difference of medians ``a - b`` with a bootstrap interval and a Mann-Whitney p-value.
@@ -135,7 +137,7 @@ class PooledSample:
             lo, hi = (lo, mid) if at_or_below > i else (mid + 1, hi)
         return float(s[lo])
 
-    def median_difference(self, part: np.ndarray, *, alpha: float = 0.05, n_boot: int = 2000,
+    def median_difference(self, part: np.ndarray, *, alpha: float = 0.05, n_boot: int = N_BOOT,
                           seed: int = 0) -> pd.Series:
         """:func:`median_difference` of the values where ``part`` is true against the others."""
         a = self.values[part]

@@ -73,8 +73,8 @@ def _quarantined_after_close(quarantine: pd.DataFrame | None, case_column: str |
 
 def detect_deviations(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     quarantine: pd.DataFrame | None = None,
     gap_days: float | None = None,
     case_column: str | None = None,
@@ -204,8 +204,8 @@ def _empty_deviations() -> pd.DataFrame:
 
 def case_conformance(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     deviations: pd.DataFrame | None = None,
     quarantine: pd.DataFrame | None = None,
     gap_days: float | None = None,
@@ -218,7 +218,7 @@ def case_conformance(
     profile = get_profile(profile, log)
     ev = prepared_events(log)
     if deviations is None:
-        deviations = detect_deviations(ev, profile, quarantine=quarantine, gap_days=gap_days)
+        deviations = detect_deviations(ev, profile=profile, quarantine=quarantine, gap_days=gap_days)
     cases = kpis.case_table(ev, profile=profile)
     flags = deviations.groupby([CASE, "kind"]).size().unstack(fill_value=0).gt(0)
     flags = flags.reindex(index=cases[CASE], columns=list(KINDS), fill_value=False)

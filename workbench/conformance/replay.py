@@ -52,7 +52,7 @@ def _cores() -> int:
 
 
 def token_replay_fitness(
-    log: pd.DataFrame, profile: SalesProcessProfile | str | None = None, *, progress: bool = False,
+    log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None, progress: bool = True,
     n_jobs: int | None = None,
 ) -> pd.DataFrame:
     """Token-based replay fitness of every case on the reference model (pm4py).
@@ -144,11 +144,11 @@ def discovered_fitness(log: pd.DataFrame, *, noise_threshold: float = 0.2) -> di
 
 def variant_alignments(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     top: int = 20,
     max_seconds: float = 30.0,
-    progress: bool = False,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Optimal alignments of the ``top`` most frequent variants on the reference model.
 

@@ -12,7 +12,7 @@ from ..groups import labelled
 from ..profile import SalesProcessProfile
 from ..schema import CASE, require
 from ..schema import DEVIATION_KINDS as KINDS
-from ..stats import mark_findings, median_difference, rate_difference
+from ..stats import N_BOOT, mark_findings, median_difference, rate_difference
 
 from .deviations import case_conformance
 from .reference import prepared_events
@@ -52,8 +52,8 @@ def _pays(cases: pd.DataFrame, *, alpha: float, n_boot: int, seed: int) -> dict:
 
 def conformance_summary(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     by: str | Sequence[str] | None = "rep",
     deviations: pd.DataFrame | None = None,
     quarantine: pd.DataFrame | None = None,
@@ -61,9 +61,9 @@ def conformance_summary(
     kinds: Sequence[str] = KINDS,
     fitness: bool = False,
     alpha: float = 0.05,
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
-    progress: bool = False,
+    progress: bool = True,
 ) -> pd.DataFrame:
     """Conformance per rep, team or region (``by=None``: the whole log in one row).
 
@@ -96,11 +96,11 @@ def conformance_summary(
     ev = prepared_events(log)
     if keys:
         require(ev, keys, "conformance by " + " / ".join(keys))
-    cases = case_conformance(ev, profile, deviations=deviations, quarantine=quarantine, gap_days=gap_days,
+    cases = case_conformance(ev, profile=profile, deviations=deviations, quarantine=quarantine, gap_days=gap_days,
                              kinds=kinds)
     cases["follows"] = ~cases[list(OUTCOME_NEUTRAL)].any(axis=1)
     if fitness:
-        fit = token_replay_fitness(ev, profile, progress=progress)
+        fit = token_replay_fitness(ev, profile=profile, progress=progress)
         cases = cases.merge(fit[[CASE, "fitness"]], on=CASE, how="left")
     cases = cases.assign(**{k: labelled(cases[k]) for k in keys})
     groups = cases.groupby(keys, sort=True) if keys else [((), cases)]
@@ -129,14 +129,14 @@ def conformance_summary(
 
 def process_pays(
     log: pd.DataFrame,
-    profile: SalesProcessProfile | str | None = None,
     *,
+    profile: SalesProcessProfile | str | None = None,
     deviations: pd.DataFrame | None = None,
     quarantine: pd.DataFrame | None = None,
     gap_days: float | None = None,
     kinds: Sequence[str] = OUTCOME_NEUTRAL,
     alpha: float = 0.05,
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.DataFrame:
     """Does following the process pay? Win rate and cycle time of conforming vs deviating deals.
@@ -151,7 +151,7 @@ def process_pays(
     deviating, n_conforming, n_deviating, diff, ci_low, ci_high, p_value,
     p_adjusted, significant.
     """
-    cases = case_conformance(log, profile, deviations=deviations, quarantine=quarantine, gap_days=gap_days,
+    cases = case_conformance(log, profile=profile, deviations=deviations, quarantine=quarantine, gap_days=gap_days,
                              kinds=kinds)
     cases["follows"] = cases["conforming"]
     s = _pays(cases, alpha=alpha, n_boot=n_boot, seed=seed)

@@ -36,7 +36,7 @@ def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     return ax.figure
 
 
-def plot_cycle_length(cycles: pd.DataFrame, *, segment: str = "customer_type") -> Figure:
+def plot_cycle_length(cycles: pd.DataFrame, *, by: str = "customer_type") -> Figure:
     """Share of deals per cycle-length bucket, the log next to a B2B survey's table.
 
     Parameters
@@ -44,19 +44,19 @@ def plot_cycle_length(cycles: pd.DataFrame, *, segment: str = "customer_type") -
     cycles : DataFrame
         The output of :func:`workbench.kpis.cycle_length`.
     """
-    groups = [g for g in ("new", "existing") if g in set(cycles[segment])] or sorted(set(cycles[segment]))
+    groups = [g for g in ("new", "existing") if g in set(cycles[by])] or sorted(set(cycles[by]))
     fig, axes = plt.subplots(1, len(groups), figsize=(5 * len(groups), 4), sharey=True,
                              layout="constrained", squeeze=False)
     order = list(B2B_CYCLE_TABLE["bucket"])
     for ax, group in zip(axes[0], groups):
-        part = cycles[cycles[segment].eq(group)]
+        part = cycles[cycles[by].eq(group)]
         long = pd.concat([
             pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["share"], "source": "this log"}),
             pd.DataFrame({"bucket": part["bucket"].astype(str), "share": part["benchmark_share"],
                           "source": "B2B survey"}),
         ]).dropna(subset=["share"])
         sns.barplot(data=long, x="bucket", y="share", hue="source", order=order, ax=ax)
-        ax.set(title=f"{segment} = {group}", xlabel="sales cycle", ylabel="share of deals")
+        ax.set(title=f"{by} = {group}", xlabel="sales cycle", ylabel="share of deals")
         ax.tick_params(axis="x", rotation=30)
         ax.yaxis.set_major_formatter("{x:.0%}")
     fig.suptitle("Sales cycle length against a B2B survey")

@@ -191,7 +191,7 @@ class QuotaForecaster(BaseEstimator):
             raise WorkbenchError(f"as_of {as_of.date()} is not in the fitted quarter {self.quarter_}.",
                                  hint="fit again for another quarter.")
         states = forecast_states(log, self.profile_).as_of(as_of)
-        deals = snapshot(states, as_of, quarter=self.quarter_)
+        deals = snapshot(states, as_of=as_of, quarter=self.quarter_)
         deals[schema.REP] = owner(deals)
         imputed = int(deals[schema.AMOUNT].isna().sum())
         deals["amount_used"] = deals[schema.AMOUNT].fillna(self.imputed_amount_)
@@ -199,7 +199,7 @@ class QuotaForecaster(BaseEstimator):
         factor = lookup(deals[schema.REP], self.rep_factor_, 1.0).astype(float)
         deals["p_win"] = expit(logit(p) + np.log(factor)) if len(deals) else p
         deals["expected_amount"] = deals["p_win"] * deals["amount_used"] * self.ratio_
-        closed = closed_won_to_date(states, as_of, self.quarter_)
+        closed = closed_won_to_date(states, as_of=as_of, quarter=self.quarter_)
         won_so_far = bookings(states, start=quarter_bounds(self.quarter_)[0], as_of=as_of)
         reps = self._reps(deals, closed)
         nb = self.new_business_model_.for_reps([r for r in reps[schema.REP] if r != "(no rep)"]

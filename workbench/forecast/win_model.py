@@ -117,7 +117,7 @@ def training_snapshots(past: DealStates, quarters: list[str], *, cache: dict | N
         for w, t in enumerate(week_starts(q)):
             key = (q, w + 1)
             if cache is None or key not in cache:
-                s = snapshot(past, t, quarter=q)
+                s = snapshot(past, as_of=t, quarter=q)
                 s["quarter"], s["week"] = q, w + 1
                 if cache is not None:
                     cache[key] = s

@@ -341,7 +341,7 @@ def event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[st
         late_column = resolve_columns(raw, kind, mapping)[ACTIVITY]
     choice = None
     if len(log):
-        choice = resolve_profile(log, given, **hints)
+        choice = resolve_profile(log, profile=given, **hints)
         log = _set_aside_after_close(log, flags, choice.profile, after_close, late_column,
                                      whole_rows=kind == "opportunities", warnings=warnings)
     log = log.drop(columns=[c for c in (_ROW, _K) if c in log.columns])

@@ -6,6 +6,7 @@ import pandas as pd
 
 from .. import schema
 from ..errors import WorkbenchError
+from ..stats import N_BOOT
 from ..groups import BY, as_list, group
 from ..profile import SalesProcessProfile, get_profile
 from ..stats import median_difference
@@ -88,7 +89,7 @@ def followup_difference(
     log: pd.DataFrame,
     *,
     profile: SalesProcessProfile | str | None = None,
-    n_boot: int = 2000,
+    n_boot: int = N_BOOT,
     seed: int = 0,
 ) -> pd.Series:
     """Is persistence real? Median follow-ups of won minus lost deals, with interval and p-value.

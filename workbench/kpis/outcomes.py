@@ -7,7 +7,7 @@ import pandas as pd
 
 from .. import engine, schema
 from ..calendar import DAY_S, quarter_of
-from ..groups import BY, as_list, group
+from ..groups import BY, as_list, group, labelled
 from ..profile import SalesProcessProfile, get_profile
 from ..references import B2B_CYCLE_TABLE, MONTH_DAYS
 
@@ -148,7 +148,7 @@ def cycle_length(
     log: pd.DataFrame,
     *,
     profile: SalesProcessProfile | str | None = None,
-    segment: str = "customer_type",
+    by: str = "customer_type",
     outcomes: tuple[str, ...] = ("won", "lost", "ended"),
 ) -> pd.DataFrame:
     """Sales cycle length per segment, bucketed as a B2B survey's table and side by side with it.
@@ -159,7 +159,7 @@ def cycle_length(
 
     Parameters
     ----------
-    segment : str
+    by : str
         Case attribute holding 'new' / 'existing' customer.
     outcomes : tuple of str
         Which closed deals count.
@@ -167,19 +167,19 @@ def cycle_length(
     Returns
     -------
     DataFrame
-        segment value, bucket, deals, share, benchmark_share (the survey's share;
-        NaN for segment values it does not know), difference = share - benchmark_share.
+        the ``by`` value, bucket, deals, share, benchmark_share (the survey's share;
+        NaN for values it does not know), difference = share - benchmark_share.
     """
     cases = case_table(log, profile=profile)
-    schema.require(cases, [segment], "cycle length by customer type")
+    schema.require(cases, [by], "cycle length by customer type")
     closed = cases[cases["outcome"].isin(outcomes)].copy()
     closed["bucket"] = cycle_bucket(closed["cycle_days"])
-    closed[segment] = closed[segment].astype(object).where(closed[segment].notna(), "(none)")
-    counts = closed.groupby([segment, "bucket"], observed=False).size().rename("deals").reset_index()
-    counts["share"] = counts["deals"] / counts.groupby(segment)["deals"].transform("sum")
+    closed[by] = labelled(closed[by])
+    counts = closed.groupby([by, "bucket"], observed=False).size().rename("deals").reset_index()
+    counts["share"] = counts["deals"] / counts.groupby(by)["deals"].transform("sum")
     survey = B2B_CYCLE_TABLE.melt(id_vars="bucket", value_vars=["new", "existing"],
-                                 var_name=segment, value_name="benchmark_share")
+                                 var_name=by, value_name="benchmark_share")
     survey["bucket"] = survey["bucket"].astype(counts["bucket"].dtype)
-    out = counts.merge(survey, on=[segment, "bucket"], how="left")
+    out = counts.merge(survey, on=[by, "bucket"], how="left")
     out["difference"] = out["share"] - out["benchmark_share"]
-    return out.sort_values([segment, "bucket"], ignore_index=True)
+    return out.sort_values([by, "bucket"], ignore_index=True)

@@ -32,7 +32,7 @@ def open_pipeline(
     ``as_of``), so the KPIs, the stalled-deal list and the forecast agree on
     which deals are open.
     """
-    return snapshot(log, default_as_of(log) if as_of is None else to_utc(as_of), profile=get_profile(profile, log))
+    return snapshot(log, as_of=default_as_of(log) if as_of is None else to_utc(as_of), profile=get_profile(profile, log))
 
 
 def pipeline_velocity(
