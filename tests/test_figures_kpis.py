@@ -112,7 +112,7 @@ def test_wip_one_line_per_stage():
 
 def test_root_causes_forest_plot_one_panel_per_metric():
     table = pd.DataFrame({"metric": ["win_rate", "win_rate", "days in Proposal"],
-                          "attribute": ["lead_source"] * 3, "value": ["web", "referral", "web"],
+                          "attribute": ["lead_source"] * 3, "group": ["web", "referral", "web"],
                           "diff": [0.2, -0.3, 4.0], "ci_low": [0.1, -0.4, 2.0], "ci_high": [0.3, -0.2, 6.0]})
     fig = fb.plot_root_causes(table)
     assert len(fig.axes) == 2

@@ -47,13 +47,13 @@ def test_comparison_by_hand():
     c = pf.compare_performers(make_log(), top=["ann"], n_boot=200)
     row = c.set_index(["aspect", "item"])
     # ann: 2 of 3 closed deals reach Negotiation; the rest: 1 of 6
-    assert row.loc[("activity", "Negotiation"), "top"] == pytest.approx(2 / 3)
-    assert row.loc[("activity", "Negotiation"), "rest"] == pytest.approx(1 / 6)
-    assert (row.loc[("activity", "Negotiation"), "n_top"], row.loc[("activity", "Negotiation"), "n_rest"]) == (3, 6)
+    assert row.loc[("activity", "Negotiation"), "value"] == pytest.approx(2 / 3)
+    assert row.loc[("activity", "Negotiation"), "rest_value"] == pytest.approx(1 / 6)
+    assert (row.loc[("activity", "Negotiation"), "n"], row.loc[("activity", "Negotiation"), "rest_n"]) == (3, 6)
     # stage time: ann 1 day per stage, the rest 3 days
-    assert row.loc[("stage_time", "Qualification"), "top"] == 1.0
-    assert row.loc[("stage_time", "Qualification"), "rest"] == 3.0
-    assert row.loc[("variant", " → ".join(LOSE)), "rest"] == pytest.approx(5 / 6)
+    assert row.loc[("stage_time", "Qualification"), "value"] == 1.0
+    assert row.loc[("stage_time", "Qualification"), "rest_value"] == 3.0
+    assert row.loc[("variant", " → ".join(LOSE)), "rest_value"] == pytest.approx(5 / 6)
     assert {"p_adjusted", "significant"} <= set(c.columns)
     assert "Research" not in set(row.loc["stage_time"].index)  # nobody's stage: no row
     # nine deals prove nothing about shares; 3 vs 6 visits, all 1 day against all 3 days, do

@@ -35,23 +35,23 @@ def log():
 
 
 def test_win_rate_drivers_find_the_lead_source_and_not_the_product(log):
-    out = rc.win_rate_drivers(log, attributes=["lead_source", "product"]).set_index(["attribute", "value"])
+    out = rc.win_rate_drivers(log, attributes=["lead_source", "product"]).set_index(["attribute", "group"])
     web = out.loc[("lead_source", "web")]
-    assert web["metric_value"] == 0.75 and web["rest_value"] == 0.25 and web["diff"] == 0.5
+    assert web["value"] == 0.75 and web["rest_value"] == 0.25 and web["diff"] == 0.5
     assert web["n"] == 40 and web["rest_n"] == 40
     assert web["ci_low"] > 0 and web["significant"]
     assert out.loc[("lead_source", "referral"), "diff"] == -0.5
     x = out.loc[("product", "X")]  # web even i < 30: 15 won, referral even i < 10: 5 won -> 20 / 40
-    assert x["metric_value"] == 0.5 and x["diff"] == 0.0 and not x["significant"]
+    assert x["value"] == 0.5 and x["diff"] == 0.0 and not x["significant"]
     assert x["p_value"] == pytest.approx(1.0)
 
 
 def test_stage_time_drivers_find_the_slow_qualification(log):
     out = rc.stage_time_drivers(log, attributes=["lead_source", "product"], stages=["Qualification"],
-                                progress=False).set_index(["attribute", "value"])
+                                progress=False).set_index(["attribute", "group"])
     ref = out.loc[("lead_source", "referral")]
     assert ref["metric"] == "days in Qualification"
-    assert ref["metric_value"] == 7.0 and ref["rest_value"] == 3.0 and ref["diff"] == 4.0
+    assert ref["value"] == 7.0 and ref["rest_value"] == 3.0 and ref["diff"] == 4.0
     assert ref["significant"] and ref["ci_low"] > 0
     assert not out.loc[("product", "X"), "significant"]
 
@@ -77,7 +77,7 @@ def test_root_causes_correct_all_tests_together(log):
     out = rc.root_causes(log, attributes=["lead_source", "product"], stages=["Qualification"], progress=False)
     assert len(out) == 8  # 2 win-rate + 2 stage-time comparisons per attribute
     found = rc.findings(out)
-    assert set(zip(found["metric"], found["value"])) == {
+    assert set(zip(found["metric"], found["group"])) == {
         ("win_rate", "web"), ("win_rate", "referral"),
         ("days in Qualification", "web"), ("days in Qualification", "referral")}
     assert (found["p_adjusted"] >= found["p_value"]).all()
@@ -124,14 +124,14 @@ def confounded_log() -> pd.DataFrame:
 def test_adjusted_drivers_separate_team_from_customer_type():
     log = confounded_log()
     raw = rc.stage_time_drivers(log, attributes=["team"], stages=["Qualification"], progress=False)
-    assert raw.set_index("value").loc["T1", "significant"]  # one-vs-rest blames the team
+    assert raw.set_index("group").loc["T1", "significant"]  # one-vs-rest blames the team
     out = rc.adjusted_drivers(log, attributes=["team", "customer_type"], stages=["Qualification"],
                               progress=False).set_index(["metric", "attribute"])
     win_team = out.loc[("win_rate (adjusted log odds)", "team")]
     win_type = out.loc[("win_rate (adjusted log odds)", "customer_type")]
     # equal win rates within each cell: no team effect; odds ratio new / existing = (0.2/0.8) / (0.6/0.4) = 1/6
     assert win_team["diff"] == pytest.approx(0.0, abs=1e-6) and not win_team["significant"]
-    assert win_type["value"] == "new" and win_type["reference"] == "existing"  # 40 each: tie -> sort order
+    assert win_type["group"] == "new" and win_type["reference"] == "existing"  # 40 each: tie -> sort order
     assert win_type["ratio"] == pytest.approx(1 / 6, rel=1e-6) and win_type["significant"]
     days_team = out.loc[("days in Qualification (adjusted)", "team")]
     days_type = out.loc[("days in Qualification (adjusted)", "customer_type")]

@@ -152,13 +152,13 @@ def stage_excess(
     """Each group's time in each stage against the rest of the organisation.
 
     For every group (team, rep...) and stage, the median finished time of the
-    group minus that of everyone else, with a bootstrap interval and a
-    Mann-Whitney p-value (:func:`workbench.stats.median_difference`),
+    group against that of everyone else (:func:`workbench.stats.group_vs_rest`:
+    difference of medians, an interval, a Mann-Whitney p-value),
     Benjamini-Hochberg corrected over all the comparisons
-    (:func:`workbench.stats.mark_findings`). ``excess_days`` =
-    visits x difference of medians: the days the group loses in that stage
-    compared with the rest. Comparisons with fewer than ``min_n`` on
-    either side are not made.
+    (:func:`workbench.stats.mark_findings`). ``excess_days`` = visits x
+    difference of medians: the days the group loses in that stage compared with
+    the rest. Comparisons with fewer than ``min_n`` visits on either side are
+    not made.
 
     Parameters
     ----------
@@ -173,37 +173,27 @@ def stage_excess(
     Returns
     -------
     DataFrame
-        by, stage, visits, median_days, rest_median_days, diff, ci_low,
-        ci_high, p_value, p_adjusted, significant, ratio, excess_days.
+        by, stage, then :data:`workbench.stats.GROUP_VS_REST_COLUMNS` (n visits,
+        rest_n, value and rest_value in median days, diff, ci_low, ci_high,
+        p_value), p_adjusted, significant, ratio, excess_days.
     """
     profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile) if visits is None else visits
     schema.require(visits, [by], "stage excess")
-    # Each group against the rest of a stage's visits: the stage is sorted and ranked once
-    # (stats.PooledSample), so 400 teams cost a search each rather than 400 sorts of the stage.
     done = visits[visits["finished"] & visits["duration_days"].notna()]
-    code, names = pd.factorize(labelled(done[by]))
-    days = done["duration_days"].to_numpy(dtype=float)
-    at = {s: (code[where], stats.PooledSample(days[where]))
-          for s, where in done.groupby("stage", observed=True).indices.items()}
-    rows = []
-    pairs = [(i, s) for s in profile.stages if s in at
-             for i in sorted(range(len(names)), key=lambda i: str(names[i]))]
     rng = np.random.default_rng(seed)
-    for i, stage in tqdm(pairs, desc="stage x " + by, disable=not progress):
-        group = names[i]
-        codes, pooled = at[stage]
-        mine = codes == i
-        if mine.sum() < min_n or (~mine).sum() < min_n:
-            continue
-        res = pooled.median_difference(mine, seed=int(rng.integers(2**31)), n_boot=n_boot)
-        rows.append({by: group, "stage": stage, "visits": int(res["n_a"]), "median_days": res["median_a"],
-                     "rest_median_days": res["median_b"], **res[["diff", "ci_low", "ci_high", "p_value"]]})
-    cols = [by, "stage", "visits", "median_days", "rest_median_days", "diff", "ci_low", "ci_high", "p_value"]
-    out = pd.DataFrame(rows, columns=cols)
+    frames = []
+    stages = [s for s in profile.stages if s in set(done["stage"])]
+    for stage in tqdm(stages, desc="stages x " + by, disable=not progress):
+        at = done[done["stage"] == stage]
+        t = stats.group_vs_rest(at["duration_days"], labelled(at[by]), min_n=min_n, alpha=alpha, n_boot=n_boot,
+                                seed=int(rng.integers(2**31)))
+        frames.append(t.rename(columns={"group": by}).assign(stage=stage))
+    cols = [by, "stage", *stats.GROUP_VS_REST_COLUMNS[1:]]
+    out = pd.concat(frames, ignore_index=True)[cols] if frames else pd.DataFrame(columns=cols)
     out = stats.mark_findings(out, alpha=alpha)
-    out["ratio"] = out["median_days"] / out["rest_median_days"].where(out["rest_median_days"] > 0)
-    out["excess_days"] = out["visits"] * out["diff"]
+    out["ratio"] = out["value"] / out["rest_value"].where(out["rest_value"] > 0)
+    out["excess_days"] = out["n"] * out["diff"]
     return out
 
 
@@ -283,16 +273,18 @@ def rank_bottlenecks(
     -------
     DataFrame
         by, stage, rank, visits, median_days, p90_days, share_of_cycle,
-        rank_share, rest_median_days, ratio, diff, ci_low, ci_high, p_value,
-        p_adjusted, significant, excess_days [, change, rank_change], sorted by
-        group and rank.
+        rank_share, rest_visits, rest_median_days, diff, ci_low, ci_high,
+        p_value, p_adjusted, significant, ratio, excess_days [, change,
+        rank_change], sorted by group and rank.
     """
     profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile)
     times = stage_times(log, profile=profile, by=by, visits=visits)
     excess = stage_excess(log, profile=profile, by=by, visits=visits, min_n=min_n,
                           alpha=alpha, n_boot=n_boot, seed=seed, progress=progress)
-    out = times.merge(excess.drop(columns=["visits", "median_days"]), on=[by, "stage"], how="left")
+    excess = excess.drop(columns=["n", "value"]).rename(columns={"rest_value": "rest_median_days",
+                                                                 "rest_n": "rest_visits"})
+    out = times.merge(excess, on=[by, "stage"], how="left")
     if quarter is not None:
         trend = stage_trend(log, quarter=quarter, profile=profile, by=by, visits=visits,
                             min_n=min_n, alpha=alpha, n_boot=n_boot, seed=seed)

@@ -25,10 +25,12 @@ from .calendar import DAY_S
 from .errors import WorkbenchError
 from .profile import SalesProcessProfile, get_profile
 from .schema import ACTIVITY, AMOUNT, CASE, REP, require
-from .stats import N_BOOT, mark_findings, median_difference, rate_difference
+from .stats import N_BOOT, group_vs_rest, mark_findings
 
 METRICS = ("won_amount", "won_deals", "win_rate")
-COMPARISON_COLUMNS = ["aspect", "item", "measure", "top", "rest", "n_top", "n_rest", "diff", "ci_low", "ci_high",
+#: What is compared (aspect, item, measure), then :data:`workbench.stats.GROUP_VS_REST_COLUMNS` for the
+#: top reps' deals (``value``) against the rest's (``rest_value``).
+COMPARISON_COLUMNS = ["aspect", "item", "measure", "n", "rest_n", "value", "rest_value", "diff", "ci_low", "ci_high",
                       "p_value"]
 
 
@@ -96,20 +98,13 @@ def top_performers(
     return ranked[REP].head(max(1, math.ceil(share * len(ranked)))).tolist()
 
 
-def _rate_row(aspect: str, item: str, hit: pd.Series, is_top: pd.Series, alpha: float) -> dict:
-    r = rate_difference(int(hit[is_top].sum()), int(is_top.sum()), int(hit[~is_top].sum()),
-                        int((~is_top).sum()), alpha=alpha)
-    return {"aspect": aspect, "item": item, "measure": "share of deals", "top": r["rate_a"], "rest": r["rate_b"],
-            "n_top": r["n_a"], "n_rest": r["n_b"], "diff": r["diff"], "ci_low": r["ci_low"],
-            "ci_high": r["ci_high"], "p_value": r["p_value"]}
-
-
-def _median_row(aspect: str, item: str, measure: str, a: pd.Series, b: pd.Series, alpha: float, n_boot: int,
-                seed: int) -> dict:
-    r = median_difference(a, b, alpha=alpha, n_boot=n_boot, seed=seed)
-    return {"aspect": aspect, "item": item, "measure": measure, "top": r["median_a"], "rest": r["median_b"],
-            "n_top": r["n_a"], "n_rest": r["n_b"], "diff": r["diff"], "ci_low": r["ci_low"],
-            "ci_high": r["ci_high"], "p_value": r["p_value"]}
+def _top_vs_rest(aspect: str, item: str, measure: str, values: pd.Series, is_top: pd.Series, *, kind: str,
+                 alpha: float, n_boot: int = N_BOOT, seed: int = 0) -> dict | None:
+    """The top reps' row of :func:`workbench.stats.group_vs_rest` (None when a side has no value)."""
+    t = group_vs_rest(values, is_top.map({True: "top", False: "rest"}), kind=kind, min_n=1, alpha=alpha,
+                      n_boot=n_boot, seed=seed)
+    t = t[t["group"] == "top"]
+    return {"aspect": aspect, "item": item, "measure": measure, **t.iloc[0].drop("group").to_dict()} if len(t) else None
 
 
 def compare_performers(
@@ -143,8 +138,9 @@ def compare_performers(
 
     Returns
     -------
-    DataFrame[aspect, item, measure, top, rest, n_top, n_rest, diff, ci_low,
-    ci_high, p_value, p_adjusted, significant]
+    DataFrame[aspect, item, measure, n (the top reps' deals or visits), rest_n,
+    value (the top reps'), rest_value, diff, ci_low, ci_high, p_value,
+    p_adjusted, significant]
     """
     profile = get_profile(profile, log)
     ev = prepared_events(log)
@@ -162,25 +158,25 @@ def compare_performers(
                              hint="pass top= with some, not all, of the reps.")
     closed_ev = ev[ev[CASE].isin(cases.index)]
     seq = closed_ev.groupby(CASE, sort=True)[ACTIVITY].agg(tuple).reindex(cases.index)
-    rows: list[dict] = []
+    rows: list[dict | None] = []
     for variant in seq.value_counts().index[:n_variants]:
-        rows.append(_rate_row("variant", " → ".join(variant), seq == variant, is_top, alpha))
+        rows.append(_top_vs_rest("variant", " → ".join(variant), "share of deals", seq == variant, is_top,
+                                 kind="rate", alpha=alpha))
     counts = closed_ev.groupby([CASE, ACTIVITY]).size().unstack(fill_value=0).reindex(cases.index, fill_value=0)
     for act in counts.columns:
-        rows.append(_rate_row("activity", act, counts[act] > 0, is_top, alpha))
+        rows.append(_top_vs_rest("activity", act, "share of deals", counts[act] > 0, is_top, kind="rate",
+                                 alpha=alpha))
     for i, loop in enumerate(a for a in profile.loops if a in counts.columns):
-        rows.append(_median_row("activity", loop, "per deal", counts.loc[is_top, loop], counts.loc[~is_top, loop],
-                                alpha, n_boot, seed + i))
+        rows.append(_top_vs_rest("activity", loop, "per deal", counts[loop], is_top, kind="median", alpha=alpha,
+                                 n_boot=n_boot, seed=seed + i))
     visits = engine.stage_visits(closed_ev, profile)
     visits = visits[visits["left"].notna()]
     visit_top = visits[CASE].map(is_top).astype(bool)
     for i, stage in enumerate(tqdm(profile.stages, desc="stage timing", disable=not progress)):
         days = visits.loc[visits["stage"] == stage, "duration_s"] / DAY_S  # the engine's visits: seconds
-        mask = visit_top[visits["stage"] == stage]
-        rows.append(_median_row("stage_time", stage, "days per visit", days[mask], days[~mask], alpha, n_boot,
-                                seed + 100 + i))
-    table = pd.DataFrame(rows, columns=COMPARISON_COLUMNS)
-    table = table[(table["n_top"] > 0) | (table["n_rest"] > 0)].reset_index(drop=True)  # stages nobody used
+        rows.append(_top_vs_rest("stage_time", stage, "days per visit", days, visit_top[visits["stage"] == stage],
+                                 kind="median", alpha=alpha, n_boot=n_boot, seed=seed + 100 + i))
+    table = pd.DataFrame([r for r in rows if r is not None], columns=COMPARISON_COLUMNS)
     return mark_findings(table, alpha=alpha)
 
 

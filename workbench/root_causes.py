@@ -31,7 +31,9 @@ from .profile import SalesProcessProfile, get_profile
 DEFAULT_ATTRIBUTES = ("lead_source", "segment", "product", "channel", "rep", "team", "region",
                       "customer_type", "amount_band")
 
-COLUMNS = ["metric", "stage", "attribute", "value", "n", "rest_n", "metric_value", "rest_value",
+#: A driver's key (metric, stage, attribute, the attribute's value compared as ``group``), then the
+#: columns every group-against-the-rest comparison has (:data:`workbench.stats.GROUP_VS_REST_COLUMNS`).
+COLUMNS = ["metric", "stage", "attribute", "group", "n", "rest_n", "value", "rest_value",
            "diff", "ci_low", "ci_high", "p_value"]
 
 
@@ -61,9 +63,10 @@ def _with_bands(cases: pd.DataFrame, bands: int) -> pd.DataFrame:
     return cases
 
 
-def _levels(values: pd.Series, min_n: int) -> list:
-    counts = values.value_counts()
-    return sorted(counts.index[(counts >= min_n) & (len(values) - counts >= min_n)], key=str)
+def _table(frames: list[pd.DataFrame]) -> pd.DataFrame:
+    """Comparisons of :func:`workbench.stats.group_vs_rest` stacked into the :data:`COLUMNS` table."""
+    frames = [f for f in frames if len(f)]
+    return pd.concat(frames, ignore_index=True)[COLUMNS] if frames else pd.DataFrame(columns=COLUMNS)
 
 
 def win_rate_drivers(
@@ -88,24 +91,17 @@ def win_rate_drivers(
     Returns
     -------
     DataFrame
-        metric ('win_rate'), stage (empty), attribute, value, n, rest_n,
-        metric_value, rest_value, diff, ci_low, ci_high, p_value, p_adjusted,
-        significant.
+        metric ('win_rate'), stage (empty), attribute, group (the
+        attribute's value), n, rest_n, value (its win rate), rest_value, diff,
+        ci_low, ci_high, p_value, p_adjusted, significant.
     """
     cases = _with_bands(case_table(log, profile=profile), bands)
     closed = cases[cases["outcome"].isin(["won", "lost"])]
     won = closed["outcome"].eq("won")
-    rows = []
-    for attribute in _attributes(closed, attributes):
-        values = closed[attribute]
-        for value in _levels(values.dropna(), min_n):
-            mine = values.eq(value)
-            res = stats.rate_difference(int(won[mine].sum()), int(mine.sum()),
-                                        int(won[~mine].sum()), int((~mine).sum()), alpha=alpha)
-            rows.append({"metric": "win_rate", "stage": None, "attribute": attribute, "value": value,
-                         "n": res["n_a"], "rest_n": res["n_b"], "metric_value": res["rate_a"],
-                         "rest_value": res["rate_b"], **res[["diff", "ci_low", "ci_high", "p_value"]]})
-    return stats.mark_findings(pd.DataFrame(rows, columns=COLUMNS), alpha=alpha)
+    frames = [stats.group_vs_rest(won, closed[attribute], kind="rate", min_n=min_n, alpha=alpha)
+              .assign(metric="win_rate", stage=None, attribute=attribute)
+              for attribute in _attributes(closed, attributes)]
+    return stats.mark_findings(_table(frames), alpha=alpha)
 
 
 def stage_time_drivers(
@@ -136,9 +132,9 @@ def stage_time_drivers(
     Returns
     -------
     DataFrame
-        metric ('days in <stage>'), stage, attribute, value, n, rest_n,
-        metric_value (median days), rest_value, diff, ci_low, ci_high,
-        p_value, p_adjusted, significant.
+        metric ('days in <stage>'), stage, attribute, group (the
+        attribute's value), n, rest_n, value (median days), rest_value,
+        diff, ci_low, ci_high, p_value, p_adjusted, significant.
     """
     profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile)
@@ -147,18 +143,13 @@ def stage_time_drivers(
     stages = list(profile.stages if stages is None else stages)
     rng = np.random.default_rng(seed)
     tasks = [(s, a) for s in stages for a in _attributes(done, attributes)]
-    rows = []
+    frames = []
     for stage, attribute in tqdm(tasks, desc="stage-time drivers", disable=not progress):
         at = done[done["stage"].eq(stage)]
-        values = at[attribute]
-        for value in _levels(values.dropna(), min_n):
-            mine = values.eq(value)
-            res = stats.median_difference(at.loc[mine, "duration_days"], at.loc[~mine, "duration_days"],
-                                          alpha=alpha, n_boot=n_boot, seed=int(rng.integers(2**31)))
-            rows.append({"metric": f"days in {stage}", "stage": stage, "attribute": attribute, "value": value,
-                         "n": res["n_a"], "rest_n": res["n_b"], "metric_value": res["median_a"],
-                         "rest_value": res["median_b"], **res[["diff", "ci_low", "ci_high", "p_value"]]})
-    return stats.mark_findings(pd.DataFrame(rows, columns=COLUMNS), alpha=alpha)
+        frames.append(stats.group_vs_rest(at["duration_days"], at[attribute], min_n=min_n, alpha=alpha,
+                                          n_boot=n_boot, seed=int(rng.integers(2**31)))
+                      .assign(metric=f"days in {stage}", stage=stage, attribute=attribute))
+    return stats.mark_findings(_table(frames), alpha=alpha)
 
 
 def root_causes(
@@ -228,7 +219,7 @@ def _design(frame: pd.DataFrame, references: dict[str, object], min_n: int) -> t
         for level in sorted(set(values) - {reference}, key=str):
             mask = code == position[level]
             columns[f"{a}={level}"] = mask.astype(float)
-            meta.append({"attribute": a, "value": level, "reference": reference, "mask": mask, "ref_mask": ref_mask})
+            meta.append({"attribute": a, "group": level, "reference": reference, "mask": mask, "ref_mask": ref_mask})
     return pd.DataFrame(columns, index=frame.index), meta
 
 
@@ -236,10 +227,10 @@ def _fit_rows(result, meta: list[dict], metric: str, stage: str | None, y: pd.Se
     ci = result.conf_int()
     rows = []
     for m in meta:
-        name = f"{m['attribute']}={m['value']}"
-        rows.append({"metric": metric, "stage": stage, "attribute": m["attribute"], "value": m["value"],
+        name = f"{m['attribute']}={m['group']}"
+        rows.append({"metric": metric, "stage": stage, "attribute": m["attribute"], "group": m["group"],
                      "n": int(m["mask"].sum()), "rest_n": int(m["ref_mask"].sum()),
-                     "metric_value": summary(y[m["mask"]]), "rest_value": summary(y[m["ref_mask"]]),
+                     "value": summary(y[m["mask"]]), "rest_value": summary(y[m["ref_mask"]]),
                      "diff": float(result.params[name]), "ci_low": float(ci.loc[name, 0]),
                      "ci_high": float(ci.loc[name, 1]), "p_value": float(result.pvalues[name]),
                      "reference": m["reference"]})
@@ -276,9 +267,9 @@ def adjusted_drivers(
     -------
     DataFrame
         metric ('win_rate (adjusted log odds)', 'days in <stage> (adjusted)'),
-        stage, attribute, value, reference, n, rest_n (deals of the reference
-        value), metric_value, rest_value (raw win rate or median days of the
-        value and the reference), diff, ci_low, ci_high, p_value, p_adjusted,
+        stage, attribute, group (the attribute's value), reference, n, rest_n
+        (deals of the reference value), value, rest_value (raw win rate or
+        median days of the group and the reference), diff, ci_low, ci_high, p_value, p_adjusted,
         significant, ratio (odds ratio for win rate).
     """
     import statsmodels.api as sm

@@ -161,6 +161,69 @@ class PooledSample:
                           "ci_low": diff - half, "ci_high": diff + half, "p_value": p_value})
 
 
+#: The columns every group-against-the-rest comparison returns, after its own key columns.
+GROUP_VS_REST_COLUMNS = ["group", "n", "rest_n", "value", "rest_value", "diff", "ci_low", "ci_high", "p_value"]
+
+
+def group_vs_rest(
+    values: pd.Series | np.ndarray,
+    groups: pd.Series | np.ndarray,
+    *,
+    kind: str = "median",
+    min_n: int = 5,
+    alpha: float = 0.05,
+    n_boot: int = N_BOOT,
+    seed: int = 0,
+) -> pd.DataFrame:
+    """Each group's values against all the others', the one way every analysis compares a group
+    with the rest of the organisation.
+
+    ``kind='median'`` compares medians (:func:`median_difference`, the sample
+    sorted and ranked once for all groups: :class:`PooledSample`);
+    ``kind='rate'`` compares the share of true values (:func:`rate_difference`).
+    A group is compared only when it and the rest each have ``min_n`` values;
+    missing values are left out; missing groups are not a group. The random
+    stream of the intervals is seeded once, groups taken in sorted order.
+
+    Returns
+    -------
+    DataFrame
+        :data:`GROUP_VS_REST_COLUMNS`: group, n, rest_n, value (the group's
+        median or share), rest_value, diff, ci_low, ci_high, p_value. Correct the
+        p-values of a whole family of comparisons with :func:`mark_findings`.
+
+    Examples
+    --------
+    >>> t = group_vs_rest([1, 0, 1, 1, 0, 0], ["a", "a", "a", "b", "b", "b"], kind="rate", min_n=3)
+    >>> t[["group", "value", "rest_value", "diff"]].round(2).to_dict("records")[0]
+    {'group': 'a', 'value': 0.67, 'rest_value': 0.33, 'diff': 0.33}
+    """
+    if kind not in ("median", "rate"):
+        raise ValueError(f"kind must be 'median' or 'rate', not {kind!r}")
+    frame = pd.DataFrame({"v": np.asarray(values, dtype=float), "g": np.asarray(groups, dtype=object)})
+    frame = frame[frame["v"].notna() & pd.notna(frame["g"])]
+    code, names = pd.factorize(frame["g"])
+    v = frame["v"].to_numpy()
+    pooled = PooledSample(v) if kind == "median" and len(v) else None
+    rng = np.random.default_rng(seed)
+    rows = []
+    for i in sorted(range(len(names)), key=lambda i: str(names[i])):
+        mine = code == i
+        if mine.sum() < min_n or (~mine).sum() < min_n:
+            continue
+        if kind == "median":
+            r = pooled.median_difference(mine, alpha=alpha, n_boot=n_boot, seed=int(rng.integers(2**31)))
+            value, rest = r["median_a"], r["median_b"]
+        else:
+            r = rate_difference(int(v[mine].sum()), int(mine.sum()), int(v[~mine].sum()), int((~mine).sum()),
+                                alpha=alpha)
+            value, rest = r["rate_a"], r["rate_b"]
+        rows.append({"group": names[i], "n": int(r["n_a"]), "rest_n": int(r["n_b"]), "value": value,
+                     "rest_value": rest, "diff": r["diff"], "ci_low": r["ci_low"], "ci_high": r["ci_high"],
+                     "p_value": r["p_value"]})
+    return pd.DataFrame(rows, columns=GROUP_VS_REST_COLUMNS)
+
+
 def adjust_pvalues(p_values: pd.Series, *, method: str = "fdr_bh") -> pd.Series:
     """Multiple-testing corrected p-values (Benjamini-Hochberg by default); NaN stays NaN."""
     p = pd.Series(p_values, dtype=float)

@@ -136,7 +136,7 @@ def plot_root_causes(table: pd.DataFrame, *, top: int = 20, ax: Axes | None = No
         axes = [ax]
     for ax_, metric in zip(axes, metrics):
         part = data[data["metric"].eq(metric)]
-        labels = part["attribute"].astype(str) + " = " + part["value"].astype(str)
+        labels = part["attribute"].astype(str) + " = " + part["group"].astype(str)
         y = range(len(part))
         ax_.errorbar(part["diff"], y, xerr=[part["diff"] - part["ci_low"], part["ci_high"] - part["diff"]],
                      fmt="o", capsize=3)
