@@ -7,7 +7,6 @@ flat export whose value column is revenue booked at the close.
 
 import numpy as np
 import pandas as pd
-import pytest
 
 from workbench import bottlenecks, kpis
 from workbench.forecast import QuotaForecaster

@@ -86,7 +86,8 @@ def test_bad_weeks_are_refused(log):
         backtest(weeks=[0, 5]).fit(log, quotas=make_quotas(["2025Q2"]), reps=REPS)
 
 
-def test_acceptance_on_the_demo_data():
+@pytest.mark.slow
+def test_acceptance_on_the_demo_data(demo_data):
     """Issue 5's acceptance test, on the demo data (numbers stated here, never loosened).
 
     Data: ``generate_demo_data(seed=7, size="small")`` (about 20k events over three
@@ -104,9 +105,7 @@ def test_acceptance_on_the_demo_data():
       pipeline turned into a probability by a normal distribution with its own
       historical error.
     """
-    from workbench.synth import generate_demo_data
-
-    demo = generate_demo_data(seed=7, size="small")
+    demo = demo_data(7, "small")
     bt = backtest(weeks=range(4, 14), n_draws=2_000).fit(demo.events, quotas=demo.quotas, reps=demo.reps)
     assert len(bt.quarters_) >= 6
     m = bt.metrics(by=("level",)).set_index("level")

@@ -171,10 +171,9 @@ def test_stage_excess_is_deterministic_for_a_seed():
 
 
 @pytest.fixture(scope="module")
-def demo():
-    from workbench.synth import generate_demo_data
+def demo(demo_data):
 
-    return generate_demo_data(seed=7, size="small")
+    return demo_data(7, "small")
 
 
 def test_planted_bottleneck_ranks_first_for_its_team(demo):

@@ -11,7 +11,6 @@ from workbench import conformance as cf
 from workbench.io import read_event_log
 from workbench.profile import PPVVC
 from workbench.schema import MissingColumnError, to_pm4py
-from workbench.synth import generate_demo_data
 
 LC, RE, FC, Q, DM, SI, P, N = PPVVC.stages
 FU, WON, LOST = "Follow-up", "Closed Won", "Closed Lost"
@@ -203,8 +202,8 @@ def test_missing_rep_is_one_line_and_the_rest_runs():
 
 
 @pytest.fixture(scope="module")
-def demo():
-    return generate_demo_data(seed=11, size="small")
+def demo(demo_data):
+    return demo_data(11, "small")
 
 
 def _precision_recall(truth: set, found: set) -> tuple[float, float]:

@@ -12,7 +12,6 @@ from workbench import discovery as d
 from workbench import engine, filters
 from workbench.errors import WorkbenchError
 from workbench.schema import to_pm4py
-from workbench.synth import generate_demo_data
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 
@@ -24,8 +23,8 @@ def log_from(traces: dict[str, list[str]], hours: float = 1.0) -> pd.DataFrame:
 
 
 @pytest.fixture(scope="module")
-def demo_log():
-    return generate_demo_data(seed=3, size="tiny").events
+def demo_log(demo_data):
+    return demo_data(3, "tiny").events
 
 
 def test_dfg_start_end_and_variants_equal_pm4py(demo_log):

@@ -13,6 +13,8 @@ from workbench.engine import backends as engine_backends
 from workbench.engine import expressions as engine_expressions
 from workbench.profile import PPVVC
 
+pytestmark = pytest.mark.slow
+
 pytest.importorskip("pyspark", reason="pyspark is not installed (pip install pyspark)")
 if shutil.which("java") is None:
     pytest.skip("no Java runtime: Spark cannot start (CI installs default-jre-headless)",

@@ -10,10 +10,9 @@ import pandas as pd
 import pm4py
 import pytest
 
-from workbench import discovery, filters
+from workbench import discovery
 from workbench.errors import WorkbenchError
 from workbench.io import read_event_log
-from workbench.schema import to_pm4py
 
 FOREIGN = Path(__file__).parent / "data" / "foreign"
 CRM = FOREIGN / "crm_opportunities.csv"

@@ -13,6 +13,8 @@ import pytest
 
 from workbench.cli import main
 
+pytestmark = pytest.mark.slow
+
 FOREIGN = Path(__file__).parent / "data" / "foreign"
 PAGES = ("01_process_discovery", "02_bottlenecks", "03_quota_forecast", "04_sales_audit")
 

@@ -371,9 +371,9 @@ def test_combined_report_prints_each_warning_once():
     assert data.report.to_dict()["warnings"] == data.report.warnings
 
 
-def test_demo_data_round_trip_and_planted_after_close_events(tmp_path):
+def test_demo_data_round_trip_and_planted_after_close_events(tmp_path, demo_data):
     synth = pytest.importorskip("workbench.synth")
-    demo = synth.generate_demo_data(seed=7, size="tiny")
+    demo = demo_data(7, "tiny")
     path = tmp_path / "demo.csv"
     demo.events.to_csv(path, index=False)
     data = load_sales_data(path, reps=demo.reps, quotas=demo.quotas)

@@ -323,11 +323,10 @@ def test_pipeline_coverage_by_rep_and_pooled(log):
         [500.0, 200.0, 1.0, 0.6])
 
 
-def test_win_rate_and_volume_agree_with_the_engine_on_demo_data():
+def test_win_rate_and_volume_agree_with_the_engine_on_demo_data(demo_data):
     from workbench import engine
-    from workbench.synth import generate_demo_data
 
-    ev = generate_demo_data(seed=3, size="tiny").events
+    ev = demo_data(3, "tiny").events
     ours = kpis.win_rate(ev).set_index("period")
     theirs = engine.kpis_by_period(ev).set_index("period")
     theirs = theirs[theirs["won"] + theirs["lost"] > 0]

@@ -126,10 +126,9 @@ def test_explorer_sliders_and_filters_redraw_the_map():
     assert set(box.filtered_log()["case_id"]) == {"c0", "c1", "c2"}
 
 
-def test_explorer_path_slider_thins_a_real_map():
-    from workbench.synth import generate_demo_data
+def test_explorer_path_slider_thins_a_real_map(demo_data):
 
-    box = maps.explore_map(generate_demo_data(seed=5, size="tiny").events, backend="matplotlib", paths=1.0)
+    box = maps.explore_map(demo_data(5, "tiny").events, backend="matplotlib", paths=1.0)
     full = box.current.edges
     box.paths_slider.value = 0.3
     assert box.current.edges < full  # a strict subset: rare paths gone, the rest unchanged

@@ -17,6 +17,8 @@ from workbench.calendar import quarter_bounds
 from workbench.report import NOTEBOOKS, build_report
 from workbench.cli import main
 
+pytestmark = pytest.mark.slow
+
 FAST = {"n_draws": 2000, "backtest_quarters": 2, "backtest_weeks": [4, 8], "backtest_draws": 500}
 
 
@@ -179,3 +181,20 @@ def test_pages_carry_no_warnings_or_errors(report):
         noise = [o for c in nb.cells if c.cell_type == "code" for o in c.get("outputs", [])
                  if o.get("name") == "stderr" or o.get("output_type") == "error"]
         assert not noise, (name, [o.get("text", "")[:200] for o in noise])
+
+
+def test_the_pages_of_one_report_agree_on_every_number_they_share(report, demo):
+    """One definition per number: where two pages show the same number, it is the same."""
+    discovery, bottlenecks, forecast, audit = (_json(report, n) for n in NOTEBOOKS)
+    assert discovery["rows_in"] == audit["rows_in"]
+    assert discovery["share_conforming"] == audit["share_conforming"]
+    assert bottlenecks["stalled_deals"] == audit["stalled_deals"]
+    assert bottlenecks.get("top_bottleneck") == audit.get("top_bottleneck")
+    # the quarter's quota and what is booked so far: the coverage table's total and the forecast
+    quotas = pd.read_csv(demo["quotas"])
+    quota = quotas.loc[quotas["quarter"] == forecast["quarter"], "quota"].sum()
+    total = next(row for row in bottlenecks["coverage"] if row["team"] == "total")
+    assert forecast["company"]["quota"] == pytest.approx(quota) == pytest.approx(total["quota"])
+    assert forecast["company"]["closed_won_to_date"] == pytest.approx(total["booked"])
+    assert {p["quarter"] for p in (discovery, bottlenecks, forecast, audit)} == {forecast["quarter"]}
+    assert len({p["as_of"] for p in (discovery, bottlenecks, forecast, audit)}) == 1

@@ -4,6 +4,7 @@ import re
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -48,3 +49,46 @@ def test_every_public_name_resolves():
 
     for name in workbench.__all__:
         assert getattr(workbench, name) is not None, name
+
+
+@pytest.mark.slow
+def test_a_wheel_installed_outside_the_checkout_writes_the_report(tmp_path):
+    """pip install of the wheel (not editable), then the README's commands from another folder."""
+    import os
+    import subprocess
+    import sys
+    import sysconfig
+    import venv
+
+    dist = tmp_path / "dist"
+    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "-q", "-w",
+                    str(dist), str(ROOT)], check=True)
+    (wheel,) = dist.glob("workbench-*.whl")
+    env_dir = tmp_path / "env"
+    venv.create(env_dir, with_pip=True)
+    python = env_dir / "bin" / "python"
+    subprocess.run([str(python), "-m", "pip", "install", "--no-deps", "-q", str(wheel)], check=True)
+    # The dependencies come from this environment's site-packages (read after the new one's own),
+    # so no download is needed and the workbench imported is the wheel's, not the checkout's.
+    site = subprocess.run([str(python), "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    Path(site, "deps.pth").write_text(sysconfig.get_paths()["purelib"] + "\n", encoding="utf-8")
+    work = tmp_path / "elsewhere"
+    work.mkdir()
+    where = subprocess.run([str(python), "-c", "import workbench; print(workbench.__file__)"], cwd=work,
+                           capture_output=True, text=True, check=True).stdout
+    assert where.startswith(site)
+    # nbconvert's page templates are data files of its installation, which the new environment
+    # borrows: point Jupyter at them (and only them: its kernels must be the new environment's).
+    jupyter = tmp_path / "jupyter"
+    jupyter.mkdir()
+    (jupyter / "nbconvert").symlink_to(Path(sys.prefix, "share", "jupyter", "nbconvert"))
+    run = dict(cwd=work, check=True, env={**os.environ, "TQDM_DISABLE": "1", "JUPYTER_PATH": str(jupyter)})
+    workbench = env_dir / "bin" / "workbench"
+    subprocess.run([str(workbench), "demo-data", "--size", "tiny", "--out", "demo"], **run, capture_output=True)
+    subprocess.run([str(workbench), "report", "--log", "demo/events.parquet", "--reps", "demo/reps.csv",
+                    "--quotas", "demo/quotas.csv", "--out", "reports"], **run, capture_output=True)
+    (quarter,) = (work / "reports").iterdir()
+    assert sorted(p.name for p in quarter.glob("*.html")) == [
+        "01_process_discovery.html", "02_bottlenecks.html", "03_quota_forecast.html", "04_sales_audit.html",
+        "index.html"]

@@ -6,7 +6,6 @@ import pytest
 from workbench import performers as pf
 from workbench.errors import WorkbenchError
 from workbench.schema import MissingColumnError
-from workbench.synth import generate_demo_data
 
 T0 = pd.Timestamp("2026-01-01", tz="UTC")
 WIN = ["Lead Created", "Qualification", "Proposal", "Negotiation", "Closed Won"]
@@ -77,8 +76,8 @@ def test_errors_and_missing_columns():
         pf.top_performers(log, min_n=50)
 
 
-def test_the_demos_process_following_reps_differ_significantly():
-    demo = generate_demo_data(seed=7, size="small")
+def test_the_demos_process_following_reps_differ_significantly(demo_data):
+    demo = demo_data(7, "small")
     c = pf.compare_performers(demo.events, top=demo.truth.conforming_reps, n_boot=300)
     found = pf.performer_findings(c).set_index(["aspect", "item"])
     # conforming reps are planted to win about 35 % against about 20 %

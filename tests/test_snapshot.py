@@ -9,7 +9,6 @@ import pytest
 from workbench.errors import WorkbenchError
 from workbench.profile import PPVVC
 from workbench.snapshot import bookings, closed_won_to_date, deal_states, snapshot
-from workbench.synth import generate_demo_data
 
 
 def _log(rows) -> pd.DataFrame:
@@ -162,8 +161,8 @@ def test_states_match_the_reference_on_the_hand_log(log):
     _same_states(log, ("rep", "amount", "customer_type"))
 
 
-def test_states_match_the_reference_on_the_demo_log():
-    demo = generate_demo_data(seed=5, size="small").events
+def test_states_match_the_reference_on_the_demo_log(demo_data):
+    demo = demo_data(5, "small").events
     assert demo["activity"].isin(PPVVC.closing).any() and len(demo) > 500
     _same_states(demo, tuple(c for c in demo.columns if c not in ("case_id", "activity", "timestamp")))
 
@@ -185,8 +184,8 @@ def test_states_match_the_reference_with_ties_and_regressions():
     _same_states(_log(rows), ("rep", "amount", "customer_type"))
 
 
-def test_states_do_not_depend_on_the_row_order_and_leave_the_log_alone():
-    demo = generate_demo_data(seed=5, size="small").events
+def test_states_do_not_depend_on_the_row_order_and_leave_the_log_alone(demo_data):
+    demo = demo_data(5, "small").events
     carried = tuple(c for c in demo.columns if c not in ("case_id", "activity", "timestamp"))
     # whole deals in a random order (a deal's own rows keep theirs, so ties stay as they were)
     key = demo["case_id"].map(dict(zip(demo["case_id"].unique(),

@@ -32,13 +32,13 @@ CYCLE_TOLERANCE = 0.04  # absolute, per bucket and customer type, at size 'defau
 
 
 @pytest.fixture(scope="module")
-def tiny():
-    return generate_demo_data(seed=7, size="tiny")
+def tiny(demo_data):
+    return demo_data(7, "tiny")
 
 
 @pytest.fixture(scope="module")
-def demo():
-    return generate_demo_data(seed=7, size="default")
+def demo(demo_data):
+    return demo_data(7, "default")
 
 
 def _closes(events: pd.DataFrame) -> pd.DataFrame:
@@ -126,6 +126,7 @@ def test_tiny_is_small_but_has_everything(tiny):
     assert tiny.truth.stalled
 
 
+@pytest.mark.slow
 def test_event_log_is_canonical(demo):
     ev = demo.events
     assert list(ev.columns[:7]) == ["case_id", "activity", "timestamp", "rep", "team", "region", "amount"]
@@ -152,6 +153,7 @@ def test_event_log_is_canonical(demo):
     assert 3.5 < years < 4.5
 
 
+@pytest.mark.slow
 def test_amounts_are_right_skewed_and_bigger_for_enterprise(demo):
     first = demo.events.groupby("case_id").first()
     by_segment = first.groupby("segment")["amount"].median()
@@ -162,7 +164,8 @@ def test_amounts_are_right_skewed_and_bigger_for_enterprise(demo):
 # ----------------------------------------------------------------------------- the seed's numbers
 
 
-def test_cycle_lengths_match_the_seed_table(demo):
+@pytest.mark.slow
+def test_cycle_lengths_match_the_b2b_survey_table(demo):
     ev = demo.events
     start = ev.groupby("case_id")["timestamp"].first()
     closes = _closes(ev)
@@ -193,6 +196,7 @@ def test_time_scale_compresses_cycles():
     assert fast.truth.followup_gap_days == pytest.approx(22.5)
 
 
+@pytest.mark.slow
 def test_attainment_pattern_team_near_99_reps_about_half(demo):
     closes = _closes(demo.events)
     won = closes[closes["activity"] == "Closed Won"]
@@ -219,6 +223,7 @@ def test_attainment_pattern_team_near_99_reps_about_half(demo):
     assert (demo.quotas["team"] == demo.quotas["rep"].map(teams)).all()
 
 
+@pytest.mark.slow
 def test_deal_creation_grows_with_seasonality(demo):
     first = demo.events.groupby("case_id")["timestamp"].first().dt.tz_convert(None)
     per_year = first.dt.year.value_counts().sort_index()
@@ -231,6 +236,7 @@ def test_deal_creation_grows_with_seasonality(demo):
 # ----------------------------------------------------------------------------- planted truth
 
 
+@pytest.mark.slow
 def test_truth_equals_the_definitions_and_only_where_planted(demo):
     truth = demo.truth.deviations
     recorded = set(zip(truth["case_id"], truth["kind"]))
@@ -261,6 +267,7 @@ def test_truth_on_a_hand_written_log():
     assert _check_case(["Lead Created", "Qualification"], [0, 1], 45 * d) == {"skipped_stage"}
 
 
+@pytest.mark.slow
 def test_each_kind_is_planted_at_its_rate(demo):
     truth = demo.truth.deviations
     closed = set(_closes(demo.events).index)
@@ -280,6 +287,7 @@ def test_a_kind_can_be_switched_off():
     assert (last == closes["timestamp"]).all()
 
 
+@pytest.mark.slow
 def test_conforming_reps_deviate_less_and_win_more(demo):
     closes = _closes(demo.events)
     conforming = closes["rep"].isin(demo.truth.conforming_reps)
@@ -290,6 +298,7 @@ def test_conforming_reps_deviate_less_and_win_more(demo):
     assert deviating[conforming.to_numpy()].mean() < 0.6 * deviating[~conforming.to_numpy()].mean()
 
 
+@pytest.mark.slow
 def test_won_deals_pass_all_milestones_unless_planted(demo):
     ev = demo.events
     flagged = set(demo.truth.deviations["case_id"])
@@ -300,6 +309,7 @@ def test_won_deals_pass_all_milestones_unless_planted(demo):
     assert (counts == len(MILESTONES)).all() and len(counts) == len(clean_won)
 
 
+@pytest.mark.slow
 def test_open_deals_and_stalled_ones(demo):
     ev = demo.events
     assert ev["timestamp"].max() <= demo.as_of
@@ -326,6 +336,7 @@ def test_as_of_ends_the_log_and_sets_the_current_quarter():
     assert set(_closes(d.events).index) < set(d.events["case_id"])  # some deals are still open
 
 
+@pytest.mark.slow
 def test_bottleneck_stage_ranks_first_for_its_team(demo):
     b = demo.truth.bottleneck
     assert b == {"team": "Enterprise East", "stage": "Proposal", "factor": 3.0}
@@ -346,6 +357,7 @@ def test_bottleneck_stage_ranks_first_for_its_team(demo):
     assert all(total_share[t][b["stage"]] < 0.7 * total_share[b["team"]][b["stage"]] for t in others)
 
 
+@pytest.mark.slow
 def test_followups_keep_normal_cases_under_the_gap(demo):
     gap = demo.truth.followup_gap_days
     assert gap == 45.0

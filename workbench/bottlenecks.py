@@ -81,6 +81,13 @@ def stage_times(
     DataFrame
         [by], stage, visits, median_days, p90_days, mean_days, total_days,
         share_of_cycle, rank_share (1 = largest share in its group), in stage order.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> times = stage_times(generate_demo_data(seed=7, size="tiny").events)
+    >>> times[["stage", "visits"]].head(2).to_dict("records")
+    [{'stage': 'Lead Created', 'visits': 77}, {'stage': 'Research', 'visits': 25}]
     """
     profile = get_profile(profile, log)
     keys = as_list(by)
@@ -276,6 +283,13 @@ def rank_bottlenecks(
         rank_share, rest_visits, rest_median_days, diff, ci_low, ci_high,
         p_value, p_adjusted, significant, ratio, excess_days [, change,
         rank_change], sorted by group and rank.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> ranking = rank_bottlenecks(generate_demo_data(seed=7, size="tiny").events, by="team", progress=False)
+    >>> sorted(ranking["team"].unique())
+    ['Commercial West', 'Enterprise East']
     """
     profile = get_profile(profile, log)
     visits = stage_durations(log, profile=profile)
@@ -322,6 +336,13 @@ def top_bottleneck(
     -------
     Series or None
         The ranking's row: by, stage, median_days, rest_median_days, excess_days...
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> top = top_bottleneck(generate_demo_data(seed=7, size="small").events, by="team")
+    >>> top[["team", "stage"]].tolist()
+    ['Enterprise East', 'Proposal']
     """
     ranking = rank_bottlenecks(log, profile=profile, by=by, seed=seed) if ranking is None else ranking
     slower = ranking[ranking["significant"].fillna(False).astype(bool) & (ranking["diff"] > 0)]
@@ -404,6 +425,14 @@ def stalled_deals(
         days_stalled (beyond the threshold), stage_entered, last_activity,
         days_since_last_activity: the list a manager acts on, largest amount
         first, then longest stalled.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> demo = generate_demo_data(seed=7, size="tiny")
+    >>> stalled = stalled_deals(demo.events)
+    >>> set(demo.truth.stalled) <= set(stalled["case_id"])
+    True
     """
     profile = get_profile(profile, log)
     as_of = default_as_of(log) if as_of is None else to_utc(as_of)

@@ -60,6 +60,11 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
     WorkbenchError
         The file cannot be read, a required column is missing, or no row is
         usable (the quarantine table is written first, and the message names it).
+
+    Examples
+    --------
+    >>> report, quarantine = check_file("data/acme/opportunity_history.csv")  # doctest: +SKIP
+    >>> print(report)  # doctest: +SKIP
     """
     path = Path(path)
     raw = read_table(path, encoding=encoding, sheet=sheet)

@@ -177,6 +177,14 @@ def discover_dfg(
     DFG
         ``(1.0, 1.0)`` gives the full graph, equal to pm4py's ``discover_dfg``,
         ``get_start_activities`` and ``get_end_activities``.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> log = generate_demo_data(seed=7, size="tiny").events
+    >>> dfg = discover_dfg(log, paths=0.9)
+    >>> dfg.edges.sort_values("frequency", ascending=False)[["source", "target"]].iloc[0].tolist()
+    ['Follow-up', 'Follow-up']
     """
     _check_share("activities", activities)
     _check_share("paths", paths)
@@ -240,7 +248,15 @@ def discover_process_tree(
 
 
 def discover_petri_net(log: Any, *, noise_threshold: float = 0.2, backend: str = "duckdb", con: Any = None):
-    """Inductive-miner Petri net ``(net, initial_marking, final_marking)``."""
+    """Inductive-miner Petri net ``(net, initial_marking, final_marking)``.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> net, initial, final = discover_petri_net(generate_demo_data(seed=7, size="tiny").events)
+    >>> len(initial), len(final)
+    (1, 1)
+    """
     import pm4py
 
     return pm4py.convert_to_petri_net(

@@ -284,6 +284,14 @@ def draw_map(
         Label edges with counts or with median waiting times.
     backend : {'auto', 'graphviz', 'matplotlib'}
         'auto' uses Graphviz when :func:`graphviz_available`, else matplotlib.
+
+    Examples
+    --------
+    >>> from workbench.discovery import discover_dfg
+    >>> from workbench.synth import generate_demo_data
+    >>> process_map = draw_map(discover_dfg(generate_demo_data(seed=7, size="tiny").events), backend="matplotlib")
+    >>> process_map.to_svg().startswith("<?xml")
+    True
     """
     if measure not in MEASURES:
         raise WorkbenchError(f"unknown measure {measure!r}.", hint=f"use one of {list(MEASURES)}.")
@@ -323,6 +331,10 @@ def explore_map(
     Returns
     -------
     MapExplorer (an ``ipywidgets.VBox``); ``.current`` is the drawn :class:`ProcessMap`.
+
+    Examples
+    --------
+    >>> explore_map(log, profile=data.profile)  # doctest: +SKIP
     """
     return _explorer_class()(log, profile=profile, measure=measure, backend=backend, activities=activities,
                              paths=paths)

@@ -209,6 +209,12 @@ def build_report(
     Returns
     -------
     Path of the index page.
+
+    Examples
+    --------
+    >>> build_report(log="data/demo/events.parquet", reps="data/demo/reps.csv",  # doctest: +SKIP
+    ...              quotas="data/demo/quotas.csv", out="reports")
+    PosixPath('reports/2026Q4/index.html')
     """
     from . import notebook
     from .profile import get_profile

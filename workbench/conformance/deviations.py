@@ -97,6 +97,13 @@ def detect_deviations(
     -------
     DataFrame[case_id, kind, count, first_at, detail]: one row per case and kind
     found, sorted by case_id and kind (in :data:`KINDS` order).
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> deviations = detect_deviations(generate_demo_data(seed=7, size="tiny").events)
+    >>> sorted(deviations["kind"].unique())[:3]
+    ['after_close', 'premature_proposal', 'skipped_stage']
     """
     profile = get_profile(profile, log)
     gap_days = profile.followup_gap_days if gap_days is None else float(gap_days)

@@ -91,6 +91,13 @@ def conformance_summary(
     win_diff, win_ci_low, win_ci_high, win_p, win_p_adjusted, win_significant,
     cycle_days_conforming, cycle_days_deviating, cycle_diff_days, cycle_ci_low,
     cycle_ci_high, cycle_p, cycle_p_adjusted, cycle_significant]
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> by_team = conformance_summary(generate_demo_data(seed=7, size="tiny").events, by="team", progress=False)
+    >>> by_team[["team", "cases"]].to_dict("records")
+    [{'team': 'Commercial West', 'cases': 36}, {'team': 'Enterprise East', 'cases': 41}]
     """
     keys = [by] if isinstance(by, str) else list(by or [])
     ev = prepared_events(log)
@@ -150,6 +157,12 @@ def process_pays(
     DataFrame with one row per measure ('win_rate', 'cycle_days'): conforming,
     deviating, n_conforming, n_deviating, diff, ci_low, ci_high, p_value,
     p_adjusted, significant.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> process_pays(generate_demo_data(seed=7, size="tiny").events)["measure"].tolist()
+    ['win_rate', 'cycle_days']
     """
     cases = case_conformance(log, profile=profile, deviations=deviations, quarantine=quarantine, gap_days=gap_days,
                              kinds=kinds)

@@ -15,7 +15,7 @@ from matplotlib.figure import Figure
 
 from ..errors import WorkbenchError
 from ..profile import SalesProcessProfile, get_profile
-from . import _axes
+from . import axes_for
 
 
 def _stages_in(frame: pd.DataFrame, profile: SalesProcessProfile) -> list[str]:
@@ -43,7 +43,7 @@ def plot_stage_times(
         raise WorkbenchError(f"unknown plot kind {kind!r}.", hint="use 'box' or 'violin'.")
     done = visits[visits["finished"]]
     order = _stages_in(done, get_profile(profile))
-    ax = _axes(ax, (8, 0.6 * len(order) + 2))
+    ax = axes_for(ax, (8, 0.6 * len(order) + 2))
     draw = sns.boxplot if kind == "box" else sns.violinplot
     extra = {"showfliers": False} if kind == "box" else {"cut": 0}
     draw(data=done, x="duration_days", y="stage", hue=by, order=order, ax=ax, **extra)
@@ -74,7 +74,7 @@ def plot_bottleneck_heatmap(
     marks = ranking.pivot(index="stage", columns=by, values="significant").reindex(order)
     labels = grid.map(lambda v: "" if pd.isna(v) else f"{v:.2g}")
     labels = labels + marks.map(lambda s: "*" if s is True or s == 1 else "").reindex_like(labels).fillna("")
-    ax = _axes(ax, (1.2 * grid.shape[1] + 3, 0.5 * grid.shape[0] + 2))
+    ax = axes_for(ax, (1.2 * grid.shape[1] + 3, 0.5 * grid.shape[0] + 2))
     kw = {"center": 1.0, "cmap": "RdBu_r"} if value == "ratio" else {"cmap": "rocket_r"}
     sns.heatmap(grid.astype(float), annot=labels, fmt="", ax=ax, cbar_kws={"label": value}, **kw)
     ax.set(xlabel=by, ylabel="", title=f"Bottlenecks: {value} per stage and {by} (* significant)")
@@ -94,7 +94,7 @@ def plot_wip(
     wip : DataFrame
         The output of :func:`workbench.bottlenecks.wip` (without ``by``).
     """
-    ax = _axes(ax, (9, 4))
+    ax = axes_for(ax, (9, 4))
     sns.lineplot(data=wip, x="period_end", y="wip", hue="stage",
                  hue_order=_stages_in(wip, get_profile(profile)), ax=ax)
     ax.set(xlabel="", ylabel="deals in stage", title="Work in progress per stage")

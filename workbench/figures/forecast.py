@@ -16,7 +16,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FuncFormatter, PercentFormatter
 
 from ..errors import WorkbenchError
-from . import _axes
+from . import axes_for
 
 _MONEY = FuncFormatter(lambda v, _: f"{v / 1e6:.1f}M" if abs(v) >= 1e6 else f"{v / 1e3:.0f}k")
 _BASELINES = (("", "forecast"), ("_weighted_pipeline", "weighted pipeline"), ("_run_rate", "run rate"))
@@ -32,7 +32,7 @@ def plot_fan_chart(paths: pd.DataFrame, *, quota: float | None = None, ax: Axes 
     quota : float, optional
         The company quota, drawn as a horizontal line.
     """
-    ax = _axes(ax, (8, 4.5))
+    ax = axes_for(ax, (8, 4.5))
     actual = paths[paths["kind"] == "actual"]
     fc = paths[paths["kind"] == "forecast"]
     ax.plot(actual["date"], actual["p50"], color="black", lw=2, label="booked so far")
@@ -90,7 +90,7 @@ def plot_error_by_week(metrics: pd.DataFrame, *, level: str = "company", ax: Axe
     m = metrics[metrics["level"] == level].sort_values("week")
     if m.empty:
         raise WorkbenchError(f"the metrics have no level {level!r}.", hint="use 'rep', 'team', 'region' or 'company'.")
-    ax = _axes(ax, (8, 4.5))
+    ax = axes_for(ax, (8, 4.5))
     for suffix, label in _BASELINES:
         ax.plot(m["week"], m["wape" + suffix], marker="o", label=label)
     ax.yaxis.set_major_formatter(PercentFormatter(1.0))
@@ -109,7 +109,7 @@ def plot_calibration(reliability: pd.DataFrame, *, ax: Axes | None = None) -> Fi
     reliability : DataFrame
         :meth:`workbench.forecast.Backtest.reliability`.
     """
-    ax = _axes(ax, (5.5, 5.5))
+    ax = axes_for(ax, (5.5, 5.5))
     ax.plot([0, 1], [0, 1], color="grey", lw=1, ls=":", label="perfect calibration")
     names = {"forecast": "forecast", "weighted_pipeline": "weighted pipeline (normal)"}
     for model, g in reliability.groupby("model", sort=False):

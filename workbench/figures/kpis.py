@@ -14,7 +14,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
 from ..references import B2B_CYCLE_TABLE, MANAGER_ATTAINMENT, SHARE_REPS_AT_QUOTA
-from . import _axes
+from . import axes_for
 
 
 def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
@@ -25,7 +25,7 @@ def plot_funnel(funnel: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
     funnel : DataFrame
         The output of :func:`workbench.kpis.funnel`.
     """
-    ax = _axes(ax, (7, 0.5 * len(funnel) + 1.5))
+    ax = axes_for(ax, (7, 0.5 * len(funnel) + 1.5))
     sns.barplot(data=funnel, x="reached", y="stage", color=sns.color_palette()[0], ax=ax)
     for i, row in enumerate(funnel.itertuples()):
         label = f"{row.reached:,}" + ("" if pd.isna(row.conversion) else f"  ({row.conversion:.0%})")
@@ -87,7 +87,7 @@ def plot_attainment(
     """
     data = rep_attainment if quarter is None else rep_attainment[rep_attainment["quarter"].eq(quarter)]
     data = data.dropna(subset=["attainment"]).assign(percent=lambda d: 100 * d["attainment"])
-    ax = _axes(ax, (7, 4))
+    ax = axes_for(ax, (7, 4))
     over = int((data["percent"] > ATTAINMENT_CAP).sum())
     top = min(max(200, data["percent"].max() + 10), ATTAINMENT_CAP + 10) if len(data) else 200
     many_teams = "team" not in data or data["team"].nunique() > MAX_TEAM_COLOURS

@@ -103,6 +103,12 @@ class Backtest(BaseEstimator):
     skipped_quarters_ : Series
         Quarters not tested because the forecaster could not learn from what
         came before them, with the reason.
+
+    Examples
+    --------
+    >>> from workbench.forecast import QuotaForecaster
+    >>> backtest = Backtest(QuotaForecaster(n_draws=2000), weeks=[4, 8], progress=False)
+    >>> backtest.fit(log, quotas=quotas, reps=reps).metrics()  # doctest: +SKIP
     """
 
     def __init__(

@@ -411,6 +411,15 @@ def read_event_log(source: str | Path | pd.DataFrame, *, kind: str = "auto",
     ------
     WorkbenchError
         Unreadable file, required column missing, no row usable.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> export = pd.DataFrame({"Deal": ["A", "A"], "Stage": ["Lead Created", "Closed Won"],
+    ...                        "When": ["2026-07-01", "05.07.2026"]})
+    >>> result = read_event_log(export, mapping="case_id=Deal,activity=Stage,timestamp=When")
+    >>> result.log["timestamp"].dt.strftime("%Y-%m-%d").tolist(), result.report.rows_kept
+    (['2026-07-01', '2026-07-05'], 2)
     """
     raw = read_table(source, encoding=encoding, sheet=sheet)
     result = event_log_from_raw(raw, kind=kind, mapping=mapping, profile=profile, dayfirst=dayfirst,

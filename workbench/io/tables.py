@@ -62,6 +62,13 @@ def read_reps(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any] |
 
     Nameless reps, reps listed twice (the first row is kept) and unreadable start
     dates are quarantined.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> reps = read_reps(pd.DataFrame({"Sales Agent": ["ann", "bob", None], "Regional Office": ["East"] * 3}))
+    >>> reps.log.to_dict("records"), reps.report.counts.to_dict()
+    ([{'rep': 'ann', 'region': 'East'}, {'rep': 'bob', 'region': 'East'}], {'missing_rep': 1})
     """
     raw = read_table(source, encoding=encoding)
     result = reps_from_raw(raw, mapping=mapping)
@@ -132,6 +139,13 @@ def read_quotas(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any]
     neither rep nor team, malformed quarter, missing / non-numeric / negative
     quota, a second quota for the same rep (or team) and quarter, and, when
     ``log`` or ``reps`` is given, reps and teams found in neither.
+
+    Examples
+    --------
+    >>> import pandas as pd
+    >>> quotas = read_quotas(pd.DataFrame({"rep": ["ann", "ann"], "quarter": ["2026 Q3", "2026Q3"], "quota": [100, 90]}))
+    >>> quotas.log[["rep", "quarter", "quota"]].to_dict("records"), quotas.report.counts.to_dict()
+    ([{'rep': 'ann', 'quarter': '2026Q3', 'quota': 100.0}], {'duplicate_quota': 1})
     """
     raw = read_table(source, encoding=encoding)
     result = quotas_from_raw(raw, mapping=mapping, log=log, reps=reps)
@@ -150,9 +164,8 @@ def quota_table(quotas: pd.DataFrame | LoadResult) -> pd.DataFrame:
 
     Examples
     --------
-    >>> quota_table(pd.DataFrame({"team": ["east"], "quarter": ["2026 Q3"], "quota": ["1,000"]}))
-      team quarter   quota
-    0  east  2026Q3  1000.0
+    >>> quota_table(pd.DataFrame({"team": ["east"], "quarter": ["2026 Q3"], "quota": ["1,000"]})).to_dict("records")
+    [{'team': 'east', 'quarter': '2026Q3', 'quota': 1000.0}]
     """
     if isinstance(quotas, LoadResult):
         return quotas.log

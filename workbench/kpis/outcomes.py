@@ -54,6 +54,12 @@ def win_rate(
     -------
     DataFrame
         [period], [by], won, lost, closed, win_rate.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> win_rate(generate_demo_data(seed=7, size="tiny").events).tail(1).to_dict("records")
+    [{'period': '2026Q4', 'won': 1, 'lost': 8, 'closed': 9, 'win_rate': 0.1111111111111111}]
     """
     keys = as_list(by)
     get_profile(profile, log).require_outcomes("Win rate")

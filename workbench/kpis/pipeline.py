@@ -109,6 +109,14 @@ def pipeline_coverage(
     DataFrame
         [by], quota, booked, remaining_quota, pipeline, late_pipeline,
         coverage, late_coverage; the last row (by = 'total') sums every group.
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> demo = generate_demo_data(seed=7, size="tiny")
+    >>> coverage = pipeline_coverage(demo.events, demo.quotas, quarter="2026Q4", by=None)
+    >>> list(coverage.columns)
+    ['quota', 'booked', 'remaining_quota', 'pipeline', 'late_pipeline', 'coverage', 'late_coverage']
     """
     profile = get_profile(profile, log)
     quotas = quota_table(quotas)

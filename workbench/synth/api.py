@@ -82,6 +82,12 @@ def generate_demo_data(
     Returns
     -------
     DemoData
+
+    Examples
+    --------
+    >>> demo = generate_demo_data(seed=7, size="tiny")
+    >>> demo.events["case_id"].nunique(), sorted(demo.reps.columns)[:3]
+    (77, ['manager', 'region', 'rep'])
     """
     gen = Generation(resolve(seed, size, time_scale, as_of, options))
     tables, labels = [], []
@@ -114,6 +120,12 @@ def write_demo_data(
     -------
     dict
         File role ('events', 'events_csv', 'reps', 'quotas', 'truth') -> path.
+
+    Examples
+    --------
+    >>> paths = write_demo_data("data/demo", seed=7, size="tiny")  # doctest: +SKIP
+    >>> sorted(paths)  # doctest: +SKIP
+    ['events', 'quotas', 'reps', 'truth']
     """
     out = Path(out_dir)
     try:
