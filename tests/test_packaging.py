@@ -92,3 +92,22 @@ def test_a_wheel_installed_outside_the_checkout_writes_the_report(tmp_path):
     assert sorted(p.name for p in quarter.glob("*.html")) == [
         "01_process_discovery.html", "02_bottlenecks.html", "03_quota_forecast.html", "04_sales_audit.html",
         "index.html"]
+
+
+def test_the_readme_python_examples_run(tmp_path, monkeypatch):
+    """Every ```python block of the README, in order, in one namespace, on demo data where it says."""
+    import matplotlib
+
+    from workbench.synth import write_demo_data
+
+    matplotlib.use("Agg")
+    write_demo_data(tmp_path / "data" / "demo", seed=7, size="small")
+    monkeypatch.chdir(tmp_path)
+    blocks = re.findall(r"```python\n(.*?)```", (ROOT / "README.md").read_text(), flags=re.S)
+    assert len(blocks) >= 2
+    namespace: dict = {}
+    for block in blocks:
+        exec(compile(block, "README.md", "exec"), namespace)
+    forecast = namespace["forecast"].table()
+    assert {"rep", "team", "company"} <= set(forecast["level"])
+    assert len(namespace["data"].log) > 0

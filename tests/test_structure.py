@@ -123,7 +123,17 @@ def test_every_name_the_top_level_offers_has_an_example(name):
 
 def test_the_top_level_completes_in_jupyter():
     names = dir(workbench)
-    assert {"load_sales_data", "QuotaForecaster", "build_report", "WorkbenchError"} <= set(names)
+    assert {"load_sales_data", "QuotaForecaster", "build_report", "WorkbenchError", "kpis"} <= set(names)
+    assert not [n for n in names if n.startswith("_") and n != "__version__"], "private names in dir()"
+
+
+def test_every_module_of_the_package_is_reachable_from_the_top_level():
+    package = Path(workbench.__file__).parent
+    modules = {p.stem for p in package.glob("*.py") if p.stem != "__init__"}
+    modules |= {p.parent.name for p in package.glob("*/__init__.py")}
+    modules.discard("cli")  # the command line, not an API
+    assert modules == set(workbench._MODULES)
+    assert all(callable(getattr(workbench.kpis, n, None)) for n in ("attainment", "pipeline_coverage"))
 
 
 def test_the_import_graph_sees_the_imports_it_checks():

@@ -12,7 +12,7 @@ Examples
 True
 """
 
-from importlib import import_module
+from importlib import import_module as _import_module
 
 from .errors import WorkbenchError
 from .profile import PPVVC, SALESFORCE, SalesProcessProfile, get_profile, load_profile
@@ -38,15 +38,25 @@ _LAZY = {
     "build_report": "report", "generate_demo_data": "synth", "write_demo_data": "synth",
 }
 
+#: The modules, reachable as ``wb.kpis`` without importing them first.
+_MODULES = (
+    "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine",
+    "errors", "figures", "filters", "forecast", "groups", "io", "kpis", "maps", "notebook", "performers",
+    "profile", "profile_fit", "references", "report", "root_causes", "schema", "snapshot", "stats", "synth",
+    "validation",
+)
+
 __all__ = ["WorkbenchError", "SalesProcessProfile", "PPVVC", "SALESFORCE", "get_profile", "load_profile", *_LAZY]
 
 
 def __getattr__(name: str):
     if name in _LAZY:
-        return getattr(import_module(f".{_LAZY[name]}", __name__), name)
+        return getattr(_import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _MODULES:
+        return _import_module(f".{name}", __name__)
     raise AttributeError(f"module 'workbench' has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    # Jupyter completes from dir(): list the lazy names too.
-    return sorted(set(globals()) | set(_LAZY))
+    # Jupyter completes from dir(): the public names and the modules, nothing private.
+    return sorted({*__all__, *_MODULES, "__version__"})
