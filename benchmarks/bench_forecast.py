@@ -16,7 +16,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from workbench.forecast import NewBusinessModel, Simulation, simulate_new_business, simulate_pipeline
+from workbench.forecast import NewBusinessModel, Simulation, shock_factors, simulate_new_business, simulate_pipeline
 
 
 def bench_monte_carlo(n_deals: int = 10_000, n_reps: int = 200, n_draws: int = 10_000, seed: int = 0) -> float:
@@ -31,11 +31,10 @@ def bench_monte_carlo(n_deals: int = 10_000, n_reps: int = 200, n_draws: int = 1
     share = pd.Series(rng.dirichlet(np.ones(n_reps)), index=reps["rep"])
     nb = NewBusinessModel("ets", np.full(13, 1e5), {}, amount[:500], 0.1, share, share)
     t0 = time.perf_counter()
-    team = group // 8
-    pipe = simulate_pipeline(p, amount, group, n_reps, n_draws=n_draws, rng=rng, shock_sd=0.2,
-                             cluster=team, cluster_sd=0.15)
+    pipe = simulate_pipeline(p, amount, group, n_reps, n_draws=n_draws, rng=rng)
     new = simulate_new_business(nb, 6e5, n_reps, np.arange(n_reps), n_draws=n_draws, rng=rng)
-    sim = Simulation(reps, np.zeros(n_reps), pipe, new)
+    shocks = shock_factors(n_draws, np.arange(n_reps) // 8, {"company": 0.1, "team": 0.1, "rep": 0.2}, rng=rng)
+    sim = Simulation(reps, np.zeros(n_reps), pipe, new, shocks)
     for level in ("rep", "team", "region", "company"):
         _, draws = sim.level_draws(level)
         np.percentile(draws, [10, 50, 90], axis=0)

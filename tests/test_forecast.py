@@ -56,6 +56,7 @@ from workbench.forecast import (  # noqa: E402
     NewBusinessModel,
     QuotaForecaster,
     fit_new_business,
+    shock_factors,
     simulate_new_business,
     simulate_pipeline,
 )
@@ -338,22 +339,40 @@ def test_forecast_figures_draw_the_forecast(forecast):
         plot_p_hit(pred.assign(quota=np.nan), level="team")
 
 
-def test_shocks_make_deals_move_together_as_specified():
+def test_shocks_make_reps_move_together_as_specified():
+    team = np.array([0, 0, 1, 1])
+    weight = np.array([1.0, 3.0, 2.0, 2.0])
+    rng = np.random.default_rng(1)
+    common = shock_factors(200_000, team, {"company": 0.3}, weight=weight, rng=rng)
+    teams = shock_factors(200_000, team, {"team": 0.2}, weight=weight, rng=rng)
+    reps = shock_factors(200_000, team, {"rep": 0.2}, weight=weight, rng=rng)
+    for f in (common, teams, reps):  # the shocks move the spread; the expectation only to second order
+        assert f.mean(axis=0) == pytest.approx([1, 1, 1, 1], abs=0.02)
+    # Everyone shares the company's log-normal shock: variance exp(s^2) - 1.
+    assert np.allclose(common[:, 0], common[:, 3])
+    assert common[:, 0].var() == pytest.approx(np.expm1(0.09), rel=0.03)
+    # Team shares: a team's reps move together and the company total does not move; with two teams
+    # of equal weight the factor is 2 / (1 + exp(s (z2 - z1))), of variance about 0.2^2 / 2 = 0.02.
+    assert np.allclose(teams[:, 0], teams[:, 1])
+    assert np.allclose(teams @ weight, weight.sum())
+    z = np.random.default_rng(0).normal(0, 0.2 * np.sqrt(2), 1_000_000)
+    assert teams[:, 0].var() == pytest.approx((2 / (1 + np.exp(z))).var(), rel=0.03)
+    assert np.corrcoef(teams[:, 0], teams[:, 2])[0, 1] == pytest.approx(-1.0, abs=0.01)
+    # Rep shares within a team: the team total does not move; rep 0 (w = 1/4 of its team) varies
+    # by about 0.2^2 (1 - 2/4 + 1/16 + 9/16) = 0.045.
+    assert np.allclose(reps[:, :2] @ weight[:2], 4.0)
+    assert reps[:, 0].var() == pytest.approx(0.045, rel=0.1)
+    assert abs(np.corrcoef(reps[:, 0], reps[:, 2])[0, 1]) < 0.01
+
+
+def test_pipeline_draws_are_independent_bernoulli_sums():
     n = 400
-    p = np.full(n, 0.5)
-    amount = np.ones(n)
+    p = np.linspace(0.05, 0.95, n)
+    amount = np.arange(1, n + 1, dtype=float)
     group = np.repeat([0, 1], n // 2)
-    kw = dict(n_draws=20_000, cluster=group)
-    common = simulate_pipeline(p, amount, group, 2, rng=np.random.default_rng(1), shock_sd=1.0, **kw)
-    own = simulate_pipeline(p, amount, group, 2, rng=np.random.default_rng(1), cluster_sd=1.0, **kw)
-    # A symmetric shock around p = 0.5 leaves the mean at 0.5 per deal.
-    assert common.mean(axis=0) == pytest.approx([100, 100], rel=0.01)
-    assert own.mean(axis=0) == pytest.approx([100, 100], rel=0.01)
-    # A common shock correlates the two teams; team shocks do not.
-    assert np.corrcoef(common.T)[0, 1] > 0.8
-    assert abs(np.corrcoef(own.T)[0, 1]) < 0.03
-    # Var of a team's wins = E[Var | shock] + Var(E | shock): with N(0, 1) log-odds, about 0.0425 * 200^2 + 50.
-    s = np.random.default_rng(0).normal(size=1_000_000)
-    q = 1 / (1 + np.exp(-s))
-    expected_var = 200 * (q * (1 - q)).mean() + 200 ** 2 * q.var()
-    assert own[:, 0].var() == pytest.approx(expected_var, rel=0.05)
+    draws = simulate_pipeline(p, amount, group, 2, n_draws=20_000, rng=np.random.default_rng(1))
+    for g in (0, 1):
+        m = group == g
+        assert draws[:, g].mean() == pytest.approx((p * amount)[m].sum(), rel=0.005)
+        assert draws[:, g].var() == pytest.approx((p * (1 - p) * amount ** 2)[m].sum(), rel=0.05)
+    assert abs(np.corrcoef(draws.T)[0, 1]) < 0.03

@@ -197,3 +197,60 @@ def test_states_do_not_depend_on_the_row_order_and_leave_the_log_alone(demo_data
     a = deal_states(mixed).events
     b = deal_states(demo).events
     pd.testing.assert_frame_equal(a, b)
+
+
+# ----------------------------------------------------------------------------- changes of plan, due this quarter
+
+def _history(rows) -> pd.DataFrame:
+    log = pd.DataFrame(rows, columns=["case_id", "activity", "timestamp", "amount", "close_date"])
+    log["timestamp"] = pd.to_datetime(log["timestamp"], utc=True)
+    log["close_date"] = pd.to_datetime(log["close_date"], utc=True)
+    return log
+
+
+# A stage history as a CRM writes it: every row repeats the amount and expected close date.
+HISTORY = [
+    ("a", "Prospecting", "2026-01-01", 100.0, "2026-02-01"),
+    ("a", "Qualification", "2026-01-10", 100.0, "2026-03-01"),      # pushed
+    ("a", "Qualification", "2026-01-20", 80.0, "2026-02-15"),       # amount cut, pulled in (not a push)
+    ("a", "Negotiation/Review", "2026-02-01", 80.0, "2026-03-15"),  # pushed again
+    ("a", "Closed Won", "2026-02-20", 90.0, "2026-02-20"),          # the close: no change of plan
+    ("b", "Prospecting", "2026-01-05", 50.0, None),                 # no close date recorded
+    ("b", "Proposal/Price Quote", "2026-01-25", 50.0, None),
+]
+
+
+def test_pushes_and_amount_changes_are_counted_before_the_close():
+    states = deal_states(_history(HISTORY), profile="salesforce")
+    snap = snapshot(states, as_of="2026-02-10").set_index("case_id")
+    assert snap.loc["a", ["close_date_pushes", "amount_changes"]].tolist() == [2, 1]
+    assert snap.loc["a", "days_to_close_date"] == pytest.approx(33.0)
+    assert snap.loc["b", ["close_date_pushes", "amount_changes"]].tolist() == [0, 0]
+    assert np.isnan(snap.loc["b", "days_to_close_date"])
+    early = snapshot(states, as_of="2026-01-15").set_index("case_id")
+    assert early.loc["a", ["close_date_pushes", "amount_changes"]].tolist() == [1, 0]
+    closing = states.events[states.events["closing"] == "won"].iloc[0]
+    assert (closing["close_date_pushes"], closing["amount_changes"]) == (2, 1)
+
+
+def test_closing_times_and_due_this_quarter_on_a_hand_log():
+    from workbench.snapshot import closing_times, due_this_quarter
+
+    log = _history(HISTORY)
+    times = closing_times(log, profile="salesforce")
+    # Deal a entered Prospecting on Jan 1, Qualification Jan 10, Negotiation Feb 1, won Feb 20.
+    assert times.pooled.tolist() == [19.0, 41.0, 50.0]
+    assert times.by_stage == {}  # fewer than MIN_WON wins per stage
+    assert times.stale_after == pytest.approx(50.0)
+    snap = snapshot(log, as_of="2026-02-01", quarter="2026Q1", profile="salesforce").set_index("case_id")
+    # b: no close date, 7 days in stage, so the won deals that spent longer (19, 41, 50) took
+    # a median 41 - 7 = 34 more days; 58 days are left, so it is due; with 30 left it is not.
+    assert due_this_quarter(snap.loc[["b"]], times, days_left=58.0, elapsed=31.0).tolist() == [True]
+    assert due_this_quarter(snap.loc[["b"]], times, days_left=30.0, elapsed=31.0).tolist() == [False]
+    # a: expected on Mar 15, inside the quarter; were it expected in April it would not count.
+    assert due_this_quarter(snap.loc[["a"]], times, days_left=58.0, elapsed=31.0).tolist() == [True]
+    later = snap.loc[["a"]].assign(days_to_close_date=70.0)
+    assert due_this_quarter(later, times, days_left=58.0, elapsed=31.0).tolist() == [False]
+    # Stale: older than the 90th percentile of the won cycle.
+    old = snap.loc[["b"]].assign(age_days=60.0)
+    assert due_this_quarter(old, times, days_left=58.0, elapsed=31.0).tolist() == [False]

@@ -30,6 +30,12 @@ from .profile import SalesProcessProfile, get_profile
 
 DAY = pd.Timedelta(days=1)
 
+#: The expected close date a CRM stage history records with each change (optional column).
+CLOSE_DATE = "close_date"
+
+#: Running counts of changes of plan, when the log records close dates / amounts (see deal_states).
+CHANGES = ("close_date_pushes", "amount_changes")
+
 #: Attribute columns carried from the log into snapshots and bookings (last value seen so far).
 _CARRIED = (schema.REP, schema.TEAM, schema.REGION, schema.AMOUNT)
 
@@ -82,8 +88,10 @@ def deal_states(
         ``events`` has, per event: case_id, timestamp, activity, created, stage,
         stage_rank, stage_entered, n_events, n_followups, max_rank, regressions,
         stages_skipped, closing ('won' / 'lost' / None: only on the first
-        closing event), closed (a closing event at or before this row) and the
-        carried attributes.
+        closing event), closed (a closing event at or before this row), the
+        carried attributes and, where the log records expected close dates or
+        amounts, ``close_date_pushes`` (changes to a later close date so far) and
+        ``amount_changes`` (changes of the amount so far), counted before the close.
     """
     profile = get_profile(profile, log)
     log = schema.check_log(log)
@@ -112,9 +120,25 @@ def deal_states(
     ev["created"] = _take(ev[schema.TIMESTAMP], runs.first)
     ev["n_events"] = runs.position() + 1
     ev["n_followups"] = runs.cumsum(among(set(profile.loops)))
+    is_close = among(set(profile.closing))
+    recorded = {c: ev[c].notna().to_numpy() for c in (schema.AMOUNT, CLOSE_DATE) if c in ev.columns}
+    if CLOSE_DATE in ev.columns:
+        ev[CLOSE_DATE] = pd.to_datetime(ev[CLOSE_DATE], utc=True, errors="coerce")
     for c in carried:
         if ev[c].hasnans:  # filling a complete column changes nothing and copies every value
             ev[c] = _take(ev[c], runs.last(ev[c].notna().to_numpy()))
+    # Changes of plan: a later expected close date (a push) or another amount, on an event before
+    # the close (a CRM sets the close date to the day of the close, which is no change of plan).
+    for c, name, later in ((CLOSE_DATE, "close_date_pushes", True), (schema.AMOUNT, "amount_changes", False)):
+        if c in recorded:
+            # Filled forward, so the previous row holds the last value recorded before this one.
+            value = (ev[c].dt.tz_convert(None).to_numpy("datetime64[s]").astype("int64") if c == CLOSE_DATE
+                     else pd.to_numeric(ev[c], errors="coerce").to_numpy(float)).astype(float)
+            if c == CLOSE_DATE:
+                value[ev[c].isna().to_numpy()] = np.nan
+            before = runs.previous(value)
+            changed = (value > before) if later else (value != before) & ~np.isnan(before)
+            ev[name] = runs.cumsum(recorded[c] & changed & ~is_close & (runs.cumsum(is_close) == 0))
 
     rank_of = {s: i for i, s in enumerate(profile.stages)}
     rank = np.array([rank_of.get(n, np.nan) for n in names], dtype=float)[act_code]
@@ -134,7 +158,6 @@ def deal_states(
         skipped += ~visited & (max_rank > rank_of[s])
     ev["stages_skipped"] = skipped
 
-    is_close = among(set(profile.closing))
     closed_before = runs.cumsum(is_close)
     first_close = is_close & (closed_before == 1)
     ev["closing"] = _labels(("lost", "won"), np.where(first_close, among(set(profile.won)), np.nan))
@@ -255,8 +278,9 @@ def snapshot(
         stage_entered, time_in_stage_days, amount, rep, team, region,
         last_activity, last_activity_at, days_since_last_activity, n_events,
         n_followups, regressions, stages_skipped, the carried attributes
-        (customer_type...), and ``days_left`` when a quarter is given. A deal
-        with no stage event yet is put at the first stage.
+        (customer_type...), ``days_left`` when a quarter is given and, when the
+        log records them, close_date, days_to_close_date, close_date_pushes and
+        amount_changes. A deal with no stage event yet is put at the first stage.
     """
     as_of = to_utc(as_of)
     states = _states(log, profile)
@@ -276,12 +300,15 @@ def snapshot(
         "regressions": last["regressions"],
         "stages_skipped": last["stages_skipped"],
     })
-    for c in (*_CARRIED, *states.attributes):
-        out[c] = last[c] if c in last.columns else np.nan
+    for c in (*_CARRIED, *states.attributes, *CHANGES):
+        if c in last.columns or c in _CARRIED:
+            out[c] = last[c] if c in last.columns else np.nan
     out[schema.AMOUNT] = pd.to_numeric(out[schema.AMOUNT], errors="coerce").astype(float)
     out["age_days"] = (as_of - out["created"]) / DAY
     out["time_in_stage_days"] = (as_of - out["stage_entered"]) / DAY
     out["days_since_last_activity"] = (as_of - out["last_activity_at"]) / DAY
+    if CLOSE_DATE in out.columns:
+        out["days_to_close_date"] = (out[CLOSE_DATE] - as_of) / DAY
     if quarter is not None:
         out["days_left"] = (quarter_bounds(quarter)[1] - as_of) / DAY
     return out
@@ -347,3 +374,110 @@ def closed_won_to_date(
 
 #: The owner used for deals that have no rep.
 NO_REP = "(no rep)"
+
+
+#: Won deals a stage needs for a time-to-close distribution of its own (else all stages pooled).
+MIN_WON = 10
+
+
+@dataclass(frozen=True)
+class ClosingTimes:
+    """How long the history's won deals took to close (see :func:`closing_times`).
+
+    Attributes
+    ----------
+    by_stage : dict of str to ndarray
+        Per stage (with at least :data:`MIN_WON` won deals that passed through it),
+        the sorted days from entering it to the win.
+    pooled : ndarray
+        The same, all stages together.
+    stale_after : float
+        Days: the 90th percentile of the won deals' cycle (creation to win); an
+        open deal older than that is stale. Infinite without won deals.
+    """
+
+    by_stage: dict[str, np.ndarray]
+    pooled: np.ndarray
+    stale_after: float
+
+
+def closing_times(log: pd.DataFrame | DealStates, *, profile: SalesProcessProfile | str | None = None) -> ClosingTimes:
+    """How long won deals took from each stage to the win, from the deals won in ``log``.
+
+    Pass the log (or states) cut at the as-of date: only past wins are used.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a"] * 3, "activity": ["Prospecting", "Negotiation/Review", "Closed Won"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-11", "2026-01-31"], utc=True)})
+    >>> times = closing_times(log, profile="salesforce")
+    >>> times.pooled.tolist(), times.stale_after
+    ([20.0, 30.0], 30.0)
+    """
+    states = _states(log, profile)
+    ev = states.events
+    won = ev.loc[ev["closing"] == "won", [schema.CASE, schema.TIMESTAMP, "created"]]
+    if won.empty:
+        return ClosingTimes({}, np.zeros(0), np.inf)
+    closed_at = won.set_index(schema.CASE)[schema.TIMESTAMP]
+    visits = ev[ev[schema.CASE].isin(closed_at.index) & ev["stage"].notna() & ~ev["closed"]]
+    entered = visits.groupby([schema.CASE, "stage"], observed=True)["stage_entered"].min().reset_index()
+    days = ((entered[schema.CASE].map(closed_at) - entered["stage_entered"]) / DAY).to_numpy(float)
+    per_stage = pd.Series(days).groupby(entered["stage"].astype(str).to_numpy())
+    by_stage = {str(st): np.sort(d.to_numpy()) for st, d in per_stage if len(d) >= MIN_WON}
+    cycle = ((won[schema.TIMESTAMP] - won["created"]) / DAY).to_numpy(float)
+    return ClosingTimes(by_stage, np.sort(days), float(np.percentile(cycle, 90)))
+
+
+def due_this_quarter(deals: pd.DataFrame, times: ClosingTimes, *, days_left, elapsed) -> np.ndarray:
+    """Which open deals are expected to close in the quarter: the one definition of "this quarter's pipeline".
+
+    A deal whose log records an expected close date is due when that date falls
+    in the quarter (as a CRM's "close date this quarter" view has it). Otherwise
+    it is due unless it is stale (older than ``times.stale_after``) or the won
+    deals of the history that had spent as long in its stage still took, in the
+    median, longer than the days left; a deal that has sat in its stage longer
+    than any won deal did is not due.
+
+    Parameters
+    ----------
+    deals : DataFrame
+        Snapshot rows (stage, age_days, time_in_stage_days; days_to_close_date when recorded).
+    times : ClosingTimes
+        From :func:`closing_times` on the log before the as-of date.
+    days_left, elapsed : float or array
+        Days from the snapshot to the quarter's end, and from the quarter's start to the snapshot.
+
+    Examples
+    --------
+    >>> times = ClosingTimes({}, np.array([5.0, 10.0, 40.0]), 100.0)
+    >>> deals = pd.DataFrame({"stage": "Proposal", "age_days": [20.0, 20.0, 200.0],
+    ...                       "time_in_stage_days": [0.0, 20.0, 0.0]})
+    >>> due_this_quarter(deals, times, days_left=25.0, elapsed=60.0).tolist()
+    [True, True, False]
+    """
+    n = len(deals)
+    days_left = np.broadcast_to(np.asarray(days_left, float), n)
+    elapsed = np.broadcast_to(np.asarray(elapsed, float), n)
+    age = deals["age_days"].to_numpy(float)
+    in_stage = np.clip(deals["time_in_stage_days"].to_numpy(float), 0, None)
+    rest = np.full(n, np.inf)
+    stage = deals["stage"].astype(str).to_numpy()
+    for name in np.unique(stage):
+        rows = np.flatnonzero(stage == name)
+        t = times.by_stage.get(name, times.pooled)
+        if t.size == 0:  # no won deal to learn from: every fresh deal counts
+            rest[rows] = 0.0
+            continue
+        # The median of T - d among the won deals with T > d (d: the deal's days in stage so far).
+        first = np.searchsorted(t, in_stage[rows], side="right")
+        left = t.size - first
+        has = left > 0
+        mid = np.minimum(first + (left - 1) // 2, t.size - 1)
+        rest[rows] = np.where(has, t[mid] - in_stage[rows], np.inf)
+    due = (rest <= days_left) & ~(age > times.stale_after)
+    if "days_to_close_date" in deals.columns:
+        to_close = deals["days_to_close_date"].to_numpy(float)
+        known = ~np.isnan(to_close)
+        due = np.where(known, (to_close >= -elapsed) & (to_close < days_left), due)
+    return due

@@ -2,7 +2,8 @@
 
 The package: :mod:`.hierarchy` (rep, team, region, company and their quotas),
 :mod:`.win_model` (which open deals win), :mod:`.new_business`,
-:mod:`.simulation` (the Monte Carlo), :mod:`.baselines`, :mod:`.estimator`
+:mod:`.simulation` (the Monte Carlo), :mod:`.calibration` (the spread and the
+combination, measured on past quarters), :mod:`.baselines`, :mod:`.estimator`
 (:class:`QuotaForecaster`), :mod:`.results` (:class:`QuotaForecast`, what
 ``predict`` returns) and :mod:`.backtest`. The deal states and snapshots it
 starts from are :mod:`workbench.snapshot`, shared with the KPIs.
@@ -27,21 +28,23 @@ only the snapshot and the bookings so far move (:meth:`QuotaForecast.observe`).
 each past quarter (:func:`workbench.snapshot.snapshot`): every deal open then,
 with its stage, age, time in stage, days since its last activity, follow-ups,
 skipped stages and regressions so far, its amount, the days left in the
-quarter, and any customer-type attribute. A logistic regression (statsmodels
-``Logit``, a binomial GLM with a logit link, fitted by Newton's method) gives
-P(won before quarter end | these); the stage and the amount also bend the
-effect of the days left, since late-stage and big deals close on their own
-clock. Reps and teams differ, and many
-have thin histories, so each is given a multiplicative factor on the odds,
-shrunk towards its team's (and the team's towards 1, the company): a
-Poisson-gamma empirical-Bayes ratio ``(won + k * parent) / (expected + k)`` with
-``k = prior_strength`` expected wins, counted in deals (a deal seen in several
-weekly snapshots counts once). Amounts are as recorded on the as-of date,
-times a historical won-to-pipeline ratio (``amounts='ratio'``), or as recorded
-(``amounts='recorded'``). The ratio is the amount the history's open deals
-went on to book over the amount the win model expected of them: it covers
-amounts revised before the close and also corrects the model where it
-under-weights big deals (which in sales logs close on their own clock).
+quarter, any customer-type attribute and, where the CRM records them, its
+expected close date (due this quarter, overdue, how far out) and how often the
+close date was pushed and the amount changed so far. A logistic regression
+(statsmodels ``Logit``, fitted by Newton's method) gives P(won before quarter
+end | these); the stage and the amount also bend the effect of the days left,
+and two hinges on the days left let the last weeks differ (quarter-end
+rushes). Reps and teams differ, and many have thin histories, so each is given
+a multiplicative factor on the odds, shrunk towards its team's (and the team's
+towards 1, the company): a Poisson-gamma empirical-Bayes ratio ``(won + k *
+parent) / (expected + k)`` with ``k = prior_strength``. The model and the
+factors weigh every snapshot row alike (1/13, so ``k`` is in deals of a
+quarter): weighing each deal once in one and each row in the other tilts every
+factor the same way and biases the whole forecast. A won deal books its amount
+as recorded on the as-of date; where the history shows amounts changing before
+the close (5% of won deals or more), times the ratio of what the won deals of
+its stage booked to their amount at the snapshot (``amounts='ratio'``, the
+default; ``'recorded'`` never scales).
 
 *New business.* Deals created after the as-of date and won before quarter end
 do not exist yet. The weekly series of the amounts won within their creation
@@ -57,36 +60,43 @@ variance set so that the total variance matches the rolling-origin errors.
 Each new deal goes to a rep drawn by the reps' historical new-business shares
 (smoothed so new reps get some).
 
-*Quarter shock.* Deals are not independent: some quarters go well for
-everyone. The history's won amount per quarter and week varies more than
-independent deals allow; that excess (method of moments) becomes one common
-normal shock on every deal's log-odds in each draw, so the intervals of teams
-and of the company are as wide as the history says they should be.
-
 *Monte Carlo.* Each open deal is won or not in each of ``n_draws`` draws
-(vectorised numpy, seeded), the new business is drawn as above; the draws are
-summed per rep, and the rep draws are summed per team, region and company, so
-the hierarchy is coherent in every draw. Expected bookings, P10 / P50 / P90 and
-P(bookings >= quota) come from the draws. (Pipeline coverage has one
-definition, :func:`workbench.kpis.pipeline_coverage`.) The fan chart's
-paths (:meth:`QuotaForecast.paths`) spread each draw's bookings
-still to come over the rest of the quarter along the history's timing.
+(vectorised numpy, seeded), the new business is drawn as above, and each rep's
+bookings still to come are multiplied by shocks: a common one (a good or bad
+quarter for everyone) and the uncertain split among teams and among a team's
+reps. The draws are summed per rep, and the rep draws are summed per team,
+region and company, so the hierarchy is coherent in every draw. Expected
+bookings, P10 / P50 / P90 and P(bookings >= quota) come from the draws.
+(Pipeline coverage has one definition, :func:`workbench.kpis.pipeline_coverage`.)
+The fan chart's paths (:meth:`QuotaForecast.paths`) spread each draw's
+bookings still to come over the rest of the quarter along the history's timing.
 
-*Baselines* (:meth:`QuotaForecast.baselines`) for the backtest: the
-*weighted pipeline* (closed so far + each open deal's amount times the
-historical win rate of its stage, the usual CRM number), with a P(hit quota)
-from a normal distribution around it whose spread is its own historical error
-at that level and week of quarter; and the *run rate* (bookings so far scaled
-to the whole quarter).
+*Calibration.* How wide the draws must be is measured out of sample
+(:mod:`.calibration`): the model is fitted at the start of each of the last
+``calibration_quarters`` complete quarters and asked, each week, what each rep
+would still book; the squared errors, by week of quarter and level, fix the
+factor on the deals' own variance and the shocks' sizes (method of moments).
+The same past cases decide, per week, whether combining the model's company
+number with the run rate and the weighted pipeline beat the model on quarters
+left out, and with which weights; the forecast then says which method
+produced its number (:attr:`QuotaForecast.method`). With fewer than two past
+quarters the spread is measured in sample and nothing is combined.
+
+*Baselines* (:meth:`QuotaForecast.baselines`), as a CRM computes them: the
+*weighted pipeline* (closed so far + each open deal due this quarter, at its
+recorded amount times its stage's historical rate of winning in the rest of
+the quarter; :mod:`.baselines`), with a P(hit quota) from a normal distribution
+around it whose spread is its own historical error at that level and week of
+quarter; and the *run rate* (bookings so far scaled to the whole quarter).
 """
 
 from .backtest import Backtest, backtest_quarters, reliability_table, score
 from .estimator import QuotaForecaster
 from .new_business import NewBusinessModel, fit_new_business
 from .results import QuotaForecast
-from .simulation import Simulation, simulate_new_business, simulate_pipeline
+from .simulation import Simulation, shock_factors, simulate_new_business, simulate_pipeline
 from .win_model import forecast_states
 
 __all__ = ["QuotaForecaster", "QuotaForecast", "Backtest", "backtest_quarters", "reliability_table", "score",
-           "Simulation", "simulate_pipeline", "simulate_new_business", "NewBusinessModel", "fit_new_business",
+           "Simulation", "simulate_pipeline", "shock_factors", "simulate_new_business", "NewBusinessModel", "fit_new_business",
            "forecast_states"]

@@ -13,12 +13,14 @@ from ..calendar import INSTANT, parse_quarter, quarter_bounds, quarter_of, shift
 from ..errors import WorkbenchError
 from ..io.tables import read_quotas
 from ..profile import SalesProcessProfile, get_profile
-from ..snapshot import DealStates, bookings, closed_won_to_date, snapshot
+from ..snapshot import DealStates, bookings, closed_won_to_date, closing_times, snapshot
 from .baselines import baseline_sigma, stage_win_rates
 from .hierarchy import NO_REGION, NO_TEAM, lookup, org_table, owner
 from .new_business import fit_new_business
 from .results import QuotaForecast
-from .win_model import fit_win_model, forecast_states, imputed_amount, quarter_shocks, shrunk_factors, training_snapshots
+from .calibration import MIN_QUARTERS, calibrate, in_sample, past_cases
+from .win_model import (amount_ratios, fit_win_model, forecast_states, imputed_amount, in_sample_spread, shrunk_factors,
+                        training_snapshots)
 
 
 class QuotaForecaster(BaseEstimator):
@@ -39,12 +41,17 @@ class QuotaForecaster(BaseEstimator):
     prior_strength : float
         Shrinkage of rep and team win factors, in expected wins.
     amounts : {'ratio', 'recorded'}
-        Open amounts times the historical booked-to-expected amount ratio, or as recorded.
+        Open amounts times what the history's won deals booked over their amount
+        at each stage, where amounts change before the close; or as recorded.
     new_business : {'auto', 'ets', 'seasonal_naive', 'none'}
         New-business model ('auto' keeps the better one on the history).
     min_n : int
         Deals won or lost before the forecast quarter below which the
         forecaster refuses to learn (a :class:`WorkbenchError` saying so).
+    calibration_quarters : int
+        Past quarters forecast out of sample to measure the spread the draws
+        need and the run rate's weight (:mod:`~workbench.forecast.calibration`);
+        0 measures the spread in sample and never combines.
     profile : SalesProcessProfile, name, path or None
         What the activities mean; None takes the profile the log was read with.
 
@@ -55,12 +62,17 @@ class QuotaForecaster(BaseEstimator):
     profile_ : the profile used.
     win_model_ : :class:`~workbench.forecast.win_model.WinModel`.
     rep_factor_ : Series, shrunk odds factor per rep.
-    amount_ratio_ : float, booked amount over the win model's expected amount, on the history.
+    amount_ratio_ : Series, per stage, what won deals booked over their amount at the snapshot
+        (1 where amounts do not change; ``attrs``: overall, changed).
     imputed_amount_, imputed_amount_source_ : the value of an open deal without an amount (the
         mean won deal of the history, else the median amount of its open deals) and where it comes from.
-    shock_sd_, team_shock_sd_ : float, SDs of the common and per-team log-odds shocks of a quarter.
+    calibration_ : :class:`~workbench.forecast.calibration.Calibration`, the spread and the
+        run rate's weight by week of quarter, and where they were measured.
     new_business_model_ : NewBusinessModel (its ``method``: 'ets', 'seasonal_naive' or 'none').
-    stage_win_rate_ : Series, historical win rate per stage (weighted-pipeline baseline).
+    closing_times_ : :class:`~workbench.snapshot.ClosingTimes`, how long won deals took to close
+        (which open deals are due this quarter).
+    stage_win_rate_ : DataFrame, stage x week of quarter: the history's due deals' rate of winning
+        before the quarter's end (weighted-pipeline baseline).
     baseline_sigma_ : DataFrame, the weighted pipeline's historical error by level and week.
     org_ : DataFrame, rep -> team, region.
     quotas_ : DataFrame or None, the usable quota rows; ``quotas_set_aside_`` the others, with the reason.
@@ -83,6 +95,7 @@ class QuotaForecaster(BaseEstimator):
         amounts: str = "ratio",
         new_business: str = "auto",
         min_n: int = 30,
+        calibration_quarters: int = 4,
         profile: SalesProcessProfile | str | None = None,
     ) -> None:
         self.n_draws = n_draws
@@ -92,6 +105,7 @@ class QuotaForecaster(BaseEstimator):
         self.amounts = amounts
         self.new_business = new_business
         self.min_n = min_n
+        self.calibration_quarters = calibration_quarters
         self.profile = profile
 
     # ------------------------------------------------------------------ fit
@@ -125,10 +139,19 @@ class QuotaForecaster(BaseEstimator):
         self.quotas_, self.quotas_set_aside_ = _quotas(quotas)
         q_start, _ = quarter_bounds(self.quarter_)
         # Everything learned sees only events before the quarter's start (complete quarters).
-        self._learn(states.as_of(q_start - INSTANT), reps, cache)
+        past = states.as_of(q_start - INSTANT)
+        cache = {} if cache is None else cache
+        spread = self._learn(past, reps, cache)
+        self.calibration_ = in_sample(*spread)
+        if self.calibration_quarters > 0:
+            cases = past_cases(self, past, self.history_[-self.calibration_quarters:], quotas=quotas, reps=reps,
+                               cache=cache)
+            if len(cases) and cases["quarter"].nunique() >= MIN_QUARTERS:
+                self.calibration_ = calibrate(cases)
         return self
 
-    def _learn(self, past: DealStates, reps: pd.DataFrame | None, cache: dict | None) -> None:
+    def _learn(self, past: DealStates, reps: pd.DataFrame | None, cache: dict) -> tuple[float, float]:
+        """Learn every model from ``past``; returns the in-sample spread (company, team)."""
         ev = past.events
         if ev.empty:
             raise WorkbenchError("the log has no events before the forecast quarter to learn from.",
@@ -149,15 +172,12 @@ class QuotaForecaster(BaseEstimator):
         self.win_model_ = fit_win_model(train, past.profile)
         train["p"] = self.win_model_.predict(train)
         self.rep_factor_ = shrunk_factors(train, self.org_, self.prior_strength)
-        p_rep = expit(logit(train["p"].to_numpy()) + np.log(lookup(train[schema.REP], self.rep_factor_, 1.0)))
-        w = train["weight"].to_numpy()
-        got = (train["won"] * train["closed_amount"].fillna(train["amount_used"])).to_numpy() * w
-        expected = (p_rep * train["amount_used"]).to_numpy() * w
-        self.amount_ratio_ = float(got.sum() / expected.sum()) if expected.sum() > 0 else 1.0
-        self.shock_sd_, self.team_shock_sd_ = quarter_shocks(train, self.history_, self.org_, self.prior_strength,
-                                                             self.ratio_)
-        self.stage_win_rate_ = stage_win_rates(train)
-        self.baseline_sigma_ = baseline_sigma(train, won, self.stage_win_rate_, self.imputed_amount_,
+        self.amount_ratio_ = amount_ratios(train)
+        train["amount_if_won"] = self.amount_if_won(train)
+        spread = in_sample_spread(train, self.history_, self.org_, self.prior_strength)
+        self.closing_times_ = closing_times(past)
+        self.stage_win_rate_ = stage_win_rates(train, self.closing_times_)
+        self.baseline_sigma_ = baseline_sigma(train, won, self.stage_win_rate_, self.closing_times_,
                                               self.history_, self.org_)
         self.new_business_model_ = fit_new_business(
             won, self.history_, method="auto" if self.new_business == "none" else self.new_business)
@@ -165,11 +185,16 @@ class QuotaForecaster(BaseEstimator):
         starts = quarter_of(won["closed_at"][in_history]).map(lambda q: quarter_bounds(q)[0])
         self.booking_days_ = ((won["closed_at"][in_history] - starts) / pd.Timedelta(days=1)).to_numpy(float)
         self.booking_amounts_ = won[schema.AMOUNT][in_history].to_numpy(float)
+        return spread
 
-    @property
-    def ratio_(self) -> float:
-        """The factor on open amounts: :attr:`amount_ratio_` with ``amounts='ratio'``, else 1."""
-        return self.amount_ratio_ if self.amounts == "ratio" else 1.0
+    def amount_if_won(self, deals: pd.DataFrame) -> np.ndarray:
+        """What each deal would book if won: its amount times its stage's :attr:`amount_ratio_`
+        (``amounts='ratio'``; not on imputed amounts, which are already won deals' average)."""
+        amount = deals["amount_used"].to_numpy(float)
+        if self.amounts != "ratio":
+            return amount
+        ratio = lookup(deals["stage"], self.amount_ratio_, self.amount_ratio_.attrs["overall"]).astype(float)
+        return np.where(deals[schema.AMOUNT].notna().to_numpy(), amount * ratio, amount)
 
     # ------------------------------------------------------------------ predict
     def predict(self, log: pd.DataFrame | DealStates, *, as_of: pd.Timestamp | str | None = None,
@@ -198,7 +223,8 @@ class QuotaForecaster(BaseEstimator):
         p = self.win_model_.predict(deals)
         factor = lookup(deals[schema.REP], self.rep_factor_, 1.0).astype(float)
         deals["p_win"] = expit(logit(p) + np.log(factor)) if len(deals) else p
-        deals["expected_amount"] = deals["p_win"] * deals["amount_used"] * self.ratio_
+        deals["amount_if_won"] = self.amount_if_won(deals)
+        deals["expected_amount"] = deals["p_win"] * deals["amount_if_won"]
         closed = closed_won_to_date(states, as_of=as_of, quarter=self.quarter_)
         won_so_far = bookings(states, start=quarter_bounds(self.quarter_)[0], as_of=as_of)
         reps = self._reps(deals, closed)

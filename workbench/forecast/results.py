@@ -9,11 +9,11 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
-from ..calendar import DAY, quarter_bounds
+from ..calendar import DAY, quarter_bounds, week_of_quarter
 from .baselines import baselines
 from .hierarchy import LEVELS, quotas_by_level
 from .new_business import NewBusinessModel
-from .simulation import Simulation, simulate_new_business, simulate_pipeline
+from .simulation import Simulation, shock_factors, simulate_new_business, simulate_pipeline
 
 
 @dataclass
@@ -31,8 +31,9 @@ class QuotaForecast:
     as_of : Timestamp
     deals : DataFrame
         Every open deal: the snapshot's state (stage, age, time in stage...),
-        ``amount_used`` (its amount, or the imputed value), ``p_win`` (won
-        before quarter end) and ``expected_amount``.
+        ``amount_used`` (its amount, or the imputed value), ``amount_if_won``
+        (what it would book), ``p_win`` (won before quarter end) and
+        ``expected_amount``.
     reps : DataFrame
         rep, team, region of the reps forecast, in the order of the draws' columns.
     closed : Series
@@ -63,25 +64,101 @@ class QuotaForecast:
         """The forecast quarter."""
         return self.model.quarter_
 
+    @property
+    def week(self) -> int:
+        """The week of the quarter of the as-of date (1..13)."""
+        return int(week_of_quarter(self.as_of, self.quarter))
+
+    def combination(self) -> tuple[dict[str, float], float]:
+        """The other methods' weights in the company number and the factor they put on the bookings still to come.
+
+        The weights are the calibration's for this week of quarter
+        (:meth:`~workbench.forecast.calibration.Calibration.weight`): with weights
+        ``lam`` the company is expected to book ``model + sum of lam_k * (method_k
+        - model)``, and every rep's bookings still to come are scaled by the same
+        factor, so the hierarchy stays coherent.
+        """
+        lam = self.model.calibration_.weight(self.week)
+        m = self.moments()
+        closed, expected = float(m["closed"].sum()), float((m["pipeline"] + m["new_business"]).sum())
+        if sum(lam.values()) <= 0 or expected <= 0:
+            return {k: 0.0 for k in lam}, 1.0
+        company = self.baselines().query("level == 'company'").iloc[0]
+        model = closed + expected
+        target = model + sum(w * (float(company[k]) - model) for k, w in lam.items() if np.isfinite(company[k]))
+        return lam, max(target - closed, 0.0) / expected
+
+    @property
+    def method(self) -> str:
+        """Which method produced the number, in words."""
+        lam, _ = self.combination()
+        used = {k: w for k, w in lam.items() if w > 0}
+        if not used:
+            return "pipeline model"
+        names = {"run_rate": "the run rate", "weighted_pipeline": "the weighted pipeline"}
+        others = " and ".join(f"{names[k]} ({w:.0%})" for k, w in used.items())
+        return f"pipeline model ({1 - sum(used.values()):.0%}) combined with {others}"
+
+    def moments(self) -> pd.DataFrame:
+        """Per rep, the bookings still to come as the model sees them, before shocks and combination.
+
+        Returns
+        -------
+        DataFrame
+            rep, team, region, closed, pipeline (expected wins of open deals),
+            pipeline_var (their Bernoulli variance), new_business (expected),
+            nb_m2_over_m1 and nb_dispersion (the new-business size moments and
+            gamma dispersion, the same for every rep: a group expecting ``mu`` of
+            new business has variance ``mu * nb_m2_over_m1 + nb_dispersion * mu^2``).
+        """
+        deals, nb = self.deals, self.new_business
+        amount = deals["amount_if_won"]
+        by_rep = pd.DataFrame({schema.REP: deals[schema.REP], "e": deals["p_win"] * amount,
+                               "v": deals["p_win"] * (1 - deals["p_win"]) * amount ** 2}).groupby(schema.REP)
+        out = self.reps[[schema.REP, "team", "region"]].copy()
+        out["closed"] = out[schema.REP].map(self.closed).fillna(0.0).to_numpy(float)
+        out["pipeline"] = out[schema.REP].map(by_rep["e"].sum()).fillna(0.0).to_numpy(float)
+        out["pipeline_var"] = out[schema.REP].map(by_rep["v"].sum()).fillna(0.0).to_numpy(float)
+        share = out[schema.REP].map(nb.rep_share).fillna(0.0).to_numpy(float)
+        out["new_business"] = self.new_business_expected * share
+        sizes = nb.sizes[nb.sizes > 0] if nb.sizes.size else nb.sizes
+        out["nb_m2_over_m1"] = float((sizes ** 2).mean() / sizes.mean()) if sizes.size else 0.0
+        out["nb_dispersion"] = float(nb.dispersion)
+        return out
+
     def simulate(self, n_draws: int | None = None, seed: int | None = None) -> Simulation:
-        """Draw the quarter's bookings per rep (the model's draws and seed by default)."""
+        """Draw the quarter's bookings per rep (the model's draws and seed by default).
+
+        Open deals are won or not (each rep's deviation from its expected wins
+        scaled by the calibration's ``kappa``), new business arrives, then each
+        rep's bookings still to come are multiplied by the calibrated shocks of
+        this week of quarter (the company's, and the uncertain split among teams
+        and reps) and by the run-rate combination's factor (:meth:`combination`).
+        """
         m = self.model
         n_draws = m.n_draws if n_draws is None else n_draws
         seed = m.seed if seed is None else seed
-        pipe_rng, nb_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(2))
+        pipe_rng, nb_rng, shock_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
         pos = pd.Series(np.arange(len(self.reps)), index=self.reps[schema.REP])
-        team = self.reps.set_index(schema.REP)[schema.TEAM]
         deals = self.deals
-        pipeline = simulate_pipeline(
-            deals["p_win"].to_numpy(), (deals["amount_used"] * m.ratio_).to_numpy(),
-            deals[schema.REP].map(pos).to_numpy(), len(self.reps), n_draws=n_draws, rng=pipe_rng,
-            shock_sd=m.shock_sd_, cluster=pd.factorize(deals[schema.REP].map(team))[0], cluster_sd=m.team_shock_sd_)
+        pipeline = simulate_pipeline(deals["p_win"].to_numpy(), deals["amount_if_won"].to_numpy(),
+                                     deals[schema.REP].map(pos).to_numpy(), len(self.reps), n_draws=n_draws,
+                                     rng=pipe_rng)
         nb = self.new_business
         group = nb.rep_share.index.map(pos).to_numpy() if len(nb.rep_share) else np.zeros(0, int)
         new = simulate_new_business(nb, self.new_business_expected, len(self.reps), group, n_draws=n_draws,
                                     rng=nb_rng)
+        # The open deals' deviations from their expectation, scaled as the past quarters measured.
+        kappa = m.calibration_.kappa(self.week)
+        if kappa != 1.0:
+            expected = self.moments()["pipeline"].to_numpy()
+            pipeline = np.clip(expected + kappa * (pipeline - expected), 0.0, None)
+        team = pd.factorize(self.reps[schema.TEAM])[0]
+        still_to_come = self.moments()[["pipeline", "new_business"]].sum(axis=1).to_numpy()
+        factor = shock_factors(n_draws, team, m.calibration_.sd(self.week), weight=still_to_come,
+                               rng=shock_rng) * self.combination()[1]
         closed = self.closed.reindex(self.reps[schema.REP], fill_value=0.0)
-        return Simulation(self.reps, closed.to_numpy(float), pipeline, new)
+        return Simulation(self.reps, closed.to_numpy(float), pipeline, new, factor)
 
     @property
     def simulation(self) -> Simulation:
@@ -105,7 +182,8 @@ class QuotaForecast:
             closed_won_to_date, pipeline_expected, new_business_expected,
             expected_bookings, p10, p50, p90, quota, expected_attainment,
             p_hit_quota and gap_to_quota (quota minus closed-won so far).
-            ``attrs`` holds quarter, as_of and new_business_model.
+            ``attrs`` holds quarter, as_of, new_business_model and method
+            (:attr:`method`).
         """
         sim = simulation if simulation is not None else self.simulation
         reps, deals = self.reps, self.deals
@@ -151,15 +229,16 @@ class QuotaForecast:
                 "p10", "p50", "p90", "quota", "expected_attainment", "p_hit_quota", "gap_to_quota"]
         out = pd.concat([f[cols] for f in frames], ignore_index=True)
         out["n_open_deals"] = out["n_open_deals"].astype(int)
-        out.attrs.update(quarter=self.quarter, as_of=self.as_of, new_business_model=self.new_business.method)
+        out.attrs.update(quarter=self.quarter, as_of=self.as_of, new_business_model=self.new_business.method,
+                         method=self.method)
         return out
 
     def baselines(self) -> pd.DataFrame:
         """The weighted pipeline and the run rate, per level and entity
         (:func:`workbench.forecast.baselines.baselines`)."""
         m = self.model
-        return baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_, m.baseline_sigma_,
-                         self.quarter, self.as_of)
+        return baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_, m.closing_times_,
+                         m.baseline_sigma_, self.quarter, self.as_of)
 
     def observe(self, log: pd.DataFrame, as_of: pd.Timestamp | str) -> QuotaForecast:
         """The forecast at a later date of the same quarter, without relearning (a new object)."""

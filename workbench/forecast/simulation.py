@@ -6,12 +6,11 @@ from dataclasses import dataclass
 
 import numpy as np
 import pandas as pd
-from scipy import stats as sps
-from scipy.special import expit, logit
 
 from .. import schema
 from .hierarchy import COMPANY
 from .new_business import NewBusinessModel
+
 
 def simulate_pipeline(
     p: np.ndarray,
@@ -21,21 +20,13 @@ def simulate_pipeline(
     *,
     n_draws: int,
     rng: np.random.Generator,
-    shock_sd: float = 0.0,
-    cluster: np.ndarray | None = None,
-    cluster_sd: float = 0.0,
-    shock_levels: int = 64,
     chunk: int = 1000,
 ) -> np.ndarray:
     """Draws of the amount won per group when deal ``i`` is won with probability ``p[i]``.
 
-    Deals are not independent: each draw shifts every deal's log-odds by a
-    common N(0, shock_sd^2) shock (a good or bad quarter for everyone) plus,
-    with ``cluster``, a N(0, cluster_sd^2) shock shared by the deals of each
-    cluster (team). The summed shock of a cluster in a draw is stratified into
-    ``shock_levels`` equally likely levels, so the draws of one level share
-    their thresholds. Wins compare 16-bit random integers with thresholds, so
-    probabilities are resolved to 1/65536.
+    The deals are drawn independently; what moves them together (a good quarter
+    for everyone, a team's) is the shock of :func:`shock_factors`. Wins compare
+    16-bit random integers with thresholds, so probabilities are resolved to 1/65536.
 
     Parameters
     ----------
@@ -47,65 +38,97 @@ def simulate_pipeline(
         Number of draws.
     rng : numpy Generator
         The random stream.
-    shock_sd : float
-        SD of the common log-odds shock of each draw.
-    cluster : ndarray of int (n,), optional
-        Cluster (team) of each deal; a group must lie in one cluster.
-    cluster_sd : float
-        SD of the cluster's log-odds shock.
-    shock_levels : int
-        Number of equally likely shock levels.
     chunk : int
         Draws simulated at a time (bounds memory to ``chunk x n`` floats).
 
     Returns
     -------
     ndarray (n_draws, n_groups)
+
+    Examples
+    --------
+    >>> draws = simulate_pipeline(np.array([0.5]), np.array([100.0]), np.array([0]), 1, n_draws=4000,
+    ...                           rng=np.random.default_rng(0))
+    >>> round(float(draws.mean()) / 100, 1)
+    0.5
     """
     out = np.zeros((n_draws, n_groups))
     n = len(p)
     if n == 0:
         return out
-    cluster = np.zeros(n, dtype=int) if cluster is None else np.asarray(cluster)
-    cluster_sd = cluster_sd if cluster_sd > 0 else 0.0
-    order = np.lexsort((group, cluster))
-    amt, g, c = amount[order].astype(np.float32), group[order], cluster[order]
-    total_sd = float(np.hypot(shock_sd, cluster_sd))
-    k = max(1, int(shock_levels)) if total_sd > 0 else 1
-    clusters, c_start = np.unique(c, return_index=True)
-    if k > 1:
-        common = rng.normal(0.0, shock_sd, (n_draws, 1)) if shock_sd > 0 else np.zeros((n_draws, 1))
-        own = rng.normal(0.0, cluster_sd, (n_draws, len(clusters))) if cluster_sd > 0 else 0.0
-        level = np.clip((sps.norm.cdf((common + own) / total_sd) * k).astype(int), 0, k - 1)
-        level = np.broadcast_to(level, (n_draws, len(clusters)))
-        eps = sps.norm.ppf((np.arange(k) + 0.5) / k) * total_sd
-    else:
-        level = np.zeros((n_draws, len(clusters)), dtype=int)
-        eps = np.zeros(1)
-    q = expit(logit(np.clip(p[order], 1e-9, 1 - 1e-9))[None, :] + eps[:, None])
-    thresholds = np.clip(np.round(q * 65536), 0, 65535).astype(np.uint16)
+    order = np.argsort(group, kind="stable")
+    amt, g = amount[order].astype(np.float32), group[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    cols = g[starts]
+    thresholds = np.clip(np.round(np.asarray(p, float)[order] * 65536), 0, 65535).astype(np.uint16)
     # Preallocated buffers: fresh 10^7-element arrays per chunk cost more than the arithmetic.
     size = min(chunk, n_draws) * n
     won_buf, value_buf = np.empty(size, dtype=bool), np.empty(size, dtype=np.float32)
-    bounds = np.r_[c_start, n]
-    for j in range(len(clusters)):
-        lo, hi = bounds[j], bounds[j + 1]
-        gj = g[lo:hi]
-        starts = np.flatnonzero(np.r_[True, gj[1:] != gj[:-1]])
-        cols = gj[starts]
-        width = hi - lo
-        for lv in np.unique(level[:, j]):
-            draws = np.flatnonzero(level[:, j] == lv)
-            for a in range(0, len(draws), chunk):
-                idx = draws[a:a + chunk]
-                m = len(idx)
-                bits = rng.bit_generator.random_raw(-(-m * width // 4)).view(np.uint16)[:m * width].reshape(m, width)
-                won = won_buf[:m * width].reshape(m, width)
-                value = value_buf[:m * width].reshape(m, width)
-                np.less(bits, thresholds[lv, lo:hi], out=won)
-                np.multiply(won, amt[lo:hi], out=value)
-                out[idx[:, None], cols[None, :]] = np.add.reduceat(value, starts, axis=1)
+    for a in range(0, n_draws, chunk):
+        m = min(chunk, n_draws - a)
+        bits = rng.bit_generator.random_raw(-(-m * n // 4)).view(np.uint16)[:m * n].reshape(m, n)
+        won = won_buf[:m * n].reshape(m, n)
+        value = value_buf[:m * n].reshape(m, n)
+        np.less(bits, thresholds, out=won)
+        np.multiply(won, amt, out=value)
+        out[a:a + m, cols] = np.add.reduceat(value, starts, axis=1)
     return out
+
+
+def shock_factors(
+    n_draws: int,
+    team: np.ndarray,
+    sd: dict[str, float],
+    *,
+    weight: np.ndarray | None = None,
+    rng: np.random.Generator,
+) -> np.ndarray:
+    """Multipliers of each rep's bookings still to come, per draw.
+
+    ``sd['company']``: a log-normal factor ``exp(z - s^2 / 2)`` (mean 1) shared
+    by everyone, a good or bad quarter. ``sd['team']`` and ``sd['rep']``: how
+    the total splits, which the company total does not feel: each team's share
+    is scaled by ``g_team / (the teams' mean of g weighted by their share)`` and
+    each rep's share of its team likewise, with log-normal ``g = exp(s * z)``.
+    The shares come from ``weight`` (each rep's expected bookings still to
+    come; equal by default), so the weighted sum of the factors is exactly the
+    company's, a team's reps move with their team, and more for one team means
+    less for the others. For small ``s`` a member with share ``w`` varies by
+    about ``(exp(s^2) - 1) (1 - 2w + sum of w^2)``.
+
+    Returns
+    -------
+    ndarray (n_draws, n_reps)
+
+    Examples
+    --------
+    >>> w = np.array([1.0, 1.0, 2.0])
+    >>> f = shock_factors(1000, np.array([0, 0, 1]), {"team": 0.3, "rep": 0.2}, weight=w,
+    ...                   rng=np.random.default_rng(0))
+    >>> bool(np.allclose(f @ w, 4.0)), bool(f[:, 0].std() > 0.1)
+    (True, True)
+    """
+    n = len(team)
+    s_c, s_t, s_r = (float(sd.get(k, 0.0)) for k in ("company", "team", "rep"))
+    w = np.ones(n) if weight is None else np.clip(np.asarray(weight, float), 0.0, None)
+    w = w / w.sum() if w.sum() > 0 else np.full(n, 1.0 / max(n, 1))
+    factor = np.ones((n_draws, n))
+    teams, idx = np.unique(team, return_inverse=True)
+    team_w = np.bincount(idx, weights=w, minlength=len(teams))
+    if s_t > 0 and n:
+        g = np.exp(rng.normal(0.0, s_t, (n_draws, len(teams))))
+        factor *= (g / (g @ team_w)[:, None])[:, idx]
+    if s_r > 0 and n:
+        g = np.exp(rng.normal(0.0, s_r, (n_draws, n)))
+        onehot = np.zeros((n, len(teams)))
+        # A team expected to book nothing splits evenly.
+        size = np.bincount(idx, minlength=len(teams))[idx]
+        onehot[np.arange(n), idx] = np.where(team_w[idx] > 0, w / np.where(team_w[idx] > 0, team_w[idx], 1.0),
+                                             1.0 / size)
+        factor *= g / (g @ onehot)[:, idx]
+    if s_c > 0:
+        factor *= np.exp(rng.normal(0.0, s_c, (n_draws, 1)) - s_c ** 2 / 2)
+    return factor
 
 
 def simulate_new_business(
@@ -147,17 +170,21 @@ class Simulation:
         Closed-won so far.
     pipeline, new_business : ndarray (n_draws, n_reps)
         Drawn wins from the open pipeline and from new business.
+    factor : ndarray (n_draws, n_reps) or float
+        The multiplier of each draw's bookings still to come: the calibrated
+        shocks times the run-rate combination (:meth:`QuotaForecast.simulate`).
     """
 
     reps: pd.DataFrame
     closed: np.ndarray
     pipeline: np.ndarray
     new_business: np.ndarray
+    factor: np.ndarray | float = 1.0
 
     @property
     def rep_draws(self) -> np.ndarray:
-        """Total bookings per draw and rep."""
-        return self.closed[None, :] + self.pipeline + self.new_business
+        """Total bookings per draw and rep: closed so far plus the shocked bookings still to come."""
+        return self.closed[None, :] + (self.pipeline + self.new_business) * self.factor
 
     def level_draws(self, level: str) -> tuple[list[str], np.ndarray]:
         """Entity names and draws (n_draws, n_entities) at ``level``, summed from the rep draws."""

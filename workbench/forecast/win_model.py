@@ -11,14 +11,21 @@ import statsmodels.api as sm
 from scipy.special import expit, logit
 
 from .. import schema
-from ..calendar import quarter_bounds, week_starts
+from ..calendar import WEEKS, quarter_bounds, week_starts
 from ..errors import WorkbenchError
 from ..profile import SalesProcessProfile
-from ..snapshot import DealStates, deal_states, snapshot
+from ..snapshot import CLOSE_DATE, DealStates, deal_states, snapshot
 from .hierarchy import lookup, owner, positions, team_of
 
 #: Categorical attributes used by the win model when the log has them.
 CATEGORICAL = ("customer_type",)
+
+#: Share of the history's won deals whose amount changed before the close below which open
+#: amounts are taken as recorded (see :func:`amount_ratios`).
+MIN_CHANGED = 0.05
+
+#: Won deals a stage needs for an amount ratio of its own.
+MIN_RATIO_DEALS = 30
 
 
 def forecast_states(log: pd.DataFrame | DealStates, profile: SalesProcessProfile | str | None = None) -> DealStates:
@@ -29,16 +36,25 @@ def forecast_states(log: pd.DataFrame | DealStates, profile: SalesProcessProfile
     """
     if isinstance(log, DealStates):
         return log
-    present = tuple(c for c in CATEGORICAL if isinstance(log, pd.DataFrame) and c in log.columns)
+    present = tuple(c for c in (*CATEGORICAL, CLOSE_DATE) if isinstance(log, pd.DataFrame) and c in log.columns)
     return deal_states(log, profile=profile, attributes=present)
 
 
 def design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str]]) -> np.ndarray:
     """Design matrix of the win model (one row per open deal)."""
     n = len(snap)
-    left = np.log1p(np.clip(snap["days_left"].to_numpy(float), 0, None))
+    days_left = np.clip(snap["days_left"].to_numpy(float), 0, None)
+    left = np.log1p(days_left)
     size = np.log1p(np.clip(snap["amount_used"].to_numpy(float), 0, None))
+
+    def optional(column: str) -> np.ndarray:
+        return snap[column].to_numpy(float) if column in snap.columns else np.full(n, np.nan)
+
+    to_close = optional("days_to_close_date")
+    known = ~np.isnan(to_close)
     cols = [np.ones(n), left,
+            # The last weeks of a quarter are not the log of the first ones (quarter-end rushes).
+            np.clip(1 - days_left / 14, 0, None), np.clip(1 - days_left / 35, 0, None),
             np.log1p(np.clip(snap["age_days"].to_numpy(float), 0, None)),
             np.log1p(np.clip(snap["time_in_stage_days"].to_numpy(float), 0, None)),
             np.log1p(np.clip(snap["days_since_last_activity"].to_numpy(float), 0, None)),
@@ -46,7 +62,13 @@ def design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str
             snap["stages_skipped"].to_numpy() > 0,
             snap["regressions"].to_numpy() > 0,
             # Big deals close on a different clock (quarter-end pushes), so size bends the time effect too.
-            size, size * left]
+            size, size * left,
+            # What the rep expects, where the CRM records it: due this quarter, overdue, how far
+            # out, how often pushed already; and how often the amount was changed.
+            known & (to_close < days_left), known & (to_close < 0),
+            np.where(known, np.log1p(np.clip(to_close, 0, 365)), 0.0),
+            np.log1p(np.nan_to_num(optional("close_date_pushes"))),
+            np.log1p(np.nan_to_num(optional("amount_changes")))]
     # Dummies compare integer codes: comparing the strings once per level is slow on large snapshots.
     stage = positions(snap["stage"], stages)
     for i in range(1, len(stages)):
@@ -81,8 +103,16 @@ def imputed_amount(won: pd.DataFrame, recorded: pd.Series) -> tuple[float, str]:
 def shrunk_factors(frame: pd.DataFrame, org: pd.DataFrame, k: float) -> pd.Series:
     """Rep odds factors shrunk rep -> team -> company (Poisson-gamma empirical Bayes).
 
-    ``frame`` has rep, won (0/1), p (model probability) and weight (1 / the
-    number of snapshots the deal appears in, so a deal counts once).
+    ``frame`` has rep, won (0/1), p (model probability) and weight (see
+    :func:`training_snapshots`).
+
+    Examples
+    --------
+    >>> frame = pd.DataFrame({"rep": ["ann", "ann", "bob"], "won": [1.0, 1.0, 0.0], "p": [0.5, 0.5, 0.5],
+    ...                       "weight": 1.0})
+    >>> org = pd.DataFrame({"rep": ["ann", "bob"], "team": ["t", "t"]})
+    >>> shrunk_factors(frame, org, k=1.0).round(3).to_dict()
+    {'ann': 1.6, 'bob': 0.8}
     """
     # Summed per rep first: a rep has one team, and the table has up to millions of rows.
     f = pd.DataFrame({schema.REP: frame[schema.REP], "o": frame["won"] * frame["weight"],
@@ -102,8 +132,12 @@ def training_snapshots(past: DealStates, quarters: list[str], *, cache: dict | N
     One row per deal and week it was open: the snapshot's features, ``quarter``,
     ``week``, ``won`` (1 if the deal was won before that quarter's end),
     ``closing`` and ``closed_at`` / ``closed_amount`` of its close, ``rep``
-    (:data:`~workbench.snapshot.NO_REP` when it has none) and ``weight`` (1 over
-    the number of rows of the deal, so that each deal counts once).
+    (:data:`~workbench.snapshot.NO_REP` when it has none) and ``weight``, 1/13
+    on every row. The forecast is asked about the deals open in one week, so
+    every row counts alike, in the win model and in the rep factors: weighting
+    each deal once in the factors but each row in the model would tilt every
+    factor the same way (long-lived deals are mostly lost) and bias the whole
+    forecast. The 1/13 keeps ``prior_strength`` in deals of a quarter.
 
     ``cache`` shares the weekly snapshots between fits on one log (the backtest):
     a snapshot of a past week depends only on the events before it, so sharing
@@ -126,7 +160,7 @@ def training_snapshots(past: DealStates, quarters: list[str], *, cache: dict | N
     q_end = train["quarter"].map({q: quarter_bounds(q)[1] for q in quarters})
     train["won"] = ((train["closing"] == "won") & (train["closed_at"] < q_end)).astype(float)
     train[schema.REP] = owner(train)
-    train["weight"] = 1.0 / train.groupby(schema.CASE)[schema.CASE].transform("size")
+    train["weight"] = 1.0 / WEEKS
     return train
 
 
@@ -155,7 +189,8 @@ class WinModel:
         if len(snap) == 0:
             return np.zeros(0)
         X = design(snap, self.stages, self.categories)[:, self.columns]
-        return np.clip(self.result.predict(X), 1e-6, 1 - 1e-6)
+        with np.errstate(over="ignore"):  # exp of a very negative score: the probability is 0, as it should be
+            return np.clip(self.result.predict(X), 1e-6, 1 - 1e-6)
 
 
 def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> WinModel:
@@ -190,19 +225,54 @@ def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> WinModel
     return WinModel(stages, categories, columns, result)
 
 
-def quarter_shocks(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame, prior_strength: float,
-                   ratio: float) -> tuple[float, float]:
-    """SDs of the common log-odds shocks of the company and of each team in a quarter.
+def amount_ratios(train: pd.DataFrame) -> pd.Series:
+    """Per stage, what the history's won deals booked over their amount at the snapshot.
 
-    For each week of quarter, the variance of (won - expected) pipeline
-    amount across the history quarters beyond what independent deals
-    explain, relative to the expected amount squared (method of moments),
-    averaged over weeks: ``phi`` for the company, and per team a
-    ``phi_team`` of which the company's part is ``phi``. A multiplicative
-    variance ``phi`` becomes a log-odds SD of ``sqrt(log(1 + phi))``. The
-    rep factors used for a quarter here are learned from the other quarters,
-    since in-sample factors would absorb the very team-quarter deviations
-    being measured. ``train`` has the model's ``p`` and ``amount_used``.
+    Measured on the training rows of deals later won whose amount was recorded
+    at the snapshot. Where fewer than :data:`MIN_CHANGED` of those deals had
+    their amount changed before the close, amounts are as recorded (ratio 1);
+    a stage with fewer than :data:`MIN_RATIO_DEALS` such deals takes the ratio
+    of all stages. ``attrs['overall']`` holds that ratio, ``attrs['changed']``
+    the share of won deals whose amount changed.
+
+    Examples
+    --------
+    >>> train = pd.DataFrame({"case_id": ["a", "a", "b"], "stage": ["Proposal"] * 3, "closing": ["won"] * 3,
+    ...                       "amount": [100.0, 100.0, 50.0], "closed_amount": [90.0, 90.0, 50.0]})
+    >>> amount_ratios(train).attrs["changed"]
+    0.5
+    """
+    won = train[(train["closing"] == "won") & (train[schema.AMOUNT] > 0) & train["closed_amount"].notna()]
+    if won.empty:
+        out = pd.Series(dtype=float, name="ratio")
+        out.attrs.update(overall=1.0, changed=0.0)
+        return out
+    changed = float((won["closed_amount"] != won[schema.AMOUNT]).groupby(won[schema.CASE]).any().mean())
+    per = won.groupby("stage").agg(booked=("closed_amount", "sum"), recorded=(schema.AMOUNT, "sum"),
+                                   deals=(schema.CASE, "nunique"))
+    if changed < MIN_CHANGED:
+        out = pd.Series(1.0, index=per.index, name="ratio")
+        out.attrs.update(overall=1.0, changed=changed)
+        return out
+    overall = float(won["closed_amount"].sum() / won[schema.AMOUNT].sum())
+    out = (per["booked"] / per["recorded"]).where(per["deals"] >= MIN_RATIO_DEALS, overall).rename("ratio")
+    out.attrs.update(overall=overall, changed=changed)
+    return out
+
+
+def in_sample_spread(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame,
+                     prior_strength: float) -> tuple[float, float]:
+    """Relative variances of a quarter's company-wide and per-team shocks, measured in sample.
+
+    The fallback of the out-of-sample calibration (:mod:`.calibration`) when too few
+    past quarters can be forecast. For each week of quarter, the variance of
+    (won - expected) pipeline amount across the history quarters beyond what
+    independent deals explain, relative to the expected amount squared (method of
+    moments), averaged over weeks: ``phi`` for the company, and per team a
+    ``phi_team`` of which the company's part is ``phi``. The rep factors used for a
+    quarter here are learned from the other quarters, since in-sample factors would
+    absorb the very team-quarter deviations being measured. ``train`` has the
+    model's ``p`` and ``amount_if_won``.
     """
     p = np.empty(len(train))
     slim = train[[schema.REP, "won", "weight", "p"]]  # rows are copied once per quarter
@@ -210,7 +280,7 @@ def quarter_shocks(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame, 
         rows = (train["quarter"] == q).to_numpy()
         factor = shrunk_factors(slim[~rows], org, prior_strength) if (~rows).any() else pd.Series(dtype=float)
         p[rows] = expit(logit(train.loc[rows, "p"].to_numpy()) + np.log(lookup(train.loc[rows, schema.REP], factor, 1.0)))
-    amt = train["amount_used"].to_numpy() * ratio
+    amt = train["amount_if_won"].to_numpy()
     won = (train["won"] * train["closed_amount"].fillna(train["amount_used"])).to_numpy()
     team = team_of(train[schema.REP], org)
     frame = pd.DataFrame({"quarter": train["quarter"], "week": train["week"], "team": team,
@@ -223,5 +293,4 @@ def quarter_shocks(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame, 
         return float(np.mean(np.clip(excess / scale.where(scale > 0), 0, None).fillna(0.0)))
 
     company = phi(["quarter", "week"])
-    team_only = max(0.0, phi(["quarter", "week", "team"]) - company)
-    return float(np.sqrt(np.log1p(company))), float(np.sqrt(np.log1p(team_only)))
+    return company, max(0.0, phi(["quarter", "week", "team"]) - company)

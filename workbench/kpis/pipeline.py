@@ -11,7 +11,7 @@ from ..groups import BY, as_list, group
 from ..profile import SalesProcessProfile, get_profile
 
 from ..io.tables import quota_table
-from ..snapshot import bookings, snapshot
+from ..snapshot import bookings, closing_times, deal_states, due_this_quarter, snapshot
 from .funnel import check_stages
 from .outcomes import case_table
 
@@ -96,10 +96,11 @@ def pipeline_coverage(
 ) -> pd.DataFrame:
     """Pipeline coverage = open pipeline due this quarter / remaining quota, total and late-stage.
 
-    The standard definition. The open pipeline is the
-    amount of the deals open at ``as_of``; when the log has a ``close_date``
-    column, only deals expected to close before the quarter's end count
-    (overdue ones included). Remaining quota is the quarter's quota minus the
+    The standard definition. The open pipeline is the amount of the deals open
+    at ``as_of`` and due this quarter (:func:`workbench.snapshot.due_this_quarter`:
+    by the expected close date where the log records one, else by how long the
+    deals won before ``as_of`` took from the same stage; stale deals never
+    count). Remaining quota is the quarter's quota minus the
     bookings from the quarter's start to ``as_of``, floored at 0. Late stage
     means at or past ``late_stage`` (default the profile's proposal stage, else
     its last stage).
@@ -128,10 +129,10 @@ def pipeline_coverage(
     q = quotas[quotas["quarter"].eq(quarter)]
     schema.require(q, keys, "pipeline coverage")
     won = bookings(log, start=start, end=end, as_of=as_of, profile=profile)
-    pipe = open_pipeline(log, as_of=as_of, profile=profile)
-    if "close_date" in pipe.columns:
-        due = pd.to_datetime(pipe["close_date"], utc=True, errors="coerce")
-        pipe = pipe[due.isna() | (due < end)]
+    states = deal_states(log, profile=profile).as_of(as_of)
+    pipe = snapshot(states, as_of=as_of, quarter=quarter)
+    pipe = pipe[due_this_quarter(pipe, closing_times(states), days_left=pipe["days_left"].to_numpy(float),
+                                 elapsed=(as_of - start) / pd.Timedelta(days=1))]
     pipe = pipe.assign(amount=pipe[schema.AMOUNT].astype(float).fillna(0.0),
                        late=pipe["stage_rank"] >= profile.stages.index(late_stage))
     if keys == ["team"]:

@@ -1,0 +1,76 @@
+"""Tests of the forecast's calibration (workbench.forecast.calibration) and baselines on cases with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from workbench.forecast.baselines import run_rate
+from workbench.forecast.calibration import calibrate
+from workbench.forecast.simulation import shock_factors
+
+
+def _cases(kappa2: float, phi: dict[str, float], *, n_quarters: int = 60, seed: int = 0,
+           run_rate_signal: float = 0.0) -> pd.DataFrame:
+    """Past rep cases drawn from the calibration's own model: open deals' deviations with variance
+    kappa^2 x their Bernoulli variance, then the shocks of shock_factors with known SDs."""
+    rng = np.random.default_rng(seed)
+    reps = pd.DataFrame({"rep": [f"r{i}" for i in range(20)], "team": [f"t{i // 5}" for i in range(20)],
+                         "region": "all"})
+    size = rng.uniform(0.5, 2.0, 20) * 1e5
+    sd = {level: np.sqrt(np.log1p(value)) for level, value in phi.items()}
+    rows = []
+    for q in range(n_quarters):
+        quarter = f"{2000 + q // 4}Q{q % 4 + 1}"
+        for week in range(1, 14):
+            left = (14 - week) / 13
+            expected = size * left
+            var = 0.2 * size * expected
+            deviation = rng.normal(0, np.sqrt(kappa2 * var))
+            factor = shock_factors(1, reps["team"].to_numpy(), sd, weight=expected, rng=rng)[0]
+            closed = size * (1 - left)
+            rows.append(reps.assign(quarter=quarter, week=week, closed=closed, pipeline=expected, pipeline_var=var,
+                                    new_business=0.0, nb_m2_over_m1=0.0, nb_dispersion=0.0,
+                                    weighted_pipeline=closed + 0.8 * expected,
+                                    actual=closed + (expected + deviation) * factor,
+                                    elapsed_days=(week - 1) * 7.0))
+    return pd.concat(rows, ignore_index=True)
+
+
+@pytest.mark.parametrize("kappa2, phi", [
+    (1.0, {"company": 0.0, "team": 0.0, "rep": 0.0}),
+    (0.5, {"company": 0.02, "team": 0.01, "rep": 0.04}),
+    (2.0, {"company": 0.005, "team": 0.03, "rep": 0.0}),
+])
+def test_calibration_recovers_the_spread_the_cases_were_drawn_with(kappa2, phi):
+    cal = calibrate(_cases(kappa2, phi), combine=False)
+    mid = cal.spread.loc[3:11]  # weeks with a full window either side
+    assert mid["kappa2"].mean() == pytest.approx(kappa2, rel=0.2)
+    for level, value in phi.items():
+        assert mid[level].mean() == pytest.approx(value, abs=0.01 + 0.35 * value)
+    assert cal.source == "past quarters" and len(cal.quarters) == 60
+
+
+def test_the_run_rate_gets_no_weight_when_it_adds_nothing():
+    cal = calibrate(_cases(1.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=12))
+    assert (cal.weights == 0).all().all()
+    assert all(cal.weight(w) == {"run_rate": 0.0, "weighted_pipeline": 0.0} for w in range(1, 14))
+
+
+def test_the_run_rate_gets_weight_when_it_knows_what_the_model_misses():
+    cases = _cases(0.2, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=12)
+    # The model's expectation misses a quarter-wide swing that the bookings so far already show.
+    swing = pd.Series(np.random.default_rng(5).normal(0, 0.15, cases["quarter"].nunique()),
+                      index=cases["quarter"].unique()).reindex(cases["quarter"]).to_numpy()
+    cases["actual"] = cases["actual"] * (1 + swing)
+    cases["closed"] = cases["closed"] * (1 + swing)
+    cal = calibrate(cases)
+    assert cal.weights.loc[4:10, "run_rate"].min() > 0.2
+    assert (cal.weights.loc[4:10, "weighted_pipeline"] < 0.1).all()
+
+
+def test_run_rate_scales_the_bookings_so_far_to_the_quarter():
+    assert run_rate(300.0, 30.0, 90.0) == 900.0
+    assert np.isnan(run_rate(300.0, 0.0, 90.0))
+    assert run_rate(np.array([0.0, 50.0]), np.array([10.0, 45.0]), 90.0).tolist() == [0.0, 100.0]
