@@ -127,7 +127,7 @@ def simulate(config: SimConfig | None = None, **overrides) -> Simulation:
         q_start = pd.Period(_quarter(day), freq="Q").start_time.tz_localize("UTC")
         q_end = (pd.Period(_quarter(day), freq="Q") + 1).start_time.tz_localize("UTC")
         left = (q_end - day).days
-        weekday = day.dayofweek < 5
+        weekday = day.day_of_week < 5
 
         # Turnover on the first day of a quarter: leavers go within the quarter, their seats
         # stay empty three to six weeks.

@@ -140,3 +140,34 @@ def test_backtest_figures_draw_the_metrics(log):
     fig2 = plot_calibration(table)
     assert len(fig2.axes[0].collections) == 2
     plt.close("all")
+
+
+def test_score_and_summary_on_hand_made_cases():
+    from workbench.forecast import Backtest
+    from workbench.forecast.backtest import score
+
+    r = pd.DataFrame({
+        "level": "company", "week": [4, 4, 7, 7],
+        "actual": [100.0, 200.0, 100.0, 50.0],
+        "expected_bookings": [110.0, 190.0, 100.0, 60.0],   # errors 10%, 5%, 0%, 20%
+        "weighted_pipeline": [80.0, 200.0, 130.0, 50.0],    # 20%, 0%, 30%, 0%
+        "run_rate": [np.nan, 150.0, 90.0, 40.0],            # -, 25%, 10%, 20%
+        "p10": [90.0, 150.0, 101.0, 40.0], "p90": [120.0, 250.0, 120.0, 70.0],
+        "p_hit_quota": [0.9, 0.2, 0.5, 0.5], "weighted_pipeline_p_hit": [0.5] * 4,
+        "base_rate_p_hit": [0.4] * 4, "hit": [1.0, 0.0, 1.0, np.nan],
+    })
+    s = score(r)
+    assert s["mean_error"] == pytest.approx(0.0875) and s["median_error"] == pytest.approx(0.075)
+    assert s["mean_error_weighted_pipeline"] == pytest.approx(0.125)
+    assert s["mean_error_run_rate"] == pytest.approx(55 / 300)  # the case without a run rate is left out
+    assert s["bias"] == pytest.approx(10 / 450)
+    # Closest: case 1 forecast, case 2 weighted pipeline, case 3 forecast, case 4 weighted pipeline.
+    assert (s["wins"], s["wins_weighted_pipeline"], s["wins_run_rate"]) == (2, 2, 0)
+    assert (s["n_covered"], s["n_interval"], s["coverage_80"]) == (3, 4, 0.75)
+    assert s["brier"] == pytest.approx((0.01 + 0.04 + 0.25) / 3)
+    assert s["brier_base_rate"] == pytest.approx((0.36 + 0.16 + 0.36) / 3)
+    bt = Backtest()
+    bt.results_ = r
+    summary = bt.summary("company", weeks=[7])
+    assert summary.loc["forecast", "mean_error"] == pytest.approx(0.1)
+    assert summary.loc["forecast", "n_covered"] == 1 and summary.loc["base rate", "cases"] == 1

@@ -74,3 +74,33 @@ def test_run_rate_scales_the_bookings_so_far_to_the_quarter():
     assert run_rate(300.0, 30.0, 90.0) == 900.0
     assert np.isnan(run_rate(300.0, 0.0, 90.0))
     assert run_rate(np.array([0.0, 50.0]), np.array([10.0, 45.0]), 90.0).tolist() == [0.0, 100.0]
+
+
+# ----------------------------------------------------------------------------- the second simulator
+
+def test_the_simulator_reads_back_to_its_own_ground_truth():
+    """The simulator's stage history, read as a client's export, books what its deal table says."""
+    import workbench as wb
+    from workbench.calendar import quarter_bounds, quarter_of
+    from workbench.snapshot import bookings
+
+    from pipeline_simulator import simulate
+
+    sim = simulate(seed=4, quarters=6, n_reps=12, n_teams=3)
+    again = simulate(seed=4, quarters=6, n_reps=12, n_teams=3)
+    pd.testing.assert_frame_equal(sim.history, again.history)  # one seed, one history
+    data = wb.load_sales_data(sim.history, reps=sim.reps, quotas=sim.quotas)
+    assert data.profile.name == "Salesforce standard"
+    assert len(data.quarantine) == 0
+    won = bookings(data.log)
+    per_rep = won.groupby([quarter_of(won["closed_at"]), "rep"])["amount"].sum()
+    truth = sim.bookings.set_index(["quarter", "rep"])["amount"]
+    pd.testing.assert_series_equal(per_rep.sort_index(), truth.sort_index(), check_names=False)
+    outcomes = sim.deals["outcome"].value_counts()
+    assert outcomes["won"] == len(won)
+    # What makes it unlike the demo generator is present: pushes, amount revisions and a quarter-end rush.
+    states = wb.snapshot.deal_states(data.log, profile=data.profile)
+    assert states.events["close_date_pushes"].max() > 0 and states.events["amount_changes"].max() > 0
+    end = quarter_of(won["closed_at"]).map(lambda q: quarter_bounds(q)[1])
+    last_two_weeks = ((end - won["closed_at"]).dt.days < 14).mean()
+    assert last_two_weeks > 1.3 * 14 / 91  # well over its share of the calendar

@@ -230,10 +230,13 @@ def test_prediction_adds_up_and_matches_the_log(forecast, log):
 def test_win_model_is_calibrated_on_its_training_data(fitted, log):
     # A logistic MLE with an intercept reproduces the number of wins exactly (score equation).
     from workbench.forecast.win_model import forecast_states, training_snapshots
+    from workbench.snapshot import due_this_quarter
 
     past = forecast_states(log).as_of(pd.Timestamp("2025-06-30 23:59:59.999999", tz="UTC"))
     train = training_snapshots(past, fitted.history_)
     train["amount_used"] = train["amount"].fillna(fitted.imputed_amount_)
+    train["due"] = due_this_quarter(train, fitted.closing_times_, days_left=train["days_left"].to_numpy(float),
+                                    elapsed=(train["week"].to_numpy(float) - 1) * 7)
     p = fitted.win_model_.predict(train)
     assert p.sum() == pytest.approx(train["won"].sum(), rel=1e-4)
 
@@ -376,3 +379,52 @@ def test_pipeline_draws_are_independent_bernoulli_sums():
         assert draws[:, g].mean() == pytest.approx((p * amount)[m].sum(), rel=0.005)
         assert draws[:, g].var() == pytest.approx((p * (1 - p) * amount ** 2)[m].sum(), rel=0.05)
     assert abs(np.corrcoef(draws.T)[0, 1]) < 0.03
+
+
+def test_deal_table_and_categories_follow_the_thresholds(forecast):
+    table = forecast.deal_table(commit=0.6, best_case=0.2)
+    assert len(table) == len(forecast.deals)
+    assert table["expected_amount"].is_monotonic_decreasing
+    expected = np.where(table["p_win"] >= 0.6, "commit", np.where(table["p_win"] >= 0.2, "best case", "pipeline"))
+    assert (table["category"].to_numpy() == expected).all()
+    cats = forecast.categories(commit=0.6, best_case=0.2).set_index("category")
+    assert list(cats.index) == ["closed", "commit", "best case", "pipeline"]
+    assert cats.loc["closed", "amount"] == pytest.approx(forecast.closed.sum())
+    for c in ("commit", "best case", "pipeline"):
+        rows = table[table["category"] == c]
+        assert cats.loc[c, "deals"] == len(rows)
+        assert cats.loc[c, "amount"] == pytest.approx(rows["amount"].fillna(0).sum())
+        assert cats.loc[c, "expected"] == pytest.approx(rows["expected_amount"].sum())
+    assert cats["cumulative"].iloc[-1] == pytest.approx(forecast.closed.sum() + table["amount"].fillna(0).sum())
+    with pytest.raises(WorkbenchError, match="thresholds"):
+        forecast.categories(commit=0.2, best_case=0.6)
+
+
+def test_the_weighted_pipeline_counts_due_deals_at_their_stage_and_week_rate():
+    from workbench.forecast.baselines import stage_win_rates, weighted_pipeline
+
+    # Due deals of stage P won 3 of 4 times in week 2 and 1 of 4 in week 5 (each with at least
+    # MIN_RATE_DEALS rows, so each week has its own rate); deals not due never count.
+    rows = [("P", 2, True, 1.0)] * 30 + [("P", 2, True, 0.0)] * 10 + [("P", 5, True, 1.0)] * 5 \
+        + [("P", 5, True, 0.0)] * 15 + [("P", 2, False, 1.0)] * 40
+    train = pd.DataFrame(rows, columns=["stage", "week", "due", "won"])
+    rates = stage_win_rates(train)
+    assert rates.loc["P", 2] == pytest.approx(0.75) and rates.loc["P", 5] == pytest.approx(0.25)
+    assert rates.loc["P", 9] == pytest.approx(35 / 60)  # a week without its own: the stage's rate
+    deals = pd.DataFrame({"stage": ["P", "P", "Q"], "due": [True, False, True], "amount": [100.0, 100.0, 50.0]})
+    assert weighted_pipeline(deals, rates, week=2).tolist() == [75.0, 0.0, 0.0]
+
+
+def test_hit_rates_count_the_historys_entities_at_quota():
+    from workbench.forecast.baselines import hit_rates
+
+    won = pd.DataFrame({"rep": ["ann", "bob", "ann"], "amount": [100.0, 40.0, 30.0],
+                        "closed_at": pd.to_datetime(["2025-01-10", "2025-02-01", "2025-04-05"], utc=True)})
+    quotas = pd.DataFrame({"rep": ["ann", "bob", "ann", "bob"], "quarter": ["2025Q1", "2025Q1", "2025Q2", "2025Q2"],
+                           "quota": [90.0, 50.0, 50.0, 50.0]})
+    org = pd.DataFrame({"rep": ["ann", "bob"], "team": ["t", "t"], "region": ["r", "r"]})
+    rates = hit_rates(won, quotas, ["2025Q1", "2025Q2"], org)
+    # Reps: ann hit Q1 (100 >= 90), bob missed (40 < 50), ann missed Q2 (30), bob missed (0).
+    assert rates["rep"] == pytest.approx(0.25)
+    assert rates["team"] == pytest.approx(0.5)  # Q1: 140 >= 140; Q2: 30 < 100
+    assert np.isnan(hit_rates(won, None, ["2025Q1"], org)["rep"])

@@ -361,3 +361,33 @@ def test_concentration_across_all_reps_per_quarter():
         [4, 400.0, 310 / 400, 0.4])
     assert out.loc["2026Q1", "pareto_share"] == pytest.approx(3 / 4)  # 250 + 60 = 77.5% < 80%
     assert out.loc["2026Q2", ["top_k_share", "gini"]].tolist() == pytest.approx([0.5, 0.0])
+
+
+def test_pipeline_movement_adds_up_on_a_hand_stage_history():
+    from workbench.kpis import pipeline_movement
+
+    rows = [  # case, stage, time, amount, expected close date
+        ("A", "Prospecting", "2026-01-05", 100.0, "2026-03-01"),
+        ("A", "Closed Won", "2026-02-03", 100.0, "2026-02-03"),         # won in the week
+        ("B", "Prospecting", "2026-01-06", 200.0, "2026-03-10"),
+        ("B", "Closed Lost", "2026-02-04", 200.0, "2026-02-04"),        # lost in the week
+        ("C", "Prospecting", "2026-01-07", 300.0, "2026-03-15"),
+        ("C", "Qualification", "2026-02-05", 300.0, "2026-05-15"),      # pushed to next quarter
+        ("D", "Prospecting", "2026-01-08", 400.0, "2026-04-20"),
+        ("D", "Qualification", "2026-02-06", 400.0, "2026-03-20"),      # pulled in
+        ("E", "Prospecting", "2026-02-02", 500.0, "2026-03-25"),        # new in the week
+        ("F", "Prospecting", "2026-01-09", 100.0, "2026-03-05"),
+        ("F", "Qualification", "2026-02-07", 150.0, "2026-03-05"),      # amount up 50
+        ("G", "Prospecting", "2026-01-10", 70.0, "2026-03-06"),         # untouched
+    ]
+    log = pd.DataFrame(rows, columns=["case_id", "activity", "timestamp", "amount", "close_date"])
+    log["timestamp"] = pd.to_datetime(log["timestamp"], utc=True)
+    log["close_date"] = pd.to_datetime(log["close_date"], utc=True)
+    move = pipeline_movement(log, quarter="2026Q1", start="2026-02-01", as_of="2026-02-08",
+                             profile="salesforce").set_index("step")
+    assert move["deals"].to_dict() == {"pipeline at start": 5, "new deals": 1, "pulled in": 1, "amount changes": 1,
+                                       "won": 1, "lost": 1, "pushed out": 1, "pipeline now": 4}
+    assert move["amount"].to_dict() == {"pipeline at start": 770.0, "new deals": 500.0, "pulled in": 400.0,
+                                        "amount changes": 50.0, "won": -100.0, "lost": -200.0,
+                                        "pushed out": -300.0, "pipeline now": 1120.0}
+    assert move["amount"].iloc[:-1].sum() == move["amount"].iloc[-1]

@@ -158,6 +158,27 @@ def show(table: pd.DataFrame, empty: str) -> pd.DataFrame | None:
     return table
 
 
+def formatted(table: pd.DataFrame, *, percent=(), money=(), counts=()) -> pd.DataFrame:
+    """``table`` as text for a page: percentages with one decimal, money and counts with thousands
+    separators, other numbers with two decimals, blanks for missing values.
+
+    Examples
+    --------
+    >>> formatted(pd.DataFrame({"error": [0.0412, None], "amount": [1234567.0, 5.0]}), percent=["error"],
+    ...           money=["amount"]).to_dict("list")
+    {'error': ['4.1%', ''], 'amount': ['1,234,567', '5']}
+    """
+    out = table.copy().astype(object)
+    for c in table.columns:
+        values = table[c]
+        if not pd.api.types.is_numeric_dtype(values):
+            out[c] = values.where(values.notna(), "").astype(str)
+            continue
+        fmt = ("{:.1%}" if c in percent else "{:,.0f}" if c in money or c in counts else "{:,.2f}").format
+        out[c] = [("" if pd.isna(v) else fmt(v)) for v in values]
+    return out
+
+
 def _plain(value: object) -> object:
     """JSON-safe version of numpy / pandas scalars and containers."""
     if isinstance(value, dict):

@@ -106,3 +106,47 @@ def plot_attainment(
 
 
 __all__ = ["plot_funnel", "plot_cycle_length", "plot_attainment"]
+
+
+def plot_pipeline_movement(movement: pd.DataFrame, *, ax: Axes | None = None) -> Figure:
+    """Waterfall of how this quarter's pipeline moved: from the pipeline at the start, each step up or
+    down, to the pipeline now.
+
+    Parameters
+    ----------
+    movement : DataFrame
+        The output of :func:`workbench.kpis.pipeline_movement`.
+    """
+    ax = axes_for(ax, (8, 4))
+    amount = movement["amount"].to_numpy(float)
+    totals = {0, len(movement) - 1}
+    running, bottoms, heights, colors = 0.0, [], [], []
+    palette = sns.color_palette()
+    for i, value in enumerate(amount):
+        if i in totals:
+            bottoms.append(0.0)
+            heights.append(value)
+            colors.append("0.55")
+            running = value
+        else:
+            bottoms.append(running + min(value, 0.0))
+            heights.append(abs(value))
+            colors.append(palette[2] if value >= 0 else palette[3])
+            running += value
+    labels = [s.replace(" ", "\n", 1) for s in movement["step"]]
+    ax.bar(range(len(movement)), heights, bottom=bottoms, color=colors)
+    for i, (value, deals) in enumerate(zip(amount, movement["deals"])):
+        ax.text(i, bottoms[i] + heights[i], f"{_short(value)}\n{deals:,} deals", ha="center", va="bottom",
+                fontsize=8)
+    ax.set_xticks(range(len(movement)), labels, fontsize=8)
+    ax.yaxis.set_major_formatter(plt.FuncFormatter(lambda v, _: _short(v)))
+    ax.set(ylabel="pipeline due this quarter", title="How the pipeline moved")
+    ax.set_ylim(0, max(max(b + h for b, h in zip(bottoms, heights)), 1.0) * 1.2)
+    return ax.figure
+
+
+def _short(value: float) -> str:
+    """1.2M, 350k, 900: money on a chart."""
+    v = abs(value)
+    text = f"{v / 1e6:.1f}M" if v >= 1e6 else f"{v / 1e3:.0f}k" if v >= 1e3 else f"{v:.0f}"
+    return ("-" if value < 0 else "") + text

@@ -7,14 +7,19 @@ from what was known then (:class:`workbench.forecast.QuotaForecaster` is handed
 the log already cut at the as-of date), and the forecast is compared with the
 bookings the quarter actually ended with.
 
-Two baselines are scored the same way: the weighted pipeline (stage win rate
-x amount, with a normal P(hit quota) around it using its own historical error)
-and the run rate (bookings so far scaled to the whole quarter).
+Two baselines are scored the same way, computed as a CRM would
+(:mod:`~workbench.forecast.baselines`): the weighted pipeline (the deals due
+this quarter at their stage's rate of winning in the rest of it, with a normal
+P(hit quota) around it using its own historical error) and the run rate
+(bookings so far scaled to the whole quarter).
 
-Metrics, by week of quarter and level: WAPE (sum of absolute errors over the
-sum of actuals), bias (sum of errors over the sum of actuals; positive means
-over-forecast), coverage of the 80% interval (P10..P90), Brier score of
-P(hit quota) and a reliability table.
+Metrics, by week of quarter and level (:func:`score`): WAPE (sum of absolute
+errors over the sum of actuals), the mean and median of each case's relative
+error, bias (sum of errors over the sum of actuals; positive means
+over-forecast), the cases each method came closest in, coverage of the 80%
+interval (P10..P90) with its count of cases, the Brier score of P(hit quota)
+against the base rate's (always the historical hit frequency), and a
+reliability table.
 """
 
 from __future__ import annotations
@@ -37,7 +42,7 @@ from .win_model import forecast_states
 #: Forecast columns that must depend only on what was known at as_of.
 FORECAST_COLUMNS = ("expected_bookings", "p10", "p50", "p90", "p_hit_quota", "closed_won_to_date",
                     "pipeline_expected", "new_business_expected", "weighted_pipeline",
-                    "weighted_pipeline_p_hit", "run_rate")
+                    "weighted_pipeline_p_hit", "run_rate", "base_rate_p_hit")
 
 
 def backtest_quarters(
@@ -219,12 +224,37 @@ class Backtest(BaseEstimator):
         Returns
         -------
         DataFrame
-            by-columns, n, wape, wape_weighted_pipeline, wape_run_rate, bias,
-            bias_weighted_pipeline, bias_run_rate, coverage_80, brier,
-            brier_weighted_pipeline, n_quota.
+            by-columns and the columns of :func:`score`.
         """
         self._check_fitted()
         return self.results_.groupby(list(by), sort=True).apply(score, include_groups=False).reset_index()
+
+    def summary(self, level: str = "company", *, weeks=None) -> pd.DataFrame:
+        """The methods side by side at one level (pooled over ``weeks``, default all tested).
+
+        Returns
+        -------
+        DataFrame
+            Index method ('forecast', 'weighted pipeline', 'run rate'); mean_error,
+            median_error, bias, wins (cases where it was the closest), cases;
+            coverage_80 with n_covered of n_interval for the forecast; brier of
+            P(hit quota) for the forecast and the weighted pipeline, and a row
+            'base rate' with its Brier score.
+        """
+        self._check_fitted()
+        r = self.results_[self.results_["level"] == level]
+        if weeks is not None:
+            r = r[r["week"].isin(list(weeks))]
+        m = score(r)
+        rows = {}
+        for name in METHODS:
+            sfx = "" if name == "forecast" else f"_{name}"
+            rows[name.replace("_", " ")] = {"mean_error": m["mean_error" + sfx], "median_error": m["median_error" + sfx],
+                                            "bias": m["bias" + sfx], "wins": m["wins" + sfx], "cases": m["n"],
+                                            "brier": m.get("brier" + sfx, np.nan)}
+        rows["forecast"].update(coverage_80=m["coverage_80"], n_covered=m["n_covered"], n_interval=m["n_interval"])
+        rows["base rate"] = {"brier": m["brier_base_rate"], "cases": m["n_quota"]}
+        return pd.DataFrame.from_dict(rows, orient="index").rename_axis("method")
 
     def reliability(self, level: str = "rep", *, bins: int = 10, from_week: int = 1) -> pd.DataFrame:
         """Reliability table of P(hit quota): per probability bin, mean forecast and observed frequency.
@@ -254,39 +284,51 @@ def reliability_table(results: pd.DataFrame, *, bins: int = 10) -> pd.DataFrame:
     return pd.concat(out, ignore_index=True)[["model", "bin_low", "bin_high", "n", "mean_p", "observed"]]
 
 
+#: The methods scored: name -> column of the results holding its number.
+METHODS = {"forecast": "expected_bookings", "weighted_pipeline": "weighted_pipeline", "run_rate": "run_rate"}
+
+
 def score(r: pd.DataFrame) -> pd.Series:
-    """The backtest metrics of a set of result rows (see :meth:`Backtest.metrics`)."""
+    """The backtest metrics of a set of result rows (see :meth:`Backtest.metrics`).
+
+    For each method (the forecast, then ``_weighted_pipeline`` and ``_run_rate``):
+    wape (sum of absolute errors / sum of actuals), mean_error and median_error
+    (of each case's absolute error relative to its actual, cases with an actual
+    above 0), bias (sum of errors / sum of actuals; positive over-forecasts) and
+    wins (cases where it was the closest of the three). coverage_80 is the share
+    of the ``n_interval`` cases whose actual fell in P10..P90 (``n_covered``);
+    brier scores P(hit quota) over the ``n_quota`` cases with a quota, against the
+    weighted pipeline's and the base rate's (always the historical hit frequency).
+    """
     a = r["actual"].to_numpy(float)
-    total = a.sum()
-
-    def wape(col: str) -> float:
+    out: dict[str, float] = {"n": len(r), "actual": a.sum()}
+    errors = {}
+    for name, col in METHODS.items():
+        sfx = "" if name == "forecast" else f"_{name}"
         f = r[col].to_numpy(float)
         ok = ~np.isnan(f)
-        return float(np.abs(f[ok] - a[ok]).sum() / a[ok].sum()) if ok.any() and a[ok].sum() > 0 else np.nan
-
-    def bias(col: str) -> float:
-        f = r[col].to_numpy(float)
-        ok = ~np.isnan(f)
-        return float((f[ok] - a[ok]).sum() / a[ok].sum()) if ok.any() and a[ok].sum() > 0 else np.nan
-
+        errors[name] = np.where(ok, np.abs(f - a), np.inf)
+        rel = np.abs(f - a)[ok & (a > 0)] / a[ok & (a > 0)]
+        denom = a[ok].sum()
+        out["wape" + sfx] = float(np.abs(f[ok] - a[ok]).sum() / denom) if denom > 0 else np.nan
+        out["mean_error" + sfx] = float(rel.mean()) if rel.size else np.nan
+        out["median_error" + sfx] = float(np.median(rel)) if rel.size else np.nan
+        out["bias" + sfx] = float((f[ok] - a[ok]).sum() / denom) if denom > 0 else np.nan
+    best = np.argmin(np.column_stack(list(errors.values())), axis=1) if len(r) else np.zeros(0, int)
+    for i, name in enumerate(METHODS):
+        out["wins" + ("" if name == "forecast" else f"_{name}")] = int((best == i).sum())
+    has = r["p10"].notna()
+    inside = ((r["p10"] <= r["actual"]) & (r["actual"] <= r["p90"]))[has]
+    out["coverage_80"] = float(inside.mean()) if has.any() else np.nan
+    out["n_covered"], out["n_interval"] = int(inside.sum()), int(has.sum())
     q = r[r["hit"].notna()]
 
     def brier(col: str) -> float:
-        qq = q[q[col].notna()]
+        qq = q[q[col].notna()] if col in q.columns else q.iloc[:0]
         return float(((qq[col] - qq["hit"]) ** 2).mean()) if len(qq) else np.nan
 
-    inside = (r["p10"] <= r["actual"]) & (r["actual"] <= r["p90"])
-    return pd.Series({
-        "n": len(r),
-        "actual": total,
-        "wape": wape("expected_bookings"),
-        "wape_weighted_pipeline": wape("weighted_pipeline"),
-        "wape_run_rate": wape("run_rate"),
-        "bias": bias("expected_bookings"),
-        "bias_weighted_pipeline": bias("weighted_pipeline"),
-        "bias_run_rate": bias("run_rate"),
-        "coverage_80": float(inside[r["p10"].notna()].mean()) if r["p10"].notna().any() else np.nan,
-        "brier": brier("p_hit_quota"),
-        "brier_weighted_pipeline": brier("weighted_pipeline_p_hit"),
-        "n_quota": len(q),
-    })
+    out["brier"] = brier("p_hit_quota")
+    out["brier_weighted_pipeline"] = brier("weighted_pipeline_p_hit")
+    out["brier_base_rate"] = brier("base_rate_p_hit")
+    out["n_quota"] = len(q)
+    return pd.Series(out)

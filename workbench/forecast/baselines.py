@@ -18,8 +18,7 @@ from scipy import stats as sps
 
 from .. import schema
 from ..calendar import DAY, WEEKS, quarter_bounds, quarter_of, week_of_quarter
-from ..snapshot import ClosingTimes, due_this_quarter
-from .hierarchy import COMPANY, LEVELS, NO_REGION, NO_TEAM, positions
+from .hierarchy import COMPANY, LEVELS, NO_REGION, NO_TEAM, positions, quotas_by_level
 
 
 def run_rate(closed: float | np.ndarray, elapsed_days: float | np.ndarray,
@@ -41,20 +40,15 @@ def run_rate(closed: float | np.ndarray, elapsed_days: float | np.ndarray,
 MIN_RATE_DEALS = 20
 
 
-def due_rows(train: pd.DataFrame, times: ClosingTimes) -> pd.DataFrame:
-    """The training snapshot rows of deals that were due in their quarter."""
-    elapsed = (train["week"].to_numpy(float) - 1) * 7
-    return train[due_this_quarter(train, times, days_left=train["days_left"].to_numpy(float), elapsed=elapsed)]
-
-
-def stage_win_rates(train: pd.DataFrame, times: ClosingTimes) -> pd.DataFrame:
+def stage_win_rates(train: pd.DataFrame) -> pd.DataFrame:
     """Per stage (rows) and week of quarter (columns 1..13): the share of the history's due deals
     won before their quarter's end.
 
+    ``train`` has the ``due`` flag of :func:`workbench.snapshot.due_this_quarter`.
     A stage and week with fewer than :data:`MIN_RATE_DEALS` due rows takes the
     stage's rate over all weeks; a stage never seen due, 0.
     """
-    due = due_rows(train, times)
+    due = train[train["due"].astype(bool)]
     weeks = range(1, WEEKS + 1)
     g = due.groupby(["stage", "week"])["won"].agg(["mean", "size"])
     rate = g["mean"].where(g["size"] >= MIN_RATE_DEALS).unstack("week").reindex(columns=weeks)
@@ -62,12 +56,11 @@ def stage_win_rates(train: pd.DataFrame, times: ClosingTimes) -> pd.DataFrame:
     return rate.apply(lambda col: col.fillna(overall.reindex(rate.index))).fillna(0.0).rename_axis(columns="week")
 
 
-def weighted_pipeline(deals: pd.DataFrame, rates: pd.DataFrame, times: ClosingTimes, *, week,
-                      elapsed) -> np.ndarray:
+def weighted_pipeline(deals: pd.DataFrame, rates: pd.DataFrame, *, week) -> np.ndarray:
     """Each open deal's contribution to the weighted pipeline: recorded amount x its stage's rate
-    in ``week`` if due this quarter, else 0 (``week``, ``elapsed`` scalars or per row)."""
+    in ``week`` (scalar or per row) if ``due`` this quarter, else 0."""
     n = len(deals)
-    due = due_this_quarter(deals, times, days_left=deals["days_left"].to_numpy(float), elapsed=elapsed)
+    due = deals["due"].to_numpy(bool)
     stage = positions(deals["stage"].astype(str), [str(s) for s in rates.index]).astype(int)
     week = np.broadcast_to(np.asarray(week, int), n)
     table = np.vstack([rates.to_numpy(float), np.zeros((1, rates.shape[1]))])  # unknown stage -> row of 0
@@ -75,8 +68,8 @@ def weighted_pipeline(deals: pd.DataFrame, rates: pd.DataFrame, times: ClosingTi
     return np.where(due, rate * deals[schema.AMOUNT].fillna(0.0).to_numpy(float), 0.0)
 
 
-def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, times: ClosingTimes,
-                   quarters: list[str], org: pd.DataFrame) -> pd.DataFrame:
+def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, quarters: list[str],
+                   org: pd.DataFrame) -> pd.DataFrame:
     """RMS error of the weighted pipeline on the history, by level and week of quarter.
 
     At the start of week ``w`` the baseline's error for an entity is what it
@@ -86,8 +79,7 @@ def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, 
     -------
     DataFrame[level, week, sigma]
     """
-    value = weighted_pipeline(train, rates, times, week=train["week"].to_numpy(int),
-                              elapsed=(train["week"].to_numpy(float) - 1) * 7)
+    value = weighted_pipeline(train, rates, week=train["week"].to_numpy(int))
     fc = pd.Series(value, index=train.index).groupby([train["quarter"], train["week"], train[schema.REP]]).sum()
     starts = {q: quarter_bounds(q) for q in quarters}
     quarter = quarter_of(won["closed_at"])
@@ -115,15 +107,40 @@ def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, 
     return pd.concat(out, ignore_index=True)
 
 
+def hit_rates(won: pd.DataFrame, quotas: pd.DataFrame | None, quarters: list[str], org: pd.DataFrame) -> pd.Series:
+    """Per level, the share of the history's entity-quarters with a quota that booked at least it.
+
+    ``won`` has rep, amount and closed_at (:func:`workbench.snapshot.bookings`);
+    a level without any quota in the history gets NaN.
+    """
+    out = {}
+    reps = org.assign(company=COMPANY)
+    quarter = quarter_of(won["closed_at"])
+    hits = {level: [] for level in LEVELS}
+    for q in quarters:
+        quota = quotas_by_level(quotas, q, org)
+        per_rep = won[quarter == q].groupby(schema.REP)[schema.AMOUNT].sum()
+        booked = reps.assign(amount=reps[schema.REP].map(per_rep).fillna(0.0))
+        for level in LEVELS:
+            key = schema.REP if level == "rep" else level
+            got = booked.groupby(key)["amount"].sum()
+            target = quota[level].dropna()
+            target = target[target > 0]
+            hits[level].extend((got.reindex(target.index).fillna(0.0) >= target).tolist())
+    for level in LEVELS:
+        out[level] = float(np.mean(hits[level])) if hits[level] else np.nan
+    return pd.Series(out, name="hit_rate")
+
+
 def baselines(deals: pd.DataFrame, closed: pd.Series, reps: pd.DataFrame, quotas: dict[str, pd.Series],
-              rates: pd.DataFrame, times: ClosingTimes, sigma: pd.DataFrame, quarter: str,
-              as_of: pd.Timestamp) -> pd.DataFrame:
+              rates: pd.DataFrame, sigma: pd.DataFrame, quarter: str, as_of: pd.Timestamp,
+              hit_rate: pd.Series | None = None) -> pd.DataFrame:
     """The weighted pipeline and the run rate of a forecast, per level and entity.
 
     Parameters
     ----------
     deals : DataFrame
-        The open deals (the snapshot with days_left, and rep).
+        The open deals (the snapshot with rep and ``due``).
     closed : Series
         Closed-won so far per rep.
     reps : DataFrame
@@ -133,11 +150,12 @@ def baselines(deals: pd.DataFrame, closed: pd.Series, reps: pd.DataFrame, quotas
     -------
     DataFrame
         level, entity, weighted_pipeline, weighted_pipeline_p_hit, run_rate
-        (bookings so far x quarter length / days elapsed; NaN on the first day).
+        (bookings so far x quarter length / days elapsed; NaN on the first day),
+        base_rate_p_hit (``hit_rate`` of the level, where the entity has a quota).
     """
     start, end = quarter_bounds(quarter)
     week = week_of_quarter(as_of, quarter)
-    value = weighted_pipeline(deals, rates, times, week=week, elapsed=(as_of - start) / DAY)
+    value = weighted_pipeline(deals, rates, week=week)
     wp = pd.Series(value, index=deals.index).groupby(deals[schema.REP]).sum()
     table = reps.copy()
     table["wp"] = table[schema.REP].map(closed).fillna(0.0) + table[schema.REP].map(wp).fillna(0.0)
@@ -152,6 +170,8 @@ def baselines(deals: pd.DataFrame, closed: pd.Series, reps: pd.DataFrame, quotas
         spread = float(s.iloc[0]) if len(s) else np.nan
         quota = g[key].map(quotas[level]).to_numpy(float) if len(quotas[level]) else np.full(len(g), np.nan)
         p_hit = np.where(np.isnan(quota), np.nan, sps.norm.sf(quota, loc=g["wp"].to_numpy(), scale=max(spread, 1e-9)))
+        base = float(hit_rate.get(level, np.nan)) if hit_rate is not None else np.nan
         out.append(pd.DataFrame({"level": level, "entity": g[key].to_numpy(), "weighted_pipeline": g["wp"].to_numpy(),
-                                 "weighted_pipeline_p_hit": p_hit, "run_rate": g["rr"].to_numpy()}))
+                                 "weighted_pipeline_p_hit": p_hit, "run_rate": g["rr"].to_numpy(),
+                                 "base_rate_p_hit": np.where(np.isnan(quota), np.nan, base)}))
     return pd.concat(out, ignore_index=True)

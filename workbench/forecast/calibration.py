@@ -29,6 +29,12 @@ WINDOW = 2
 #: Past quarters a calibration needs; with fewer, the forecaster measures the spread in sample.
 MIN_QUARTERS = 2
 
+#: Rep cases a quantile recalibration needs.
+MIN_PIT = 200
+
+#: Draws per past forecast when measuring where the actuals fell (PIT).
+PIT_DRAWS = 1000
+
 #: The levels whose spread is measured; regions are sums of teams, whose spread covers them.
 SPREAD_LEVELS = ("company", "team", "rep")
 
@@ -64,6 +70,11 @@ class Calibration:
         The past cases (:func:`level_cases`).
     source : str
         'past quarters' or, when too few could be measured, 'in sample'.
+    pit : ndarray or None
+        Sorted probability integral transforms of the reps' past cases: where
+        in its forecast distribution (drawn with this calibration) each rep's
+        actual bookings fell. Uniform if the reps' forecasts are calibrated;
+        :meth:`levels` and :meth:`p_hit` correct what is not.
     """
 
     quarters: list[str]
@@ -71,6 +82,7 @@ class Calibration:
     weights: pd.DataFrame
     cases: pd.DataFrame
     source: str = "past quarters"
+    pit: np.ndarray | None = None
 
     def sd(self, week: int) -> dict[str, float]:
         """The log-normal SDs ``sqrt(log(1 + phi))`` of the shocks in ``week``
@@ -81,6 +93,25 @@ class Calibration:
     def kappa(self, week: int) -> float:
         """The factor on the open deals' deviations from their expectation in ``week`` (sqrt of ``kappa2``)."""
         return float(np.sqrt(max(float(self.spread.loc[int(np.clip(week, 1, WEEKS)), "kappa2"]), 0.0)))
+
+    def levels(self, probs) -> np.ndarray:
+        """The quantile levels of a rep's draws that give its calibrated ``probs`` quantiles
+        (quantile recalibration: the past cases' PIT quantiles; ``probs`` itself without them)."""
+        probs = np.asarray(probs, float)
+        if self.pit is None or self.pit.size < MIN_PIT:
+            return probs
+        return np.quantile(self.pit, probs)
+
+    def p_hit(self, p: np.ndarray) -> np.ndarray:
+        """Calibrated P(hit quota) of reps from the share ``p`` of their draws at or above quota:
+        ``1 - R(1 - p)``, R the past cases' PIT distribution (linear between its points)."""
+        p = np.asarray(p, float)
+        if self.pit is None or self.pit.size < MIN_PIT:
+            return p
+        n = self.pit.size
+        x = np.r_[0.0, self.pit, 1.0]
+        y = np.r_[0.0, (np.arange(n) + 0.5) / n, 1.0]
+        return 1.0 - np.interp(1.0 - p, x, y)
 
     def weight(self, week: int) -> dict[str, float]:
         """The weight of each of :data:`COMBINED` in the company number in ``week``."""
@@ -95,13 +126,22 @@ def in_sample(company: float, team: float) -> Calibration:
                        source="in sample")
 
 
-def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps, cache: dict | None) -> pd.DataFrame:
+def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps,
+               cache: dict | None) -> tuple[pd.DataFrame, list]:
     """Per rep, the forecast of each week of each of ``quarters`` by a model fitted at its start, and the actual.
 
     ``estimator`` is cloned without calibration (a calibration of the calibration would
     need quarters before those). A quarter the model cannot be fitted for (too little
     history then) is left out. ``cache`` keeps each quarter's cases: they depend only on
     the events up to that quarter's end and on the model's configuration.
+
+    Returns
+    -------
+    cases : DataFrame
+        quarter, week and the columns of :meth:`QuotaForecast.moments`, with
+        weighted_pipeline, actual (booked in the quarter) and elapsed_days.
+    forecasts : list of (QuotaForecast, Series)
+        Each week's forecast and the reps' actual bookings (for :func:`pit_values`).
     """
     from sklearn.base import clone
 
@@ -109,34 +149,56 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
     key_params = tuple(sorted((k, repr(v)) for k, v in base.get_params().items() if k not in ("seed", "n_draws")))
     won = bookings(past)
     won = won.assign(rep=owner(won))
-    frames = []
+    frames, forecasts = [], []
     for q in quarters:
         key = ("calibration", q, key_params)
-        if cache is not None and key in cache:
-            frames.append(cache[key])
-            continue
-        start, end = quarter_bounds(q)
-        try:
-            model = base.fit(past.as_of(start), as_of=start, quotas=quotas, reps=reps, cache=cache)
-        except WorkbenchError:
-            continue
-        in_q = won[(won["closed_at"] >= start) & (won["closed_at"] < end)]
-        actual = in_q.groupby(schema.REP)[schema.AMOUNT].sum()
-        rows = []
-        for w, t in enumerate(week_starts(q), start=1):
-            forecast = model.predict(past.as_of(t), as_of=t)
-            m = forecast.moments()
-            wp = forecast.baselines().query("level == 'rep'").set_index("entity")["weighted_pipeline"]
-            m["weighted_pipeline"] = m[schema.REP].map(wp).fillna(0.0)
-            m["actual"] = m[schema.REP].map(actual).fillna(0.0)
-            m["elapsed_days"] = (t - start) / DAY
-            m.insert(0, "week", w)
-            rows.append(m)
-        frame = pd.concat(rows, ignore_index=True).assign(quarter=q)
-        if cache is not None:
-            cache[key] = frame
-        frames.append(frame)
-    return pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        if cache is None or key not in cache:
+            start, end = quarter_bounds(q)
+            try:
+                model = clone(base).fit(past.as_of(start), as_of=start, quotas=quotas, reps=reps, cache=cache)
+            except WorkbenchError:
+                continue
+            in_q = won[(won["closed_at"] >= start) & (won["closed_at"] < end)]
+            actual = in_q.groupby(schema.REP)[schema.AMOUNT].sum()
+            rows, made = [], []
+            for w, t in enumerate(week_starts(q), start=1):
+                forecast = model.predict(past.as_of(t), as_of=t)
+                m = forecast.moments()
+                wp = forecast.baselines().query("level == 'rep'").set_index("entity")["weighted_pipeline"]
+                m["weighted_pipeline"] = m[schema.REP].map(wp).fillna(0.0)
+                m["actual"] = m[schema.REP].map(actual).fillna(0.0)
+                m["elapsed_days"] = (t - start) / DAY
+                m.insert(0, "week", w)
+                rows.append(m)
+                made.append((forecast, actual))
+            entry = (pd.concat(rows, ignore_index=True).assign(quarter=q), made)
+            if cache is None:
+                frames.append(entry[0])
+                forecasts += entry[1]
+                continue
+            cache[key] = entry
+        frames.append(cache[key][0])
+        forecasts += cache[key][1]
+    return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), forecasts
+
+
+def pit_values(forecasts: list, calibration: Calibration, *, seed: int = 0) -> np.ndarray:
+    """Where each rep's actual bookings fell in its past forecast's draws, drawn with ``calibration``.
+
+    The randomised probability integral transform: the share of draws below the
+    actual plus a uniform share of those equal to it (a rep with nothing open
+    books exactly what it has closed, a tie every draw). Sorted.
+    """
+    rng = np.random.default_rng(seed)
+    out = []
+    for i, (forecast, actual) in enumerate(forecasts):
+        sim = forecast.simulate(n_draws=PIT_DRAWS, seed=seed + i, calibration=calibration)
+        names, draws = sim.level_draws("rep")
+        a = pd.Series(names).map(actual).fillna(0.0).to_numpy(float)
+        below = (draws < a[None, :] - 1e-9).mean(axis=0)
+        tied = (np.abs(draws - a[None, :]) <= 1e-9).mean(axis=0)
+        out.append(below + rng.uniform(size=len(a)) * tied)
+    return np.sort(np.concatenate(out)) if out else np.zeros(0)
 
 
 def level_cases(per_rep: pd.DataFrame, quarter_days: pd.Series) -> pd.DataFrame:

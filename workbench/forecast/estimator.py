@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import numpy as np
 import pandas as pd
 from scipy.special import expit, logit
@@ -13,14 +15,18 @@ from ..calendar import INSTANT, parse_quarter, quarter_bounds, quarter_of, shift
 from ..errors import WorkbenchError
 from ..io.tables import read_quotas
 from ..profile import SalesProcessProfile, get_profile
-from ..snapshot import DealStates, bookings, closed_won_to_date, closing_times, snapshot
-from .baselines import baseline_sigma, stage_win_rates
+from ..snapshot import DealStates, bookings, closed_won_to_date, closing_times, due_this_quarter, snapshot
+from .baselines import baseline_sigma, hit_rates, stage_win_rates
 from .hierarchy import NO_REGION, NO_TEAM, lookup, org_table, owner
 from .new_business import fit_new_business
 from .results import QuotaForecast
-from .calibration import MIN_QUARTERS, calibrate, in_sample, past_cases
+from .calibration import MIN_QUARTERS, calibrate, in_sample, past_cases, pit_values
 from .win_model import (amount_ratios, fit_win_model, forecast_states, imputed_amount, in_sample_spread, shrunk_factors,
                         training_snapshots)
+
+
+#: Quarters after which a quarter counts half in the rep and team factors.
+RECENCY_HALF_LIFE = 2.0
 
 
 class QuotaForecaster(BaseEstimator):
@@ -74,6 +80,7 @@ class QuotaForecaster(BaseEstimator):
     stage_win_rate_ : DataFrame, stage x week of quarter: the history's due deals' rate of winning
         before the quarter's end (weighted-pipeline baseline).
     baseline_sigma_ : DataFrame, the weighted pipeline's historical error by level and week.
+    hit_rate_ : Series, per level, how often the history's entities hit their quota (the base rate).
     org_ : DataFrame, rep -> team, region.
     quotas_ : DataFrame or None, the usable quota rows; ``quotas_set_aside_`` the others, with the reason.
     booking_days_, booking_amounts_ : ndarray, when in their quarter (days) the history's deals were
@@ -144,10 +151,11 @@ class QuotaForecaster(BaseEstimator):
         spread = self._learn(past, reps, cache)
         self.calibration_ = in_sample(*spread)
         if self.calibration_quarters > 0:
-            cases = past_cases(self, past, self.history_[-self.calibration_quarters:], quotas=quotas, reps=reps,
-                               cache=cache)
+            cases, forecasts = past_cases(self, past, self.history_[-self.calibration_quarters:], quotas=quotas,
+                                          reps=reps, cache=cache)
             if len(cases) and cases["quarter"].nunique() >= MIN_QUARTERS:
-                self.calibration_ = calibrate(cases)
+                calibration = calibrate(cases)
+                self.calibration_ = replace(calibration, pit=pit_values(forecasts, calibration, seed=self.seed))
         return self
 
     def _learn(self, past: DealStates, reps: pd.DataFrame | None, cache: dict) -> tuple[float, float]:
@@ -169,16 +177,21 @@ class QuotaForecaster(BaseEstimator):
         train = training_snapshots(past, self.history_, cache=cache)
         self.imputed_amount_, self.imputed_amount_source_ = imputed_amount(won, train[schema.AMOUNT])
         train["amount_used"] = train[schema.AMOUNT].fillna(self.imputed_amount_)
+        self.closing_times_ = closing_times(past)
+        train["due"] = due_this_quarter(train, self.closing_times_, days_left=train["days_left"].to_numpy(float),
+                                        elapsed=(train["week"].to_numpy(float) - 1) * 7)
         self.win_model_ = fit_win_model(train, past.profile)
         train["p"] = self.win_model_.predict(train)
-        self.rep_factor_ = shrunk_factors(train, self.org_, self.prior_strength)
+        # Reps change (hires ramp up, teams are reshuffled): recent quarters count more in the factors.
+        age = len(self.history_) - train["quarter"].map({q: i for i, q in enumerate(self.history_)})
+        recent = train.assign(weight=train["weight"] * 0.5 ** ((age - 1) / RECENCY_HALF_LIFE))
+        self.rep_factor_ = shrunk_factors(recent, self.org_, self.prior_strength)
         self.amount_ratio_ = amount_ratios(train)
         train["amount_if_won"] = self.amount_if_won(train)
         spread = in_sample_spread(train, self.history_, self.org_, self.prior_strength)
-        self.closing_times_ = closing_times(past)
-        self.stage_win_rate_ = stage_win_rates(train, self.closing_times_)
-        self.baseline_sigma_ = baseline_sigma(train, won, self.stage_win_rate_, self.closing_times_,
-                                              self.history_, self.org_)
+        self.stage_win_rate_ = stage_win_rates(train)
+        self.baseline_sigma_ = baseline_sigma(train, won, self.stage_win_rate_, self.history_, self.org_)
+        self.hit_rate_ = hit_rates(won, self.quotas_, self.history_, self.org_)
         self.new_business_model_ = fit_new_business(
             won, self.history_, method="auto" if self.new_business == "none" else self.new_business)
         in_history = quarter_of(won["closed_at"]).isin(self.history_).to_numpy()
@@ -220,6 +233,8 @@ class QuotaForecaster(BaseEstimator):
         deals[schema.REP] = owner(deals)
         imputed = int(deals[schema.AMOUNT].isna().sum())
         deals["amount_used"] = deals[schema.AMOUNT].fillna(self.imputed_amount_)
+        deals["due"] = due_this_quarter(deals, self.closing_times_, days_left=deals["days_left"].to_numpy(float),
+                                        elapsed=(as_of - quarter_bounds(self.quarter_)[0]) / pd.Timedelta(days=1))
         p = self.win_model_.predict(deals)
         factor = lookup(deals[schema.REP], self.rep_factor_, 1.0).astype(float)
         deals["p_win"] = expit(logit(p) + np.log(factor)) if len(deals) else p

@@ -9,11 +9,24 @@ import numpy as np
 import pandas as pd
 
 from .. import schema
+from ..errors import WorkbenchError
 from ..calendar import DAY, quarter_bounds, week_of_quarter
 from .baselines import baselines
 from .hierarchy import LEVELS, quotas_by_level
 from .new_business import NewBusinessModel
 from .simulation import Simulation, shock_factors, simulate_new_business, simulate_pipeline
+
+
+#: Forecast categories, from the surest; the default P(win) thresholds of commit and best case.
+CATEGORIES = ("closed", "commit", "best case", "pipeline")
+COMMIT, BEST_CASE = 0.7, 0.3
+
+
+def _category(p: np.ndarray, commit: float, best_case: float) -> np.ndarray:
+    if not 0 <= best_case <= commit <= 1:
+        raise WorkbenchError(f"the thresholds must satisfy 0 <= best_case <= commit <= 1, got best_case={best_case}, "
+                             f"commit={commit}.", hint="e.g. commit=0.7, best_case=0.3.")
+    return np.where(p >= commit, "commit", np.where(p >= best_case, "best case", "pipeline"))
 
 
 @dataclass
@@ -69,7 +82,7 @@ class QuotaForecast:
         """The week of the quarter of the as-of date (1..13)."""
         return int(week_of_quarter(self.as_of, self.quarter))
 
-    def combination(self) -> tuple[dict[str, float], float]:
+    def combination(self, calibration=None) -> tuple[dict[str, float], float]:
         """The other methods' weights in the company number and the factor they put on the bookings still to come.
 
         The weights are the calibration's for this week of quarter
@@ -78,7 +91,7 @@ class QuotaForecast:
         - model)``, and every rep's bookings still to come are scaled by the same
         factor, so the hierarchy stays coherent.
         """
-        lam = self.model.calibration_.weight(self.week)
+        lam = (calibration or self.model.calibration_).weight(self.week)
         m = self.moments()
         closed, expected = float(m["closed"].sum()), float((m["pipeline"] + m["new_business"]).sum())
         if sum(lam.values()) <= 0 or expected <= 0:
@@ -126,7 +139,7 @@ class QuotaForecast:
         out["nb_dispersion"] = float(nb.dispersion)
         return out
 
-    def simulate(self, n_draws: int | None = None, seed: int | None = None) -> Simulation:
+    def simulate(self, n_draws: int | None = None, seed: int | None = None, calibration=None) -> Simulation:
         """Draw the quarter's bookings per rep (the model's draws and seed by default).
 
         Open deals are won or not (each rep's deviation from its expected wins
@@ -134,8 +147,10 @@ class QuotaForecast:
         rep's bookings still to come are multiplied by the calibrated shocks of
         this week of quarter (the company's, and the uncertain split among teams
         and reps) and by the run-rate combination's factor (:meth:`combination`).
+        ``calibration`` replaces the model's (:attr:`QuotaForecaster.calibration_`).
         """
         m = self.model
+        cal = calibration or m.calibration_
         n_draws = m.n_draws if n_draws is None else n_draws
         seed = m.seed if seed is None else seed
         pipe_rng, nb_rng, shock_rng = (np.random.default_rng(s) for s in np.random.SeedSequence(seed).spawn(3))
@@ -149,14 +164,15 @@ class QuotaForecast:
         new = simulate_new_business(nb, self.new_business_expected, len(self.reps), group, n_draws=n_draws,
                                     rng=nb_rng)
         # The open deals' deviations from their expectation, scaled as the past quarters measured.
-        kappa = m.calibration_.kappa(self.week)
+        kappa = cal.kappa(self.week)
+        moments = self.moments()
         if kappa != 1.0:
-            expected = self.moments()["pipeline"].to_numpy()
+            expected = moments["pipeline"].to_numpy()
             pipeline = np.clip(expected + kappa * (pipeline - expected), 0.0, None)
         team = pd.factorize(self.reps[schema.TEAM])[0]
-        still_to_come = self.moments()[["pipeline", "new_business"]].sum(axis=1).to_numpy()
-        factor = shock_factors(n_draws, team, m.calibration_.sd(self.week), weight=still_to_come,
-                               rng=shock_rng) * self.combination()[1]
+        still_to_come = moments[["pipeline", "new_business"]].sum(axis=1).to_numpy()
+        factor = shock_factors(n_draws, team, cal.sd(self.week), weight=still_to_come,
+                               rng=shock_rng) * self.combination(cal)[1]
         closed = self.closed.reindex(self.reps[schema.REP], fill_value=0.0)
         return Simulation(self.reps, closed.to_numpy(float), pipeline, new, factor)
 
@@ -181,7 +197,11 @@ class QuotaForecast:
             team, region (where defined), n_open_deals, open_pipeline,
             closed_won_to_date, pipeline_expected, new_business_expected,
             expected_bookings, p10, p50, p90, quota, expected_attainment,
-            p_hit_quota and gap_to_quota (quota minus closed-won so far).
+            p_hit_quota and gap_to_quota (quota minus closed-won so far). At
+            team, region and company level P10..P90 are the draws' deciles and
+            P(hit quota) their share at or above quota; a rep's are the draws'
+            after the quantile recalibration measured on past quarters
+            (:meth:`~workbench.forecast.calibration.Calibration.levels`).
             ``attrs`` holds quarter, as_of, new_business_model and method
             (:attr:`method`).
         """
@@ -213,7 +233,10 @@ class QuotaForecast:
                 base[schema.TEAM] = base[level] if level == "team" else np.nan
             base.insert(0, "entity", names)
             base.insert(0, "level", level)
-            p10, p50, p90 = np.percentile(draws, [10, 50, 90], axis=0)
+            # Reps' ranges and P(hit quota) are recalibrated on past quarters (see Calibration.levels).
+            cal = self.model.calibration_
+            levels = cal.levels([0.1, 0.5, 0.9]) if level == "rep" else np.array([0.1, 0.5, 0.9])
+            p10, p50, p90 = np.quantile(draws, levels, axis=0)
             base["expected_bookings"] = draws.mean(axis=0)
             base["p10"], base["p50"], base["p90"] = p10, p50, p90
             quota = (pd.Series(names).map(quotas[level]).to_numpy(float) if len(quotas[level])
@@ -221,7 +244,8 @@ class QuotaForecast:
             base["quota"] = quota
             with np.errstate(divide="ignore", invalid="ignore"):
                 base["expected_attainment"] = base["expected_bookings"] / quota
-                base["p_hit_quota"] = np.where(np.isnan(quota), np.nan, (draws >= quota[None, :]).mean(axis=0))
+                p_hit = (draws >= quota[None, :]).mean(axis=0)
+                base["p_hit_quota"] = np.where(np.isnan(quota), np.nan, cal.p_hit(p_hit) if level == "rep" else p_hit)
                 base["gap_to_quota"] = quota - base["closed_won_to_date"].to_numpy(float)
             frames.append(base)
         cols = ["level", "entity", schema.TEAM, schema.REGION, "n_open_deals", "open_pipeline",
@@ -233,12 +257,63 @@ class QuotaForecast:
                          method=self.method)
         return out
 
+    def deal_table(self, *, commit: float = COMMIT, best_case: float = BEST_CASE) -> pd.DataFrame:
+        """Every open deal, for a deal review, most expected value first.
+
+        Returns
+        -------
+        DataFrame
+            case_id, rep, team, stage, amount (as recorded; NaN where none),
+            p_win (won before quarter end), expected_amount, category
+            (:meth:`categories`), days_in_stage, days_since_last_activity,
+            close_date, close_date_pushes and amount_changes (so far) where
+            the log records them.
+        """
+        d = self.deals
+        team = d[schema.REP].map(self.reps.set_index(schema.REP)[schema.TEAM])
+        out = pd.DataFrame({schema.CASE: d[schema.CASE], schema.REP: d[schema.REP], schema.TEAM: team,
+                            "stage": d["stage"], "amount": d[schema.AMOUNT], "p_win": d["p_win"],
+                            "expected_amount": d["expected_amount"],
+                            "category": _category(d["p_win"].to_numpy(float), commit, best_case),
+                            "days_in_stage": d["time_in_stage_days"],
+                            "days_since_last_activity": d["days_since_last_activity"]})
+        for c in ("close_date", "close_date_pushes", "amount_changes"):
+            if c in d.columns:
+                out[c] = d[c]
+        return out.sort_values("expected_amount", ascending=False, kind="stable").reset_index(drop=True)
+
+    def categories(self, *, commit: float = COMMIT, best_case: float = BEST_CASE) -> pd.DataFrame:
+        """The forecast categories a CRM rolls up: closed, commit, best case, pipeline.
+
+        An open deal is *commit* when P(win this quarter) >= ``commit``, *best
+        case* when >= ``best_case``, else *pipeline*.
+
+        Returns
+        -------
+        DataFrame
+            category, deals, amount (recorded; closed: booked so far),
+            expected (P(win) x amount if won), cumulative (closed plus the
+            amounts of this category and those above it: the "if all of these
+            close" number).
+        """
+        table = self.deal_table(commit=commit, best_case=best_case)
+        amount = table["amount"].fillna(0.0)
+        g = pd.DataFrame({"deals": table.groupby("category").size(),
+                          "amount": amount.groupby(table["category"]).sum(),
+                          "expected": table.groupby("category")["expected_amount"].sum()}).reindex(CATEGORIES[1:])
+        closed = pd.DataFrame({"deals": [len(self.won_so_far)], "amount": [float(self.closed.sum())],
+                               "expected": [float(self.closed.sum())]}, index=[CATEGORIES[0]])
+        out = pd.concat([closed, g.fillna(0.0)])
+        out["deals"] = out["deals"].astype(int)
+        out["cumulative"] = out["amount"].cumsum()
+        return out.rename_axis("category").reset_index()
+
     def baselines(self) -> pd.DataFrame:
         """The weighted pipeline and the run rate, per level and entity
         (:func:`workbench.forecast.baselines.baselines`)."""
         m = self.model
-        return baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_, m.closing_times_,
-                         m.baseline_sigma_, self.quarter, self.as_of)
+        return baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_, m.baseline_sigma_,
+                         self.quarter, self.as_of, m.hit_rate_)
 
     def observe(self, log: pd.DataFrame, as_of: pd.Timestamp | str) -> QuotaForecast:
         """The forecast at a later date of the same quarter, without relearning (a new object)."""

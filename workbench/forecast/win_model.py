@@ -69,11 +69,17 @@ def design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str
             np.where(known, np.log1p(np.clip(to_close, 0, 365)), 0.0),
             np.log1p(np.nan_to_num(optional("close_date_pushes"))),
             np.log1p(np.nan_to_num(optional("amount_changes")))]
+    # Due this quarter by the one definition (snapshot.due_this_quarter, also where no close date is
+    # recorded), and per stage: a due proposal is another deal than a due first call. Size per stage
+    # too: a big deal in negotiation and a big first call are different bets (segments).
+    due = snap["due"].to_numpy(float) if "due" in snap.columns else np.zeros(n)
+    late = np.clip(1 - days_left / 35, 0, None)
+    cols += [due, due * left]
     # Dummies compare integer codes: comparing the strings once per level is slow on large snapshots.
     stage = positions(snap["stage"], stages)
     for i in range(1, len(stages)):
         d = stage == i
-        cols += [d, d * left]
+        cols += [d, d * left, d * due, d * size, d * late]
     for c, levels in categories.items():
         code = positions(snap[c].astype(str), levels) if c in snap.columns else np.full(n, -1)
         cols += [code == k for k in range(1, len(levels))]

@@ -23,11 +23,11 @@ from .attainment import attainment, attainment_gap, concentration, gini, pareto_
 from .funnel import cohort_conversion, funnel
 from .outcomes import case_table, cycle_bucket, cycle_length, period_of, revenue_growth, sales_volume, win_rate
 from .pipeline import (amount_changes, close_date_slips, default_as_of, open_pipeline, pipeline_coverage,
-                       pipeline_velocity)
+                       pipeline_movement, pipeline_velocity)
 
 __all__ = [
     "case_table", "period_of", "win_rate", "sales_volume", "revenue_growth", "cycle_bucket", "cycle_length",
     "funnel", "cohort_conversion", "default_as_of", "open_pipeline", "pipeline_velocity", "pipeline_coverage",
-    "close_date_slips", "amount_changes", "attainment", "attainment_gap", "team_attainment", "concentration",
+    "pipeline_movement", "close_date_slips", "amount_changes", "attainment", "attainment_gap", "team_attainment", "concentration",
     "gini", "pareto_share", "lead_response_time", "followup_persistence", "followup_difference",
 ]

@@ -160,6 +160,77 @@ def pipeline_coverage(
     return out[cols].reset_index(drop=not keys)
 
 
+#: The steps of :func:`pipeline_movement`, in waterfall order.
+MOVEMENT_STEPS = ("pipeline at start", "new deals", "pulled in", "amount changes", "won", "lost", "pushed out",
+                  "pipeline now")
+
+
+def pipeline_movement(
+    log: pd.DataFrame,
+    *,
+    quarter: str,
+    start: pd.Timestamp | str,
+    as_of: pd.Timestamp | str,
+    profile: SalesProcessProfile | str | None = None,
+) -> pd.DataFrame:
+    """How this quarter's pipeline moved between ``start`` and ``as_of`` (a week, usually), as a waterfall.
+
+    The pipeline is the open deals due this quarter at their recorded amount (as
+    :func:`pipeline_coverage` counts it; a deal without an amount counts 0). A deal
+    in it at ``start`` left it by being won, lost or pushed out (still open, but no
+    longer due this quarter: a later close date, or gone stale); a deal in it at
+    ``as_of`` came in as a new deal (created after ``start``) or was pulled in (open
+    before, not due then). Amount changes are those of deals in it at both dates.
+    The steps add up: start + new + pulled in + amount changes - won - lost -
+    pushed out = now.
+
+    Returns
+    -------
+    DataFrame
+        step (:data:`MOVEMENT_STEPS`), deals, amount (won, lost and pushed out
+        negative).
+
+    Examples
+    --------
+    >>> from workbench.synth import generate_demo_data
+    >>> demo = generate_demo_data(seed=7, size="tiny")
+    >>> move = pipeline_movement(demo.events, quarter="2026Q4", start="2026-10-20", as_of="2026-10-27")
+    >>> move["step"].tolist()[0], move["step"].tolist()[-1]
+    ('pipeline at start', 'pipeline now')
+    """
+    profile = get_profile(profile, log)
+    start, as_of = to_utc(start), to_utc(as_of)
+    q_start, _ = quarter_bounds(quarter)
+    states = deal_states(log, profile=profile).as_of(as_of)
+    times = closing_times(states.as_of(start))  # "due" is judged with what was known at each date
+
+    def due(at: pd.Timestamp) -> pd.DataFrame:
+        snap = snapshot(states, as_of=at, quarter=quarter)
+        keep = due_this_quarter(snap, times, days_left=snap["days_left"].to_numpy(float),
+                                elapsed=(at - q_start) / pd.Timedelta(days=1))
+        return snap.assign(value=snap[schema.AMOUNT].fillna(0.0))[keep].set_index(schema.CASE)["value"]
+
+    before, now = due(start), due(as_of)
+    ev = states.events
+    closes = ev[ev["closing"].notna() & (ev[schema.TIMESTAMP] > start)].set_index(schema.CASE)["closing"]
+    created = ev.groupby(schema.CASE)["created"].first()
+    gone = before.drop(now.index, errors="ignore")
+    outcome = gone.index.map(closes).fillna("pushed out")
+    came = now.drop(before.index, errors="ignore")
+    is_new = came.index.map(created) > start
+    both = now.index.intersection(before.index)
+    steps = [
+        (len(before), before.sum()),
+        (int(is_new.sum()), came[is_new].sum()),
+        (int((~is_new).sum()), came[~is_new].sum()),
+        (int((now[both] != before[both]).sum()), (now[both] - before[both]).sum()),
+        *[(int((outcome == k).sum()), -gone[outcome == k].sum()) for k in ("won", "lost", "pushed out")],
+        (len(now), now.sum()),
+    ]
+    return pd.DataFrame({"step": MOVEMENT_STEPS, "deals": [n for n, _ in steps],
+                         "amount": [float(v) for _, v in steps]})
+
+
 def _value_changes(log: pd.DataFrame, column: str) -> pd.DataFrame:
     """Per event where ``column`` changes from the deal's previous non-null value: case_id, old, new, at."""
     ev = log[[schema.CASE, schema.TIMESTAMP, column]].dropna(subset=[column])
