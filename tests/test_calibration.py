@@ -61,13 +61,14 @@ def test_the_run_rate_gets_no_weight_when_it_adds_nothing():
 def test_the_run_rate_gets_weight_when_it_knows_what_the_model_misses():
     cases = _cases(0.2, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=12)
     # The model's expectation misses a quarter-wide swing that the bookings so far already show.
-    swing = pd.Series(np.random.default_rng(5).normal(0, 0.15, cases["quarter"].nunique()),
+    swing = pd.Series(np.random.default_rng(5).normal(0, 0.3, cases["quarter"].nunique()),
                       index=cases["quarter"].unique()).reindex(cases["quarter"]).to_numpy()
     cases["actual"] = cases["actual"] * (1 + swing)
     cases["closed"] = cases["closed"] * (1 + swing)
     cal = calibrate(cases)
-    assert cal.weights.loc[4:10, "run_rate"].min() > 0.2
-    assert (cal.weights.loc[4:10, "weighted_pipeline"] < 0.1).all()
+    # Early in the quarter, where most of the quarter (and of its swing) is still to come.
+    assert cal.weights.loc[2:6, "run_rate"].min() > 0.5
+    assert (cal.weights.loc[2:6, "weighted_pipeline"] < 0.1).all()
 
 
 def test_run_rate_scales_the_bookings_so_far_to_the_quarter():
@@ -104,3 +105,39 @@ def test_the_simulator_reads_back_to_its_own_ground_truth():
     end = quarter_of(won["closed_at"]).map(lambda q: quarter_bounds(q)[1])
     last_two_weeks = ((end - won["closed_at"]).dt.days < 14).mean()
     assert last_two_weeks > 1.3 * 14 / 91  # well over its share of the calendar
+
+
+def test_quantile_recalibration_reads_the_past_cases_pit():
+    from dataclasses import replace
+
+    base = calibrate(_cases(1.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=4), combine=False)
+    # Uniform PITs: the draws were calibrated, nothing changes.
+    uniform = replace(base, pit=pd.DataFrame({"week": 5, "pit": (np.arange(1000) + 0.5) / 1000}))
+    assert uniform.levels([0.1, 0.5, 0.9], 5) == pytest.approx([0.1, 0.5, 0.9], abs=0.002)
+    # Actuals always fell in the middle half of the draws: the draws are too wide, so the calibrated
+    # deciles are the draws' 0.3 and 0.7 quantiles.
+    narrow = replace(base, pit=pd.DataFrame({"week": 5, "pit": 0.25 + 0.5 * (np.arange(1000) + 0.5) / 1000}))
+    assert narrow.levels([0.1, 0.9], 5) == pytest.approx([0.3, 0.7], abs=0.002)
+    few = replace(base, pit=pd.DataFrame({"week": 5, "pit": [0.5] * 10}))
+    assert few.levels([0.1], 5) == pytest.approx([0.1])
+
+
+def test_p_hit_is_rescaled_as_the_past_cases_say():
+    from dataclasses import replace
+
+    from scipy.special import expit, logit
+
+    from workbench.forecast.calibration import hit_map
+
+    # Past cases whose draws said p but who hit with probability expit(-0.5 + 2 logit(p)).
+    rng = np.random.default_rng(0)
+    p = rng.uniform(0.02, 0.98, 20_000)
+    hit = (rng.uniform(size=p.size) < expit(-0.5 + 2 * logit(p))).astype(float)
+    a, b = hit_map(pd.DataFrame({"week": 5, "pit": 0.5, "p_hit": p, "hit": hit}))
+    assert (a, b) == pytest.approx((-0.5, 2.0), abs=0.08)
+    cal = replace(calibrate(_cases(1.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=4), combine=False),
+                  hit_scaling=(a, b))
+    out = cal.p_hit(np.array([0.0, 0.3, 0.5, 1.0]))
+    assert out[0] == 0.0 and out[-1] == 1.0  # where every draw agrees, nothing to rescale
+    assert out[1:3] == pytest.approx(expit(-0.5 + 2 * logit([0.3, 0.5])), abs=0.03)
+    assert hit_map(pd.DataFrame({"week": 5, "pit": 0.5, "p_hit": [0.5] * 10, "hit": [1.0] * 10})) is None

@@ -6,6 +6,8 @@ Quarters are calendar quarters written ``2026Q3``; bounds are UTC and half-open,
 
 from __future__ import annotations
 
+import functools
+
 import re
 
 import numpy as np
@@ -35,8 +37,10 @@ def check_quarter(text: object) -> str:
     return q
 
 
+@functools.lru_cache(maxsize=4096)
 def quarter_bounds(quarter: str) -> tuple[pd.Timestamp, pd.Timestamp]:
     """UTC start (inclusive) and end (exclusive) of a quarter."""
+    # Cached: backtests ask for the same few quarters tens of thousands of times.
     q = pd.Period(check_quarter(quarter), freq="Q")
     return (
         pd.Timestamp(q.start_time).tz_localize("UTC"),

@@ -364,12 +364,21 @@ def closed_won_to_date(
         rep, closed_won_to_date, deals_won; deals without a rep are under '(no rep)'.
     """
     start, end = quarter_bounds(quarter)
-    won = bookings(log, start=start, end=end, as_of=as_of, profile=profile)
+    return won_by_rep(bookings(log, start=start, end=end, as_of=as_of, profile=profile))
+
+
+def won_by_rep(won: pd.DataFrame) -> pd.DataFrame:
+    """The rows of :func:`bookings` summed per rep: rep, closed_won_to_date, deals_won.
+
+    Examples
+    --------
+    >>> won_by_rep(pd.DataFrame({"case_id": ["a", "b"], "rep": ["ann", None], "amount": [5.0, 7.0]})).values.tolist()
+    [['(no rep)', 7.0, 1], ['ann', 5.0, 1]]
+    """
     rep = won[schema.REP].fillna(NO_REP) if schema.REP in won.columns else pd.Series(NO_REP, index=won.index)
-    out = (won.assign(rep=rep).groupby(schema.REP, sort=True)
-           .agg(closed_won_to_date=(schema.AMOUNT, "sum"), deals_won=(schema.CASE, "size"))
-           .reset_index())
-    return out
+    return (won.assign(rep=rep).groupby(schema.REP, sort=True)
+            .agg(closed_won_to_date=(schema.AMOUNT, "sum"), deals_won=(schema.CASE, "size"))
+            .reset_index())
 
 
 #: The owner used for deals that have no rep.

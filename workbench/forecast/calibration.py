@@ -15,6 +15,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
+from scipy.special import expit, logit
 
 from .. import schema
 from ..calendar import DAY, WEEKS, quarter_bounds, week_starts
@@ -32,8 +33,15 @@ MIN_QUARTERS = 2
 #: Rep cases a quantile recalibration needs.
 MIN_PIT = 200
 
+#: Weeks either side whose rep cases recalibrate a week's P(hit) and ranges: all of them, since a
+#: recalibration map per week from four quarters was noisier than the miscalibration it corrects.
+PIT_WINDOW = WEEKS
+
+#: Probabilities are kept this far from 0 and 1 before a logit.
+P_CLIP = 0.005
+
 #: Draws per past forecast when measuring where the actuals fell (PIT).
-PIT_DRAWS = 1000
+PIT_DRAWS = 500
 
 #: The levels whose spread is measured; regions are sums of teams, whose spread covers them.
 SPREAD_LEVELS = ("company", "team", "rep")
@@ -41,8 +49,10 @@ SPREAD_LEVELS = ("company", "team", "rep")
 #: The methods the model's company number may be combined with (see :func:`calibrate`).
 COMBINED = ("run_rate", "weighted_pipeline")
 
-#: The share of the model's error a combination must save, left-out quarters, to be used (not noise).
-MIN_GAIN = 0.05
+#: The share of the model's error a combination must save on left-out quarters to be used (not
+#: noise), and the share of those quarters in which it must do better.
+MIN_GAIN = 0.1
+MIN_SHARE_BETTER = 1.0
 
 #: The most the open deals' variance may be scaled up (a bound on what a few quarters can say).
 KAPPA2_MAX = 4.0
@@ -70,11 +80,15 @@ class Calibration:
         The past cases (:func:`level_cases`).
     source : str
         'past quarters' or, when too few could be measured, 'in sample'.
-    pit : ndarray or None
-        Sorted probability integral transforms of the reps' past cases: where
-        in its forecast distribution (drawn with this calibration) each rep's
-        actual bookings fell. Uniform if the reps' forecasts are calibrated;
-        :meth:`levels` and :meth:`p_hit` correct what is not.
+    pit : DataFrame or None
+        week, pit: the probability integral transforms of the reps' past cases,
+        where in its forecast distribution (drawn with this calibration) each
+        rep's actual bookings fell. Uniform if the reps' forecasts are
+        calibrated; :meth:`levels` corrects the reps' ranges where they are not
+        (with the cases within :data:`PIT_WINDOW` weeks of the forecast's week).
+    hit_scaling : (a, b) or None
+        The reps' P(hit quota) recalibrated on the same past cases (:func:`hit_map`):
+        what the draws said against whether the rep hit.
     """
 
     quarters: list[str]
@@ -82,7 +96,8 @@ class Calibration:
     weights: pd.DataFrame
     cases: pd.DataFrame
     source: str = "past quarters"
-    pit: np.ndarray | None = None
+    pit: pd.DataFrame | None = None
+    hit_scaling: tuple[float, float] | None = None
 
     def sd(self, week: int) -> dict[str, float]:
         """The log-normal SDs ``sqrt(log(1 + phi))`` of the shocks in ``week``
@@ -94,24 +109,30 @@ class Calibration:
         """The factor on the open deals' deviations from their expectation in ``week`` (sqrt of ``kappa2``)."""
         return float(np.sqrt(max(float(self.spread.loc[int(np.clip(week, 1, WEEKS)), "kappa2"]), 0.0)))
 
-    def levels(self, probs) -> np.ndarray:
-        """The quantile levels of a rep's draws that give its calibrated ``probs`` quantiles
+    def _pit(self, week: int) -> np.ndarray | None:
+        """The sorted PIT values of the rep cases within :data:`PIT_WINDOW` weeks of ``week``, if enough."""
+        if self.pit is None:
+            return None
+        near = np.sort(self.pit.loc[(self.pit["week"] - week).abs() <= PIT_WINDOW, "pit"].to_numpy(float))
+        return near if near.size >= MIN_PIT else None
+
+    def levels(self, probs, week: int) -> np.ndarray:
+        """The quantile levels of a rep's draws that give its calibrated ``probs`` quantiles in ``week``
         (quantile recalibration: the past cases' PIT quantiles; ``probs`` itself without them)."""
         probs = np.asarray(probs, float)
-        if self.pit is None or self.pit.size < MIN_PIT:
-            return probs
-        return np.quantile(self.pit, probs)
+        pit = self._pit(week)
+        return probs if pit is None else np.quantile(pit, probs)
 
     def p_hit(self, p: np.ndarray) -> np.ndarray:
-        """Calibrated P(hit quota) of reps from the share ``p`` of their draws at or above quota:
-        ``1 - R(1 - p)``, R the past cases' PIT distribution (linear between its points)."""
+        """Calibrated P(hit quota) of reps from the share ``p`` of their draws at or above quota, by
+        :attr:`hit_scaling` (a share of 0 or 1, where the draws agree, is left as it is)."""
         p = np.asarray(p, float)
-        if self.pit is None or self.pit.size < MIN_PIT:
+        if self.hit_scaling is None:
             return p
-        n = self.pit.size
-        x = np.r_[0.0, self.pit, 1.0]
-        y = np.r_[0.0, (np.arange(n) + 0.5) / n, 1.0]
-        return 1.0 - np.interp(1.0 - p, x, y)
+        a, b = self.hit_scaling
+        inside = (p > 0) & (p < 1)
+        scaled = expit(a + b * logit(np.clip(p, P_CLIP, 1 - P_CLIP)))
+        return np.where(inside, scaled, p)
 
     def weight(self, week: int) -> dict[str, float]:
         """The weight of each of :data:`COMBINED` in the company number in ``week``."""
@@ -182,12 +203,18 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), forecasts
 
 
-def pit_values(forecasts: list, calibration: Calibration, *, seed: int = 0) -> np.ndarray:
+def pit_values(forecasts: list, calibration: Calibration, *, seed: int = 0) -> pd.DataFrame:
     """Where each rep's actual bookings fell in its past forecast's draws, drawn with ``calibration``.
 
     The randomised probability integral transform: the share of draws below the
     actual plus a uniform share of those equal to it (a rep with nothing open
-    books exactly what it has closed, a tie every draw). Sorted.
+    books exactly what it has closed, a tie every draw).
+
+    Returns
+    -------
+    DataFrame
+        week (of quarter of the forecast), pit; and where the rep had a quota,
+        p_hit (the share of its draws at or above it) and hit (1 if the actual was).
     """
     rng = np.random.default_rng(seed)
     out = []
@@ -197,8 +224,32 @@ def pit_values(forecasts: list, calibration: Calibration, *, seed: int = 0) -> n
         a = pd.Series(names).map(actual).fillna(0.0).to_numpy(float)
         below = (draws < a[None, :] - 1e-9).mean(axis=0)
         tied = (np.abs(draws - a[None, :]) <= 1e-9).mean(axis=0)
-        out.append(below + rng.uniform(size=len(a)) * tied)
-    return np.sort(np.concatenate(out)) if out else np.zeros(0)
+        quota = pd.Series(names).map(forecast.quotas()["rep"]).to_numpy(float)
+        with np.errstate(invalid="ignore"):
+            p_hit = np.where(np.isnan(quota), np.nan, (draws >= quota[None, :]).mean(axis=0))
+            hit = np.where(np.isnan(quota), np.nan, (a >= quota).astype(float))
+        out.append(pd.DataFrame({"week": forecast.week, "pit": below + rng.uniform(size=len(a)) * tied,
+                                 "p_hit": p_hit, "hit": hit}))
+    return (pd.concat(out, ignore_index=True) if out
+            else pd.DataFrame({"week": [], "pit": [], "p_hit": [], "hit": []}))
+
+
+def hit_map(pit: pd.DataFrame) -> tuple[float, float] | None:
+    """Platt scaling of the reps' P(hit quota): ``a, b`` of ``logit(P) = a + b logit(p)``, fitted on the
+    past cases whose share of draws at or above quota ``p`` was strictly between 0 and 1; None with
+    fewer than :data:`MIN_PIT` of them."""
+    import statsmodels.api as sm
+
+    rows = pit[(pit["p_hit"] > 0) & (pit["p_hit"] < 1) & pit["hit"].notna()]
+    if len(rows) < MIN_PIT or rows["hit"].nunique() < 2:
+        return None
+    x = logit(np.clip(rows["p_hit"].to_numpy(float), P_CLIP, 1 - P_CLIP))
+    try:
+        fit = sm.Logit(rows["hit"].to_numpy(float), np.column_stack([np.ones(len(x)), x])).fit(disp=0)
+    except (np.linalg.LinAlgError, ValueError):
+        return None
+    a, b = map(float, fit.params)
+    return (a, b) if b > 0 else None
 
 
 def level_cases(per_rep: pd.DataFrame, quarter_days: pd.Series) -> pd.DataFrame:
@@ -261,7 +312,7 @@ def calibrate(per_rep: pd.DataFrame, *, combine: bool = True) -> Calibration:
     the squared error of ``model + sum of lam_k * (method_k - model)`` are fitted
     around each week; they are kept only where, each past quarter left out in
     turn, the combination's absolute error was at least :data:`MIN_GAIN` below the
-    model's, else they are 0
+    model's and lower in every one of them (:data:`MIN_SHARE_BETTER`), else they are 0
     (combinations of simple methods win forecasting competitions, but only a
     backtest says whether this one does here).
     """
@@ -353,10 +404,14 @@ def _combination_weights(company: pd.DataFrame) -> np.ndarray:
     """The weights of :data:`COMBINED` for these company cases, or 0 where leaving each quarter out they did not help."""
     if company["quarter"].nunique() < MIN_QUARTERS:
         return np.zeros(len(COMBINED))
-    model_err, combined_err = 0.0, 0.0
-    for q in company["quarter"].unique():
+    model_err, combined_err, better = 0.0, 0.0, 0
+    quarters = company["quarter"].unique()
+    for q in quarters:
         out, rest = company[company["quarter"] == q], company[company["quarter"] != q]
         actual = out["actual"].to_numpy(float)
-        model_err += float(np.abs(actual - (out["closed"] + out["expected"]).to_numpy(float)).sum())
-        combined_err += float(np.abs(actual - _combined(out, _lams(rest))).sum())
-    return _lams(company) if combined_err < (1 - MIN_GAIN) * model_err else np.zeros(len(COMBINED))
+        m = float(np.abs(actual - (out["closed"] + out["expected"]).to_numpy(float)).sum())
+        c = float(np.abs(actual - _combined(out, _lams(rest))).sum())
+        model_err, combined_err, better = model_err + m, combined_err + c, better + (c < m)
+    # A few quarters decide this: the combination must win overall by a margin and in most quarters.
+    wins = combined_err < (1 - MIN_GAIN) * model_err and better >= MIN_SHARE_BETTER * len(quarters)
+    return _lams(company) if wins else np.zeros(len(COMBINED))

@@ -15,12 +15,12 @@ from ..calendar import INSTANT, parse_quarter, quarter_bounds, quarter_of, shift
 from ..errors import WorkbenchError
 from ..io.tables import read_quotas
 from ..profile import SalesProcessProfile, get_profile
-from ..snapshot import DealStates, bookings, closed_won_to_date, closing_times, due_this_quarter, snapshot
+from ..snapshot import DealStates, bookings, closing_times, due_this_quarter, snapshot, won_by_rep
 from .baselines import baseline_sigma, hit_rates, stage_win_rates
 from .hierarchy import NO_REGION, NO_TEAM, lookup, org_table, owner
 from .new_business import fit_new_business
 from .results import QuotaForecast
-from .calibration import MIN_QUARTERS, calibrate, in_sample, past_cases, pit_values
+from .calibration import MIN_QUARTERS, calibrate, hit_map, in_sample, past_cases, pit_values
 from .win_model import (amount_ratios, fit_win_model, forecast_states, imputed_amount, in_sample_spread, shrunk_factors,
                         training_snapshots)
 
@@ -155,7 +155,8 @@ class QuotaForecaster(BaseEstimator):
                                           reps=reps, cache=cache)
             if len(cases) and cases["quarter"].nunique() >= MIN_QUARTERS:
                 calibration = calibrate(cases)
-                self.calibration_ = replace(calibration, pit=pit_values(forecasts, calibration, seed=self.seed))
+                pit = pit_values(forecasts, calibration, seed=self.seed)
+                self.calibration_ = replace(calibration, pit=pit, hit_scaling=hit_map(pit))
         return self
 
     def _learn(self, past: DealStates, reps: pd.DataFrame | None, cache: dict) -> tuple[float, float]:
@@ -240,8 +241,8 @@ class QuotaForecaster(BaseEstimator):
         deals["p_win"] = expit(logit(p) + np.log(factor)) if len(deals) else p
         deals["amount_if_won"] = self.amount_if_won(deals)
         deals["expected_amount"] = deals["p_win"] * deals["amount_if_won"]
-        closed = closed_won_to_date(states, as_of=as_of, quarter=self.quarter_)
         won_so_far = bookings(states, start=quarter_bounds(self.quarter_)[0], as_of=as_of)
+        closed = won_by_rep(won_so_far)  # closed_won_to_date, from the rows already read
         reps = self._reps(deals, closed)
         nb = self.new_business_model_.for_reps([r for r in reps[schema.REP] if r != "(no rep)"]
                                                or list(reps[schema.REP]))

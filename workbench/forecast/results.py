@@ -71,6 +71,7 @@ class QuotaForecast:
     new_business_expected: float
     imputed_amounts: int
     _simulation: Simulation | None = field(default=None, repr=False)
+    _cache: dict = field(default_factory=dict, repr=False)
 
     @property
     def quarter(self) -> str:
@@ -92,9 +93,11 @@ class QuotaForecast:
         factor, so the hierarchy stays coherent.
         """
         lam = (calibration or self.model.calibration_).weight(self.week)
+        if sum(lam.values()) <= 0:
+            return lam, 1.0
         m = self.moments()
         closed, expected = float(m["closed"].sum()), float((m["pipeline"] + m["new_business"]).sum())
-        if sum(lam.values()) <= 0 or expected <= 0:
+        if expected <= 0:
             return {k: 0.0 for k in lam}, 1.0
         company = self.baselines().query("level == 'company'").iloc[0]
         model = closed + expected
@@ -124,6 +127,8 @@ class QuotaForecast:
             gamma dispersion, the same for every rep: a group expecting ``mu`` of
             new business has variance ``mu * nb_m2_over_m1 + nb_dispersion * mu^2``).
         """
+        if "moments" in self._cache:
+            return self._cache["moments"].copy()
         deals, nb = self.deals, self.new_business
         amount = deals["amount_if_won"]
         by_rep = pd.DataFrame({schema.REP: deals[schema.REP], "e": deals["p_win"] * amount,
@@ -137,7 +142,8 @@ class QuotaForecast:
         sizes = nb.sizes[nb.sizes > 0] if nb.sizes.size else nb.sizes
         out["nb_m2_over_m1"] = float((sizes ** 2).mean() / sizes.mean()) if sizes.size else 0.0
         out["nb_dispersion"] = float(nb.dispersion)
-        return out
+        self._cache["moments"] = out
+        return out.copy()
 
     def simulate(self, n_draws: int | None = None, seed: int | None = None, calibration=None) -> Simulation:
         """Draw the quarter's bookings per rep (the model's draws and seed by default).
@@ -200,8 +206,9 @@ class QuotaForecast:
             p_hit_quota and gap_to_quota (quota minus closed-won so far). At
             team, region and company level P10..P90 are the draws' deciles and
             P(hit quota) their share at or above quota; a rep's are the draws'
-            after the quantile recalibration measured on past quarters
-            (:meth:`~workbench.forecast.calibration.Calibration.levels`).
+            after the quantile recalibration measured on past quarters, and
+            their P(hit quota) recalibrated on the same quarters
+            (:meth:`~workbench.forecast.calibration.Calibration.levels`, ``p_hit``).
             ``attrs`` holds quarter, as_of, new_business_model and method
             (:attr:`method`).
         """
@@ -235,7 +242,7 @@ class QuotaForecast:
             base.insert(0, "level", level)
             # Reps' ranges and P(hit quota) are recalibrated on past quarters (see Calibration.levels).
             cal = self.model.calibration_
-            levels = cal.levels([0.1, 0.5, 0.9]) if level == "rep" else np.array([0.1, 0.5, 0.9])
+            levels = cal.levels([0.1, 0.5, 0.9], self.week) if level == "rep" else np.array([0.1, 0.5, 0.9])
             p10, p50, p90 = np.quantile(draws, levels, axis=0)
             base["expected_bookings"] = draws.mean(axis=0)
             base["p10"], base["p50"], base["p90"] = p10, p50, p90
@@ -245,7 +252,8 @@ class QuotaForecast:
             with np.errstate(divide="ignore", invalid="ignore"):
                 base["expected_attainment"] = base["expected_bookings"] / quota
                 p_hit = (draws >= quota[None, :]).mean(axis=0)
-                base["p_hit_quota"] = np.where(np.isnan(quota), np.nan, cal.p_hit(p_hit) if level == "rep" else p_hit)
+                p_hit = cal.p_hit(p_hit) if level == "rep" else p_hit
+                base["p_hit_quota"] = np.where(np.isnan(quota), np.nan, p_hit)
                 base["gap_to_quota"] = quota - base["closed_won_to_date"].to_numpy(float)
             frames.append(base)
         cols = ["level", "entity", schema.TEAM, schema.REGION, "n_open_deals", "open_pipeline",
@@ -311,9 +319,11 @@ class QuotaForecast:
     def baselines(self) -> pd.DataFrame:
         """The weighted pipeline and the run rate, per level and entity
         (:func:`workbench.forecast.baselines.baselines`)."""
-        m = self.model
-        return baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_, m.baseline_sigma_,
-                         self.quarter, self.as_of, m.hit_rate_)
+        if "baselines" not in self._cache:
+            m = self.model
+            self._cache["baselines"] = baselines(self.deals, self.closed, self.reps, self.quotas(), m.stage_win_rate_,
+                                                 m.baseline_sigma_, self.quarter, self.as_of, m.hit_rate_)
+        return self._cache["baselines"].copy()
 
     def observe(self, log: pd.DataFrame, as_of: pd.Timestamp | str) -> QuotaForecast:
         """The forecast at a later date of the same quarter, without relearning (a new object)."""
