@@ -79,8 +79,12 @@ factor on the deals' own variance and the shocks' sizes (method of moments).
 The same past cases decide, per week, whether combining the model's company
 number with the run rate and the weighted pipeline beat the model on quarters
 left out, and with which weights; the forecast then says which method
-produced its number (:attr:`QuotaForecast.method`). With fewer than two past
-quarters the spread is measured in sample and nothing is combined.
+produced its number (:attr:`QuotaForecast.method`). The past forecasts are
+then drawn again with this calibration: where each rep's actual fell in its
+draws recalibrates the reps' P10..P90 (quantile recalibration), and what the
+draws said of hitting quota against who hit rescales the reps' P(hit quota)
+(Platt scaling). With fewer than two past quarters the spread is measured in
+sample and nothing is combined or rescaled.
 
 *Baselines* (:meth:`QuotaForecast.baselines`), as a CRM computes them: the
 *weighted pipeline* (closed so far + each open deal due this quarter, at its

@@ -73,7 +73,7 @@ class QuotaForecaster(BaseEstimator):
     imputed_amount_, imputed_amount_source_ : the value of an open deal without an amount (the
         mean won deal of the history, else the median amount of its open deals) and where it comes from.
     calibration_ : :class:`~workbench.forecast.calibration.Calibration`, the spread and the
-        run rate's weight by week of quarter, and where they were measured.
+        combination weights by week of quarter, the reps' recalibration, and where they were measured.
     new_business_model_ : NewBusinessModel (its ``method``: 'ets', 'seasonal_naive' or 'none').
     closing_times_ : :class:`~workbench.snapshot.ClosingTimes`, how long won deals took to close
         (which open deals are due this quarter).
