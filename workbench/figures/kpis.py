@@ -7,12 +7,14 @@ matplotlib Figure (drawn on ``ax`` when one is given) so a notebook can restyle 
 from __future__ import annotations
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pandas as pd
 import seaborn as sns
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator
 
+from ..errors import WorkbenchError
 from ..references import B2B_CYCLE_TABLE, MANAGER_ATTAINMENT, SHARE_REPS_AT_QUOTA
 from . import axes_for
 
@@ -117,8 +119,11 @@ def plot_pipeline_movement(movement: pd.DataFrame, *, ax: Axes | None = None) ->
     movement : DataFrame
         The output of :func:`workbench.kpis.pipeline_movement`.
     """
-    ax = axes_for(ax, (8, 4))
     amount = movement["amount"].to_numpy(float)
+    if not np.abs(amount).any():
+        raise WorkbenchError("the open deals have no amounts, so there is no pipeline value to follow.",
+                             hint="map a deal-size column recorded while deals are open.")
+    ax = axes_for(ax, (8, 4))
     totals = {0, len(movement) - 1}
     running, bottoms, heights, colors = 0.0, [], [], []
     palette = sns.color_palette()
