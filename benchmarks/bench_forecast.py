@@ -56,7 +56,7 @@ def bench_fit_predict(n_reps: int = 200, n_draws: int = 10_000) -> dict[str, flo
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from pipeline_simulator import simulate
 
-    sim = simulate(seed=0, quarters=7, n_reps=n_reps, n_teams=25, leads_per_rep_week=4.0)
+    sim = simulate(seed=0, quarters=7, n_reps=n_reps, n_teams=25, leads_per_rep_week=5.5)
     data = wb.load_sales_data(sim.history, reps=sim.reps, quotas=sim.quotas)
     as_of = pd.Timestamp("2025-08-12", tz="UTC")
     out = {}

@@ -229,16 +229,17 @@ def test_prediction_adds_up_and_matches_the_log(forecast, log):
 
 def test_win_model_is_calibrated_on_its_training_data(fitted, log):
     # A logistic MLE with an intercept reproduces the number of wins exactly (score equation).
-    from workbench.forecast.win_model import forecast_states, training_snapshots
+    from workbench.forecast.win_model import fit_win_model, forecast_states, training_snapshots
     from workbench.snapshot import due_this_quarter
 
     past = forecast_states(log).as_of(pd.Timestamp("2025-06-30 23:59:59.999999", tz="UTC"))
     train = training_snapshots(past, fitted.history_)
     train["amount_used"] = train["amount"].fillna(fitted.imputed_amount_)
-    train["due"] = due_this_quarter(train, fitted.closing_times_, days_left=train["days_left"].to_numpy(float),
-                                    elapsed=(train["week"].to_numpy(float) - 1) * 7)
+    train["due"] = due_this_quarter(train, fitted.closing_times_)
     p = fitted.win_model_.predict(train)
     assert p.sum() == pytest.approx(train["won"].sum(), rel=1e-4)
+    _, in_sample = fit_win_model(train, fitted.profile_)  # what the fit hands on without a second design
+    np.testing.assert_allclose(in_sample, p, rtol=1e-9)
 
 
 def test_same_seed_same_numbers_other_seed_other_draws(log, forecast):

@@ -8,7 +8,7 @@ import pytest
 
 from workbench.errors import WorkbenchError
 from workbench.profile import PPVVC
-from workbench.snapshot import bookings, closed_won_to_date, deal_states, snapshot
+from workbench.snapshot import bookings, closed_won_to_date, deal_states, snapshot, snapshots
 
 
 def _log(rows) -> pd.DataFrame:
@@ -78,6 +78,25 @@ def test_snapshot_of_states_equals_snapshot_of_cut_log(log):
         full = snapshot(states, as_of=t)
         cut = snapshot(log[log["timestamp"] <= t], as_of=t)
         pd.testing.assert_frame_equal(full, cut)
+
+
+def test_snapshots_in_one_pass_equal_one_snapshot_per_date(log, demo_data):
+    dates = ["2026-01-02", "2026-01-03", "2026-01-15", "2026-02-01", "2026-01-31 23:59:59.999999",
+             "2026-03-01", "2026-04-02", "2026-05-01"]
+    dates = sorted(pd.Timestamp(d, tz="UTC") for d in dates)  # event instants and the instant before one
+    quarters = [f"{d.year}Q{d.quarter}" for d in dates]
+    demo = demo_data().events
+    for frame in (log, demo[demo["timestamp"] < "2026-01-01"]):
+        states = deal_states(frame)
+        if frame is not log:
+            dates = list(pd.date_range("2025-07-01", "2025-12-30", freq="7D", tz="UTC"))
+            quarters = [f"{d.year}Q{d.quarter}" for d in dates]
+        many = snapshots(states, as_of=dates, quarters=quarters)
+        assert many["snapshot"].is_monotonic_increasing
+        for i, (t, q) in enumerate(zip(dates, quarters)):
+            one = snapshot(states, as_of=t, quarter=q)
+            pd.testing.assert_frame_equal(many[many["snapshot"] == i].drop(columns="snapshot").reset_index(drop=True),
+                                          one)
 
 
 def test_bookings_and_closed_won_to_date(log):

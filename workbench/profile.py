@@ -99,6 +99,11 @@ class SalesProcessProfile:
         object.__setattr__(self, "roles", dict(self.roles))
         self._validate()
 
+    def __deepcopy__(self, memo: dict) -> SalesProcessProfile:
+        # Treated as immutable; pandas deep-copies a frame's attrs (where the log carries its
+        # profile) on every operation, which was a tenth of a forecast's fit.
+        return self
+
     def _validate(self) -> None:
         def fail(problem: str, hint: str) -> None:
             raise WorkbenchError(f"profile {self.name!r}: {problem}", hint=hint)

@@ -269,7 +269,8 @@ def snapshot(
     profile : SalesProcessProfile or str
         What the activities mean (ignored when ``log`` is a DealStates).
     quarter : str, optional
-        Adds ``days_left``, the days from ``as_of`` to the end of that quarter.
+        Adds ``days_left`` and ``days_elapsed``, the days from ``as_of`` to the end of
+        that quarter and from its start to ``as_of``.
 
     Returns
     -------
@@ -278,15 +279,90 @@ def snapshot(
         stage_entered, time_in_stage_days, amount, rep, team, region,
         last_activity, last_activity_at, days_since_last_activity, n_events,
         n_followups, regressions, stages_skipped, the carried attributes
-        (customer_type...), ``days_left`` when a quarter is given and, when the
+        (customer_type...), ``days_left`` and ``days_elapsed`` when a quarter is given and, when the
         log records them, close_date, days_to_close_date, close_date_pushes and
         amount_changes. A deal with no stage event yet is put at the first stage.
     """
     as_of = to_utc(as_of)
     states = _states(log, profile)
-    last = _last_rows(states.events, as_of, open_only=True)
+    last = _last_rows(states.events, as_of, open_only=True).reset_index(drop=True)
+    days = None
+    if quarter is not None:
+        start, end = quarter_bounds(quarter)
+        days = ((end - as_of) / DAY, (as_of - start) / DAY)
+    return _open_deals(last, as_of, states, days)
+
+
+def snapshots(
+    log: pd.DataFrame | DealStates,
+    *,
+    as_of: Sequence[pd.Timestamp],
+    quarters: Sequence[str] | None = None,
+    profile: SalesProcessProfile | str | None = None,
+) -> pd.DataFrame:
+    """The :func:`snapshot` of every date of ``as_of``, computed in one pass over the events.
+
+    A deal's event row is its state from that event's time until its next event,
+    so each row is found for all the dates in that span at once (a backtest takes
+    a hundred snapshots of one log).
+
+    Parameters
+    ----------
+    log : DataFrame or DealStates
+    as_of : sequence of Timestamp
+        Increasing snapshot dates.
+    quarters : sequence of str, optional
+        The quarter of each date, for ``days_left`` and ``days_elapsed``.
+
+    Returns
+    -------
+    DataFrame
+        The rows of each :func:`snapshot` in the order of ``as_of``, with ``snapshot``,
+        the position of its date in ``as_of``.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "b"], "activity": ["Lead Created", "Closed Won", "Lead Created"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-20", "2026-01-10"], utc=True)})
+    >>> snaps = snapshots(log, as_of=pd.to_datetime(["2026-01-05", "2026-01-15", "2026-01-25"], utc=True))
+    >>> snaps[["snapshot", "case_id"]].values.tolist()
+    [[0, 'a'], [1, 'a'], [1, 'b'], [2, 'b']]
+    """
+    states = _states(log, profile)
+    ev = states.events
+    times = pd.DatetimeIndex([to_utc(t) for t in as_of])
+    if not times.is_monotonic_increasing:
+        raise ValueError("snapshot dates must be increasing")
+    stamps = ev[schema.TIMESTAMP]
+    unit = stamps.dt.unit
+    ts = stamps.array.as_unit(unit).asi8
+    code = ev["_case_code"].to_numpy()
+    # Each row holds until the deal's next event (an event at t has happened at t).
+    nxt = np.r_[ts[1:], np.iinfo(np.int64).max]
+    nxt[np.r_[code[1:] != code[:-1], True]] = np.iinfo(np.int64).max
+    t = times.as_unit(unit).asi8
+    lo, hi = np.searchsorted(t, ts, "left"), np.searchsorted(t, nxt, "left")
+    keep = np.flatnonzero((hi > lo) & ~ev["closed"].to_numpy())
+    counts = (hi - lo)[keep]
+    rows = np.repeat(keep, counts)
+    k = np.repeat(lo[keep], counts) + np.arange(counts.sum()) - np.repeat(np.cumsum(counts) - counts, counts)
+    order = np.lexsort((rows, k))
+    rows, k = rows[order], k[order]
+    last = ev.iloc[rows].reset_index(drop=True)
+    at = pd.Series(times[k], name="as_of")
+    days = None
+    if quarters is not None:
+        starts, ends = (pd.DatetimeIndex([quarter_bounds(q)[i] for q in quarters]) for i in (0, 1))
+        days = (((ends[k] - times[k]) / DAY).to_numpy(float), ((times[k] - starts[k]) / DAY).to_numpy(float))
+    out = _open_deals(last, at, states, days)
+    out["snapshot"] = k
+    return out
+
+
+def _open_deals(last: pd.DataFrame, as_of, states: DealStates, days) -> pd.DataFrame:
+    """The snapshot columns from each open deal's last event row (``as_of`` a date or one per row;
+    ``days``: the days left in the quarter and elapsed since its start, or None)."""
     first_stage = states.profile.stages[0]
-    last = last.reset_index(drop=True)
     out = pd.DataFrame({
         schema.CASE: last[schema.CASE],
         "stage": last["stage"].fillna(first_stage),
@@ -309,8 +385,8 @@ def snapshot(
     out["days_since_last_activity"] = (as_of - out["last_activity_at"]) / DAY
     if CLOSE_DATE in out.columns:
         out["days_to_close_date"] = (out[CLOSE_DATE] - as_of) / DAY
-    if quarter is not None:
-        out["days_left"] = (quarter_bounds(quarter)[1] - as_of) / DAY
+    if days is not None:
+        out["days_left"], out["days_elapsed"] = days
     return out
 
 
@@ -425,20 +501,24 @@ def closing_times(log: pd.DataFrame | DealStates, *, profile: SalesProcessProfil
     """
     states = _states(log, profile)
     ev = states.events
-    won = ev.loc[ev["closing"] == "won", [schema.CASE, schema.TIMESTAMP, "created"]]
+    won = ev.loc[ev["closing"] == "won", ["_case_code", schema.TIMESTAMP, "created"]]
     if won.empty:
         return ClosingTimes({}, np.zeros(0), np.inf)
-    closed_at = won.set_index(schema.CASE)[schema.TIMESTAMP]
-    visits = ev[ev[schema.CASE].isin(closed_at.index) & ev["stage"].notna() & ~ev["closed"]]
-    entered = visits.groupby([schema.CASE, "stage"], observed=True)["stage_entered"].min().reset_index()
-    days = ((entered[schema.CASE].map(closed_at) - entered["stage_entered"]) / DAY).to_numpy(float)
+    # Deals by their integer codes: testing and grouping the case ids as strings is slow on large logs.
+    closed_at = won.set_index("_case_code")[schema.TIMESTAMP]
+    code = ev["_case_code"].to_numpy()
+    is_won = np.zeros(code.max() + 1, dtype=bool)
+    is_won[closed_at.index.to_numpy()] = True
+    visits = ev[is_won[code] & ev["stage"].notna().to_numpy() & ~ev["closed"].to_numpy()]
+    entered = visits.groupby(["_case_code", "stage"], observed=True)["stage_entered"].min().reset_index()
+    days = ((entered["_case_code"].map(closed_at) - entered["stage_entered"]) / DAY).to_numpy(float)
     per_stage = pd.Series(days).groupby(entered["stage"].astype(str).to_numpy())
     by_stage = {str(st): np.sort(d.to_numpy()) for st, d in per_stage if len(d) >= MIN_WON}
     cycle = ((won[schema.TIMESTAMP] - won["created"]) / DAY).to_numpy(float)
     return ClosingTimes(by_stage, np.sort(days), float(np.percentile(cycle, 90)))
 
 
-def due_this_quarter(deals: pd.DataFrame, times: ClosingTimes, *, days_left, elapsed) -> np.ndarray:
+def due_this_quarter(deals: pd.DataFrame, times: ClosingTimes, *, days_left=None, elapsed=None) -> np.ndarray:
     """Which open deals are expected to close in the quarter: the one definition of "this quarter's pipeline".
 
     A deal whose log records an expected close date is due when that date falls
@@ -451,11 +531,13 @@ def due_this_quarter(deals: pd.DataFrame, times: ClosingTimes, *, days_left, ela
     Parameters
     ----------
     deals : DataFrame
-        Snapshot rows (stage, age_days, time_in_stage_days; days_to_close_date when recorded).
+        Snapshot rows (stage, age_days, time_in_stage_days; days_to_close_date when recorded;
+        days_left and days_elapsed, as :func:`snapshot` gives them with its quarter).
     times : ClosingTimes
         From :func:`closing_times` on the log before the as-of date.
-    days_left, elapsed : float or array
-        Days from the snapshot to the quarter's end, and from the quarter's start to the snapshot.
+    days_left, elapsed : float or array, optional
+        Days from the snapshot to the quarter's end, and from the quarter's start to the
+        snapshot, where ``deals`` does not carry them.
 
     Examples
     --------
@@ -466,14 +548,14 @@ def due_this_quarter(deals: pd.DataFrame, times: ClosingTimes, *, days_left, ela
     [True, True, False]
     """
     n = len(deals)
-    days_left = np.broadcast_to(np.asarray(days_left, float), n)
-    elapsed = np.broadcast_to(np.asarray(elapsed, float), n)
+    days_left = np.broadcast_to(np.asarray(deals["days_left"] if days_left is None else days_left, float), n)
+    elapsed = np.broadcast_to(np.asarray(deals["days_elapsed"] if elapsed is None else elapsed, float), n)
     age = deals["age_days"].to_numpy(float)
     in_stage = np.clip(deals["time_in_stage_days"].to_numpy(float), 0, None)
     rest = np.full(n, np.inf)
-    stage = deals["stage"].astype(str).to_numpy()
-    for name in np.unique(stage):
-        rows = np.flatnonzero(stage == name)
+    stage, names = pd.factorize(deals["stage"].astype(str))
+    for code, name in enumerate(names):
+        rows = np.flatnonzero(stage == code)
         t = times.by_stage.get(name, times.pooled)
         if t.size == 0:  # no won deal to learn from: every fresh deal counts
             rest[rows] = 0.0

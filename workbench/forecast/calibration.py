@@ -170,10 +170,11 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
     key_params = tuple(sorted((k, repr(v)) for k, v in base.get_params().items() if k not in ("seed", "n_draws")))
     won = bookings(past)
     won = won.assign(rep=owner(won))
+    cache = {} if cache is None else cache
     frames, forecasts = [], []
     for q in quarters:
         key = ("calibration", q, key_params)
-        if cache is None or key not in cache:
+        if key not in cache:
             start, end = quarter_bounds(q)
             try:
                 model = clone(base).fit(past.as_of(start), as_of=start, quotas=quotas, reps=reps, cache=cache)
@@ -192,12 +193,7 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
                 m.insert(0, "week", w)
                 rows.append(m)
                 made.append((forecast, actual))
-            entry = (pd.concat(rows, ignore_index=True).assign(quarter=q), made)
-            if cache is None:
-                frames.append(entry[0])
-                forecasts += entry[1]
-                continue
-            cache[key] = entry
+            cache[key] = (pd.concat(rows, ignore_index=True).assign(quarter=q), made)
         frames.append(cache[key][0])
         forecasts += cache[key][1]
     return (pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()), forecasts

@@ -179,12 +179,10 @@ class QuotaForecaster(BaseEstimator):
         self.imputed_amount_, self.imputed_amount_source_ = imputed_amount(won, train[schema.AMOUNT])
         train["amount_used"] = train[schema.AMOUNT].fillna(self.imputed_amount_)
         self.closing_times_ = closing_times(past)
-        train["due"] = due_this_quarter(train, self.closing_times_, days_left=train["days_left"].to_numpy(float),
-                                        elapsed=(train["week"].to_numpy(float) - 1) * 7)
-        self.win_model_ = fit_win_model(train, past.profile)
-        train["p"] = self.win_model_.predict(train)
+        train["due"] = due_this_quarter(train, self.closing_times_)
+        self.win_model_, train["p"] = fit_win_model(train, past.profile)
         # Reps change (hires ramp up, teams are reshuffled): recent quarters count more in the factors.
-        age = len(self.history_) - train["quarter"].map({q: i for i, q in enumerate(self.history_)})
+        age = len(self.history_) - pd.Categorical(train["quarter"], categories=self.history_).codes
         recent = train.assign(weight=train["weight"] * 0.5 ** ((age - 1) / RECENCY_HALF_LIFE))
         self.rep_factor_ = shrunk_factors(recent, self.org_, self.prior_strength)
         self.amount_ratio_ = amount_ratios(train)
@@ -234,8 +232,7 @@ class QuotaForecaster(BaseEstimator):
         deals[schema.REP] = owner(deals)
         imputed = int(deals[schema.AMOUNT].isna().sum())
         deals["amount_used"] = deals[schema.AMOUNT].fillna(self.imputed_amount_)
-        deals["due"] = due_this_quarter(deals, self.closing_times_, days_left=deals["days_left"].to_numpy(float),
-                                        elapsed=(as_of - quarter_bounds(self.quarter_)[0]) / pd.Timedelta(days=1))
+        deals["due"] = due_this_quarter(deals, self.closing_times_)
         p = self.win_model_.predict(deals)
         factor = lookup(deals[schema.REP], self.rep_factor_, 1.0).astype(float)
         deals["p_win"] = expit(logit(p) + np.log(factor)) if len(deals) else p

@@ -191,7 +191,9 @@ class QuotaForecast:
 
     def quotas(self) -> dict[str, pd.Series]:
         """Quota per entity at each level for the forecast quarter."""
-        return quotas_by_level(self.model.quotas_, self.quarter, self.reps)
+        if "quotas" not in self._cache:
+            self._cache["quotas"] = quotas_by_level(self.model.quotas_, self.quarter, self.reps)
+        return {level: q.copy() for level, q in self._cache["quotas"].items()}
 
     def table(self, simulation: Simulation | None = None) -> pd.DataFrame:
         """The forecast per level and entity.

@@ -14,7 +14,7 @@ from .. import schema
 from ..calendar import WEEKS, quarter_bounds, week_starts
 from ..errors import WorkbenchError
 from ..profile import SalesProcessProfile
-from ..snapshot import CLOSE_DATE, DealStates, deal_states, snapshot
+from ..snapshot import CLOSE_DATE, DealStates, deal_states, snapshots
 from .hierarchy import lookup, owner, positions, team_of
 
 #: Categorical attributes used by the win model when the log has them.
@@ -62,7 +62,7 @@ def design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str
             snap["stages_skipped"].to_numpy() > 0,
             snap["regressions"].to_numpy() > 0,
             # Big deals close on a different clock (quarter-end pushes), so size bends the time effect too.
-            size, size * left,
+            size, (size, left),
             # What the rep expects, where the CRM records it: due this quarter, overdue, how far
             # out, how often pushed already; and how often the amount was changed.
             known & (to_close < days_left), known & (to_close < 0),
@@ -74,20 +74,23 @@ def design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str
     # too: a big deal in negotiation and a big first call are different bets (segments).
     due = snap["due"].to_numpy(float) if "due" in snap.columns else np.zeros(n)
     late = np.clip(1 - days_left / 35, 0, None)
-    cols += [due, due * left]
+    cols += [due, (due, left)]
     # Dummies compare integer codes: comparing the strings once per level is slow on large snapshots.
     stage = positions(snap["stage"], stages)
     for i in range(1, len(stages)):
         d = stage == i
-        cols += [d, d * left, d * due, d * size, d * late]
+        cols += [d, (d, left), (d, due), (d, size), (d, late)]
     for c, levels in categories.items():
         code = positions(snap[c].astype(str), levels) if c in snap.columns else np.full(n, -1)
         cols += [code == k for k in range(1, len(levels))]
-    # One preallocated matrix: column_stack of the list would copy every column once more.
-    # Column-major, so that each column is written in one contiguous run.
+    # One preallocated matrix, products written straight into it: temporaries of a million rows
+    # per column are most of the time otherwise. Column-major, so each column is one contiguous run.
     X = np.empty((n, len(cols)), order="F")
     for j, col in enumerate(cols):
-        X[:, j] = col
+        if isinstance(col, tuple):
+            np.multiply(*col, out=X[:, j])
+        else:
+            X[:, j] = col
     return X
 
 
@@ -152,22 +155,65 @@ def training_snapshots(past: DealStates, quarters: list[str], *, cache: dict | N
     ev = past.events
     outcome = ev[ev["closing"].notna()][[schema.CASE, "closing", schema.TIMESTAMP, schema.AMOUNT]]
     outcome = outcome.rename(columns={schema.TIMESTAMP: "closed_at", schema.AMOUNT: "closed_amount"})
-    rows = []
-    for q in quarters:
-        for w, t in enumerate(week_starts(q)):
-            key = (q, w + 1)
-            if cache is None or key not in cache:
-                s = snapshot(past, as_of=t, quarter=q)
-                s["quarter"], s["week"] = q, w + 1
-                if cache is not None:
-                    cache[key] = s
-            rows.append(cache[key] if cache is not None else s)
-    train = pd.concat(rows, ignore_index=True).merge(outcome, on=schema.CASE, how="left")
-    q_end = train["quarter"].map({q: quarter_bounds(q)[1] for q in quarters})
-    train["won"] = ((train["closing"] == "won") & (train["closed_at"] < q_end)).astype(float)
+    cache = {} if cache is None else cache
+    keys = [(q, w + 1) for q in quarters for w in range(WEEKS)]
+    missing = sorted({k for k in keys if k not in cache}, key=lambda k: (quarter_bounds(k[0])[0], k[1]))
+    if missing:
+        dates = [week_starts(q)[w - 1] for q, w in missing]
+        snaps = snapshots(past, as_of=dates, quarters=[q for q, _ in missing])
+        bounds = np.searchsorted(snaps["snapshot"].to_numpy(), np.arange(len(missing) + 1))
+        snaps = snaps.drop(columns="snapshot")
+        for i, (q, w) in enumerate(missing):
+            cache[(q, w)] = snaps.iloc[bounds[i]:bounds[i + 1]].assign(quarter=q, week=w)
+    train = pd.concat([cache[k] for k in keys], ignore_index=True).merge(outcome, on=schema.CASE, how="left")
+    ends = pd.DatetimeIndex([quarter_bounds(q)[1] for q in quarters])
+    q_end = ends[pd.Categorical(train["quarter"], categories=quarters).codes]
+    train["won"] = ((train["closing"] == "won").to_numpy() & (train["closed_at"] < q_end).to_numpy()).astype(float)
     train[schema.REP] = owner(train)
     train["weight"] = 1.0 / WEEKS
     return train
+
+
+#: Standard deviation of the weak normal prior on the win model's coefficients (log odds).
+PRIOR_SD = 5.0
+
+
+class _Logit(sm.Logit):
+    """statsmodels' Logit with a weak prior on its coefficients and its Hessian summed over row blocks.
+
+    The prior, normal with mean 0 and sd :data:`PRIOR_SD` on every coefficient but the
+    intercept: a stage that never wins late in a quarter separates the outcomes, the
+    unpenalised maximum likelihood then does not exist, and Newton ran to its iteration
+    limit with coefficients of -130. The prior keeps them finite and the fit converges in a
+    few steps; where the data speak it changes nothing that matters (it is worth a
+    fraction of one deal). The intercept is free, so the fitted probabilities still add
+    up to the wins.
+
+    statsmodels forms ``L * (1 - L) * X.T`` whole: a copy of the design (hundreds of MB
+    on a million snapshot rows) made afresh in every Newton step. Blocks keep it small.
+    """
+
+    BLOCK = 8_192
+
+    def __init__(self, endog: np.ndarray, exog: np.ndarray, **kwargs) -> None:
+        super().__init__(endog, exog, **kwargs)
+        self.penalty = np.r_[0.0, np.full(exog.shape[1] - 1, 1 / PRIOR_SD**2)]
+
+    def loglike(self, params: np.ndarray) -> float:
+        return super().loglike(params) - 0.5 * float(np.sum(self.penalty * params**2))
+
+    def score(self, params: np.ndarray) -> np.ndarray:
+        return super().score(params) - self.penalty * params
+
+    def hessian(self, params: np.ndarray) -> np.ndarray:
+        X = self.exog
+        L = self.cdf(X @ params)
+        root = np.sqrt(L * (1 - L))
+        H = -np.diag(self.penalty)
+        for start in range(0, len(X), self.BLOCK):
+            xw = X[start:start + self.BLOCK] * root[start:start + self.BLOCK, None]
+            H -= xw.T @ xw  # a symmetric product: BLAS does half the work
+        return H
 
 
 @dataclass(frozen=True)
@@ -199,8 +245,13 @@ class WinModel:
             return np.clip(self.result.predict(X), 1e-6, 1 - 1e-6)
 
 
-def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> WinModel:
+def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> tuple[WinModel, np.ndarray]:
     """Fit the logistic win model on :func:`training_snapshots` (``amount_used`` filled in).
+
+    Returns
+    -------
+    WinModel, and the fitted P(won) of each row of ``train`` (as :meth:`WinModel.predict` gives
+    it, without building the design matrix again).
 
     Raises
     ------
@@ -212,8 +263,9 @@ def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> WinModel
                   if c in train.columns and train[c].notna().any()}
     X = design(train, stages, categories)
     # Constant columns (e.g. no deal ever skipped a stage) carry no information.
-    columns = np.r_[True, X[:, 1:].std(axis=0) > 0]
-    X = X[:, columns]
+    columns = np.r_[True, X[:, 1:].max(axis=0) > X[:, 1:].min(axis=0)]
+    if not columns.all():
+        X = X[:, columns]
     y = train["won"].to_numpy()
     if y.sum() == 0:
         raise WorkbenchError("no deal of the history was won, so win probabilities cannot be learned.",
@@ -224,11 +276,13 @@ def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> WinModel
             # Newton on the Hessian (p x p) is far cheaper than IRLS's least squares on ~10^5 rows.
             # The rank check (a QR of X: 2 s on a million snapshot rows) is not needed: a
             # rank-deficient X makes the Hessian singular, and the fallback below takes over.
-            result = sm.Logit(y, X, check_rank=False).fit(method="newton", maxiter=50, disp=0)
+            result = _Logit(y, X, check_rank=False).fit(method="newton", maxiter=50, disp=0)
         except np.linalg.LinAlgError:
             # Collinear features: IRLS with a pseudo-inverse copes with them.
             result = sm.GLM(y, X, family=sm.families.Binomial()).fit(wls_method="pinv")
-    return WinModel(stages, categories, columns, result)
+    with np.errstate(over="ignore"):
+        fitted = np.clip(result.predict(X), 1e-6, 1 - 1e-6)
+    return WinModel(stages, categories, columns, result), fitted
 
 
 def amount_ratios(train: pd.DataFrame) -> pd.Series:

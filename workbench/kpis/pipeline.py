@@ -131,8 +131,7 @@ def pipeline_coverage(
     won = bookings(log, start=start, end=end, as_of=as_of, profile=profile)
     states = deal_states(log, profile=profile).as_of(as_of)
     pipe = snapshot(states, as_of=as_of, quarter=quarter)
-    pipe = pipe[due_this_quarter(pipe, closing_times(states), days_left=pipe["days_left"].to_numpy(float),
-                                 elapsed=(as_of - start) / pd.Timedelta(days=1))]
+    pipe = pipe[due_this_quarter(pipe, closing_times(states))]
     pipe = pipe.assign(amount=pipe[schema.AMOUNT].astype(float).fillna(0.0),
                        late=pipe["stage_rank"] >= profile.stages.index(late_stage))
     if keys == ["team"]:
@@ -206,8 +205,7 @@ def pipeline_movement(
 
     def due(at: pd.Timestamp) -> pd.DataFrame:
         snap = snapshot(states, as_of=at, quarter=quarter)
-        keep = due_this_quarter(snap, times, days_left=snap["days_left"].to_numpy(float),
-                                elapsed=(at - q_start) / pd.Timedelta(days=1))
+        keep = due_this_quarter(snap, times)
         return snap.assign(value=snap[schema.AMOUNT].fillna(0.0))[keep].set_index(schema.CASE)["value"]
 
     before, now = due(start), due(as_of)
