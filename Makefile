@@ -18,8 +18,13 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/python -m ipykernel install --sys-prefix --name workbench --display-name "Python (workbench)" >/dev/null
 	touch $@
 
+# In a git checkout, notebooks are stripped of their outputs as they are staged (nbstripout, the
+# .gitattributes filter), so a JupyterLab session's autosaved outputs never reach a commit.
 $(VENV)/.installed-test: $(VENV)/.installed
 	$(BIN)/python -m pip install --quiet -e '.[test]'
+	if git rev-parse --git-dir >/dev/null 2>&1; then \
+		git config filter.nbstripout.clean "'$(abspath $(BIN))/nbstripout' --keep-id" && \
+		git config filter.nbstripout.smudge cat; fi
 	touch $@
 
 install: $(VENV)/.installed

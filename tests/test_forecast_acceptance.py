@@ -91,9 +91,9 @@ def test_rep_p_hit_beats_the_weighted_pipeline_and_the_base_rate(results, source
     assert s["brier"] < s["brier_base_rate"]
 
 
-@pytest.mark.xfail(reason="not met yet: with 3 seeds, 2-3 of the ten bins of each source miss by 0.10-0.14 "
-                          "(sim: 0.11, -0.14, -0.13; demo: 0.13, -0.12, -0.11); with 5 seeds the simulator meets it "
-                          "and the demo misses one bin by 0.10. Open in issue 19; the method must improve.",
+@pytest.mark.xfail(reason="not met yet: with 3 seeds, 2-4 of the ten bins of each source miss by 0.11-0.13 "
+                          "(sim: -0.11, -0.13; demo: 0.13, -0.12, -0.12, -0.11), in bins of 38-149 cases. "
+                          "Open in issue 19; the method must improve.",
                    strict=False)
 @pytest.mark.parametrize("source", SOURCES)
 def test_rep_p_hit_is_calibrated_in_every_well_filled_bin(results, source):

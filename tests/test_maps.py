@@ -43,6 +43,7 @@ def test_both_backends_draw_svg_and_png(backend, measure, tmp_path):
     assert m.backend == backend and m.edges == EXPECTED_EDGES
     svg = m.to_svg()
     assert "<svg" in svg and "Closed Lost" in svg
+    assert svg.count('<svg style="max-width:100%;height:auto" ') == 1  # fits a notebook's output area
     if measure == "performance":
         assert "10.0 d" in svg and "1.0 h" in svg  # A->C and A->B median waits
     assert m.to_png()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -87,3 +87,62 @@ def test_results_write_plain_json(tmp_path):
     assert written["headline"] == [{"label": "Win rate", "value": 0.25}]
     assert written["table"] == [{"a": 1, "b": None}, {"a": 2, "b": 3.5}]
     assert written["when"] == "2026-07-01T00:00:00+00:00"
+
+
+@pytest.mark.parametrize("annotation, given, expected", [
+    ("list[int]", "[1, 5, 9]", [1, 5, 9]),
+    ("list[int]", "1, 5", [1, 5]),
+    ("list[int]", 4, [4]),
+    ("list[int]", [4, 8], [4, 8]),
+    ("int", "10_000", 10_000),
+    ("int", 12.0, 12),
+    ("float", "0.7", 0.7),
+    ("bool", "false", False),
+    ("bool", True, True),
+    ("Optional[str]", 7, "7"),
+    ("Optional[str]", "None", None),
+    ("Optional[date]", "2026-11-12", "2026-11-12"),
+    ("Optional[date]", None, None),
+    ("str", "UTC", "UTC"),
+])
+def test_parameters_given_as_text_get_their_declared_type(annotation, given, expected):
+    ns = {"__annotations__": {"p": annotation}, "p": given, "other": "[1]"}
+    assert notebook.coerce_parameters(ns) == {"p": expected}
+    assert ns["p"] == expected and ns["other"] == "[1]"  # unannotated names are left alone
+
+
+@pytest.mark.parametrize("annotation, given, words", [
+    ("list[int]", "[1, x]", "a list of whole numbers"),
+    ("list[int]", "[1.5]", "a list of whole numbers"),
+    ("list[int]", "[]", "a list of whole numbers"),
+    ("int", "ten", "a whole number"),
+    ("int", 2.5, "a whole number"),
+    ("bool", "maybe", "True or False"),
+    ("Optional[date]", "next friday", "a date"),
+    ("int", None, "cannot be empty"),
+])
+def test_parameters_that_do_not_fit_are_refused_with_name_value_and_example(annotation, given, words):
+    with pytest.raises(WorkbenchError, match=words) as err:
+        notebook.coerce_parameters({"__annotations__": {"weeks": annotation}, "weeks": given})
+    assert "parameter 'weeks'" in str(err.value) and "-p weeks" in str(err.value)
+
+
+def test_progress_bars_are_text_on_stderr_outside_a_jupyter_session(monkeypatch, capsys):
+    from tqdm.notebook import tqdm_notebook
+    from tqdm.std import tqdm as text_bar
+
+    from workbench.progress import tqdm
+
+    monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
+    bar = tqdm(total=2, desc="work")
+    assert type(bar) is text_bar
+    bar.update(2)
+    bar.close()
+    assert "work: 100%" in capsys.readouterr().err
+    monkeypatch.setenv("TQDM_DISABLE", "1")  # what the report sets: no bar on a page, even one asked for
+    quiet = tqdm(total=2, desc="work", disable=False)
+    quiet.update(2)
+    quiet.close()
+    assert quiet.disable and capsys.readouterr().err == ""
+    monkeypatch.setenv("JPY_SESSION_NAME", "/home/ann/01_process_discovery.ipynb")
+    assert isinstance(tqdm(total=1, disable=True), tqdm_notebook)

@@ -42,7 +42,7 @@ _LAZY = {
 _MODULES = (
     "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine",
     "errors", "figures", "filters", "forecast", "groups", "io", "kpis", "maps", "notebook", "performers",
-    "profile", "profile_fit", "references", "report", "root_causes", "schema", "snapshot", "stats", "synth",
+    "profile", "profile_fit", "progress", "references", "report", "root_causes", "schema", "snapshot", "stats", "synth",
     "validation",
 )
 

@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from .progress import tqdm
 from . import engine, schema, stats
 from .calendar import happened, shift_quarter, to_utc
 from .calendar import DAY_S

@@ -86,13 +86,16 @@ class ProcessMap:
     figure: Any = field(repr=False)
 
     def to_svg(self) -> str:
-        """The map as SVG text."""
+        """The map as SVG text, shrinking to the width of the page or output area it is shown in."""
         if self.backend == "graphviz":
-            return self.figure.pipe(format="svg").decode("utf-8")
-        buf = io.StringIO()
-        with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: searchable, smaller
-            self.figure.savefig(buf, format="svg", bbox_inches="tight")
-        return buf.getvalue()
+            svg = self.figure.pipe(format="svg").decode("utf-8")
+        else:
+            buf = io.StringIO()
+            with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: searchable, smaller
+                self.figure.savefig(buf, format="svg", bbox_inches="tight")
+            svg = buf.getvalue()
+        # A wide process (two dozen activities) is drawn wider than a notebook's output area.
+        return svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
 
     def to_png(self, dpi: int = 120) -> bytes:
         """The map as PNG bytes."""

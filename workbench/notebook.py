@@ -32,6 +32,106 @@ READ_OPTIONS = {"kind": "auto", "mapping": None, "quotas": None, "reps": None, "
                 "timezone": "UTC", "sheet": None}
 
 
+def coerce_parameters(namespace: dict) -> dict:
+    """Give the parameters of a notebook the types its parameters cell declares, in place.
+
+    The parameters cell annotates each parameter (``n_draws: "int" = 10_000``),
+    which is also what ``papermill --help-notebook`` shows. ``papermill -p``
+    passes a list or a date as text, and a number where text was meant; this
+    turns ``"[1, 5, 9]"`` into a list, ``"2026-11-12"`` into a checked date
+    string, ``7`` into ``"7"`` for a text parameter, and refuses what does not
+    fit with the parameter's name, its value and what to give instead.
+
+    Parameters
+    ----------
+    namespace : dict
+        The notebook's ``globals()`` (its ``__annotations__`` say the types).
+
+    Returns
+    -------
+    dict
+        The annotated parameters with their values.
+
+    Examples
+    --------
+    >>> ns = {"__annotations__": {"weeks": "list[int]", "team": "Optional[str]"}, "weeks": "[1, 5]", "team": 7}
+    >>> coerce_parameters(ns)
+    {'weeks': [1, 5], 'team': '7'}
+    """
+    out = {}
+    for name, annotation in namespace.get("__annotations__", {}).items():
+        if name in namespace:
+            namespace[name] = out[name] = _coerced(name, namespace[name], str(annotation))
+    return out
+
+
+def _coerced(name: str, value: object, annotation: str) -> object:
+    import ast
+
+    kind = annotation.replace(" ", "")
+    optional = kind.startswith("Optional[")
+    kind = kind.removeprefix("Optional[").removesuffix("]") if optional else kind
+    if value is None or (optional and isinstance(value, str) and value.strip() in ("", "None", "null")):
+        if optional:
+            return None
+        raise WorkbenchError(f"parameter {name!r} cannot be empty; it is {_kind_words(kind)}.",
+                             hint=f"give it as -p {name} VALUE, or leave it out for its default.")
+
+    def refuse() -> WorkbenchError:
+        return WorkbenchError(f"parameter {name!r} is {value!r}, which is not {_kind_words(kind)}.",
+                              hint=f"give it as -p {name} {_EXAMPLES.get(kind, 'VALUE')}.")
+
+    text = value.strip() if isinstance(value, str) else None
+    if kind == "str":
+        return str(value)
+    if kind == "bool":
+        if isinstance(value, bool):
+            return value
+        words = {"true": True, "yes": True, "1": True, "false": False, "no": False, "0": False}
+        if str(value).strip().lower() in words:
+            return words[str(value).strip().lower()]
+        raise refuse()
+    if kind in ("int", "float"):
+        try:
+            number = float(text.replace("_", "")) if text is not None else float(value)
+        except (TypeError, ValueError):
+            raise refuse() from None
+        if kind == "float":
+            return number
+        if not number.is_integer():
+            raise refuse()
+        return int(number)
+    if kind == "list[int]":
+        if text is not None:
+            try:
+                value = ast.literal_eval(text if text.startswith(("[", "(")) else f"[{text}]")
+            except (ValueError, SyntaxError):
+                raise refuse() from None
+        items = list(value) if isinstance(value, (list, tuple)) else [value]
+        if not items or not all(isinstance(v, int) and not isinstance(v, bool) for v in items):
+            raise refuse()
+        return items
+    if kind == "date":
+        try:
+            stamp = pd.Timestamp(value)
+        except (TypeError, ValueError):
+            raise refuse() from None
+        if pd.isna(stamp):
+            raise refuse()
+        return str(value) if isinstance(value, str) else stamp
+    raise WorkbenchError(f"parameter {name!r} is annotated {annotation!r}, a type the notebooks do not use.",
+                         hint="annotate it str, int, float, bool, date or list[int], optionally Optional[...].")
+
+
+_EXAMPLES = {"int": "7", "float": "0.9", "bool": "True", "list[int]": '"[1, 5, 9]"', "date": "2026-11-12"}
+
+
+def _kind_words(kind: str) -> str:
+    return {"str": "text", "int": "a whole number", "float": "a number", "bool": "True or False",
+            "list[int]": "a list of whole numbers such as [1, 5, 9]",
+            "date": "a date such as 2026-11-12"}.get(kind, kind)
+
+
 def _inputs_key(log: str | Path, **options: object) -> tuple:
     """What identifies a :func:`load`: its options, and each input file's path, size and
     modification time."""

@@ -17,8 +17,8 @@ import math
 from collections.abc import Sequence
 
 import pandas as pd
-from tqdm.auto import tqdm
 
+from .progress import tqdm
 from . import engine, kpis
 from .conformance import prepared_events
 from .calendar import DAY_S

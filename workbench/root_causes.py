@@ -17,8 +17,8 @@ import warnings
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from .progress import tqdm
 from . import schema, stats
 from .bottlenecks import stage_durations
 from .kpis import case_table

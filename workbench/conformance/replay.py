@@ -11,8 +11,8 @@ from multiprocessing import get_all_start_methods, get_context
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from .. import discovery
 from ..profile import SalesProcessProfile, get_profile
 from ..schema import ACTIVITY, CASE, TIMESTAMP, check_log

@@ -6,8 +6,8 @@ from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..groups import labelled
 from ..profile import SalesProcessProfile
 from ..schema import CASE, require

@@ -26,10 +26,10 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from tqdm.auto import tqdm
 
 from sklearn.base import BaseEstimator, clone
 
+from ..progress import tqdm
 from .. import schema
 from ..calendar import WEEKS, quarter_bounds, quarter_of, shift_quarter, to_utc, week_starts
 from ..errors import WorkbenchError

@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import numpy as np
 import pyarrow as pa
-from tqdm.auto import tqdm
 
+from ..progress import tqdm
 from ..schema import DEVIATION_KINDS as KINDS
 from .config import ACTIVITIES, CLOSE_SLOT, CUSTOMER_TYPES, Config, DAY_S, FOLLOW_UP, LEAD_SOURCES, MANDATORY, MILESTONES, N_STAGES, PRODUCTS, PROPOSAL, QUALIFICATION, SEGMENTS, WON, seeded_rng
 from .organisation import Organisation, draw_organisation, id_width
