@@ -164,12 +164,39 @@ def test_index_renders_in_headless_chromium(report):
         page.wait_for_load_state("load")
         images = page.evaluate("Array.from(document.images).map(i => [i.src, i.complete && i.naturalWidth > 0])")
         title = page.title()
+        # Every page loads offline: nothing is fetched from the internet (CI and clients may have none).
+        for name in NOTEBOOKS:
+            page.goto((report / f"{name}.html").as_uri())
+            page.wait_for_load_state("load")
         browser.close()
     assert title == "Sales process report 2026Q4"
     with_figures = [n for n in NOTEBOOKS if _json(report, n)["figures"]]
     assert len(images) == len(with_figures) >= 3  # the first figure of each page that has one
     assert all(ok for _, ok in images), images
     assert errors == []
+
+
+def test_pages_write_numbers_and_headers_for_people(report):
+    import re
+
+    for name in NOTEBOOKS:
+        html = (report / f"{name}.html").read_text(encoding="utf-8")
+        html = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S)
+        html = re.sub(r'src="data:[^"]*"', " ", html)
+        text = re.sub(r"<[^>]+>", " ", html)
+        assert not re.findall(r"(?<![\w.])\d(?:\.\d+)?e[+-]\d+\b", text, flags=re.I), name  # 3.36e-02
+        headers = re.findall(r"<th[^>]*>([^<]*)</th>", html)
+        assert headers, name
+        assert not [h for h in headers if "_" in h], (name, [h for h in headers if "_" in h])
+
+
+def test_pages_load_no_script_from_the_internet(report):
+    import re
+
+    for page in report.glob("*.html"):
+        html = page.read_text(encoding="utf-8")
+        assert not re.search(r"<script[^>]+src=[\"']https?:", html), page.name
+        assert not re.search(r"import\([\"']https?:", html), page.name
 
 
 def test_pages_carry_no_warnings_or_errors(report):

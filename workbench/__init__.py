@@ -42,8 +42,8 @@ _LAZY = {
 _MODULES = (
     "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine",
     "errors", "figures", "filters", "forecast", "groups", "io", "kpis", "maps", "notebook", "performers",
-    "profile", "profile_fit", "progress", "references", "report", "root_causes", "schema", "snapshot", "stats", "synth",
-    "validation",
+    "profile", "profile_fit", "progress", "references", "report", "root_causes", "schema", "snapshot", "stats",
+    "synth", "tables", "validation",
 )
 
 __all__ = ["WorkbenchError", "SalesProcessProfile", "PPVVC", "SALESFORCE", "get_profile", "load_profile", *_LAZY]

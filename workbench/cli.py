@@ -74,6 +74,7 @@ def _report(args: argparse.Namespace) -> int:
         lifecycle=args.lifecycle,
         after_close=args.after_close,
         anonymize=args.anonymize,
+        currency=args.currency,
         team=args.team,
         region=args.region,
         seed=args.seed,
@@ -138,6 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--region", help="report on this region only")
     report.add_argument("--anonymize", action="store_true", help="replace names by stable pseudonyms")
     report.add_argument("--seed", type=int, default=0)
+    report.add_argument("--currency", default="", help="symbol written before money on the pages, e.g. $ or €")
     report.add_argument("--out", type=Path, default=Path("reports"))
     report.add_argument("--timeout", type=int, default=600, help="seconds allowed per notebook cell")
     report.add_argument("--jobs", type=int, help="notebooks run at a time (default: 2 for logs under two "

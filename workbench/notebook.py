@@ -258,27 +258,6 @@ def show(table: pd.DataFrame, empty: str) -> pd.DataFrame | None:
     return table
 
 
-def formatted(table: pd.DataFrame, *, percent=(), money=(), counts=()) -> pd.DataFrame:
-    """``table`` as text for a page: percentages with one decimal, money and counts with thousands
-    separators, other numbers with two decimals, blanks for missing values.
-
-    Examples
-    --------
-    >>> formatted(pd.DataFrame({"error": [0.0412, None], "amount": [1234567.0, 5.0]}), percent=["error"],
-    ...           money=["amount"]).to_dict("list")
-    {'error': ['4.1%', ''], 'amount': ['1,234,567', '5']}
-    """
-    out = table.copy().astype(object)
-    for c in table.columns:
-        values = table[c]
-        if not pd.api.types.is_numeric_dtype(values):
-            out[c] = values.where(values.notna(), "").astype(str)
-            continue
-        fmt = ("{:.1%}" if c in percent else "{:,.0f}" if c in money or c in counts else "{:,.2f}").format
-        out[c] = [("" if pd.isna(v) else fmt(v)) for v in values]
-    return out
-
-
 def _plain(value: object) -> object:
     """JSON-safe version of numpy / pandas scalars and containers."""
     if isinstance(value, dict):
@@ -378,6 +357,7 @@ def setup(
     output_dir: str | Path | None = None,
     quarter: str | None = None,
     as_of: str | None = None,
+    currency: str = "",
     **load_options,
 ):
     """Everything a report notebook does after its parameters cell.
@@ -389,7 +369,9 @@ def setup(
     happened by the as-of date (a report as of a past date sees only what was
     known then) and opens the notebook's :class:`Results`, which writes to
     ``output_dir`` (default :data:`DEFAULT_OUTPUT_DIR` in the working folder,
-    created when missing).
+    created when missing). Every table the notebook displays is then written for
+    people (:func:`workbench.tables.install`: headers in words, money with
+    ``currency``, percentages, days; long tables cut, whole in ``tables/``).
 
     Returns
     -------
@@ -399,6 +381,7 @@ def setup(
 
     import matplotlib
 
+    from . import tables
     from .calendar import happened, resolve_period
 
     warnings.filterwarnings("ignore", category=FutureWarning)
@@ -413,6 +396,7 @@ def setup(
                         "quotas": load_options.get("quotas") or demo["quotas"]}
     output_dir = Path(DEFAULT_OUTPUT_DIR if output_dir is None else output_dir)
     (output_dir / "figures").mkdir(parents=True, exist_ok=True)
+    tables.install(currency=currency, folder=output_dir / "tables", prefix=name)
     data = load(log, **load_options)
     if data.profile.derived or "Note:" in data.profile_note:
         print(data.profile_note)

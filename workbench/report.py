@@ -90,7 +90,8 @@ def export_html(notebook: Path) -> Path:
     import nbformat
     from nbconvert import HTMLExporter
 
-    exporter = HTMLExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+    exporter = HTMLExporter(template_file=str(Path(__file__).parent / "templates" / "page.html.j2"),
+                            exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     target = notebook.with_suffix(".html")
     target.write_text(body, encoding="utf-8")
@@ -189,6 +190,7 @@ def build_report(
     team: str | None = None,
     region: str | None = None,
     seed: int = 0,
+    currency: str = "",
     out: str | Path = "reports",
     timeout: int = 600,
     jobs: int | None = None,
@@ -200,7 +202,8 @@ def build_report(
 
     The inputs are read as :func:`workbench.io.load_sales_data` reads them (the
     profile, mapping, kind, encoding, dayfirst, timezone, sheet, lifecycle and
-    after_close options are its). ``extra_parameters`` go to every notebook as
+    after_close options are its); ``currency`` is written before money on the pages
+    (:mod:`workbench.tables`). ``extra_parameters`` go to every notebook as
     well (e.g. fewer draws in tests). ``jobs`` notebooks run at a time: by
     default two on a machine with two cores or more when the log has fewer than
     :data:`PARALLEL_BELOW` events, else one (each kernel holds its own copy of
@@ -258,7 +261,7 @@ def build_report(
         pa.default_memory_pool().release_unused()
         parameters = {
             **inputs, "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
-            "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work),
+            "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work), "currency": currency,
         }
         parameters.update(extra_parameters or {})
         names = list(notebooks)
