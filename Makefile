@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 QUARTER ?=
 DEMO := data/demo
 
-.PHONY: report test install demo-data clean
+.PHONY: report test install demo-data clean report-screenshots
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -37,6 +37,10 @@ demo-data: $(DEMO)/events.parquet
 report: $(VENV)/.installed $(DEMO)/events.parquet
 	$(BIN)/workbench report --log $(DEMO)/events.parquet --reps $(DEMO)/reps.csv \
 		--quotas $(DEMO)/quotas.csv $(if $(QUARTER),--quarter $(QUARTER),) --out reports
+
+# For a reviewer, not part of `make test`: the newest report's pages at 1400 px, in its screenshots/.
+report-screenshots: report $(VENV)/.installed-test
+	$(BIN)/python tools/report_screenshots.py reports
 
 test: $(VENV)/.installed-test
 	$(BIN)/python -m pytest

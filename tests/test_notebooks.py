@@ -176,6 +176,22 @@ def test_index_renders_in_headless_chromium(report):
     assert errors == []
 
 
+@pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)")
+def test_report_screenshots_show_every_page_without_sideways_scrolling(report):
+    import importlib.util
+
+    pytest.importorskip("playwright.sync_api")
+    spec = importlib.util.spec_from_file_location("report_screenshots",
+                                                  Path(__file__).parents[1] / "tools" / "report_screenshots.py")
+    tool = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tool)
+    assert tool.newest_report(report.parent) == report
+    widths = tool.screenshots(report)
+    assert sorted(widths) == sorted([*NOTEBOOKS, "index"])
+    assert all(w <= 1400 for w in widths.values()), widths
+    assert all((report / "screenshots" / f"{name}.png").stat().st_size > 10_000 for name in widths)
+
+
 def test_pages_write_numbers_and_headers_for_people(report):
     import re
 
