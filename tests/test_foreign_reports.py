@@ -146,3 +146,22 @@ def test_degenerate_logs_by_hand(reports):
     assert page(reports, "one_activity", "01_process_discovery")["profile"]["stages"] == ["Call"]
     ts = page(reports, "one_timestamp", "02_bottlenecks")
     assert ts["win_rate"] == pytest.approx(1 / 2)
+
+
+def test_pages_carry_no_warning_traceback_or_scientific_notation(reports):
+    """A client's pages read as plain results: no library warning, no traceback, no 3.36e-02."""
+    import re
+
+    import nbformat
+
+    for name, folder in reports.items():
+        for nb in PAGES:
+            cells = nbformat.read(folder / f"{nb}.ipynb", as_version=4).cells
+            noise = [o for c in cells if c.cell_type == "code" for o in c.get("outputs", [])
+                     if o.get("name") == "stderr" or o.get("output_type") == "error"]
+            assert not noise, (name, nb, [o.get("text", o.get("ename", ""))[:300] for o in noise])
+            html = (folder / f"{nb}.html").read_text(encoding="utf-8")
+            html = re.sub(r"<(style|script)[^>]*>.*?</\1>", " ", html, flags=re.S)
+            text = re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]*"', " ", html))
+            assert not re.findall(r"(?<![\w.])\d(?:\.\d+)?e[+-]\d+\b", text, flags=re.I), (name, nb)
+            assert "Traceback" not in text and "Warning" not in text, (name, nb)

@@ -35,9 +35,12 @@ def test_each_kind_of_number_is_written_as_a_manager_reads_it():
 
 
 def test_missing_values_are_blank_and_negative_money_keeps_its_sign():
-    out = tables.for_people(pd.DataFrame({"gap_to_quota": [-4_890.0, float("nan")], "team": [None, "East"]}),
+    out = tables.for_people(pd.DataFrame({"gap_to_quota": [-4_890.0, float("nan")], "team": [None, "East"],
+                                          "deals": pd.array([3, None], dtype="Int64"),
+                                          "created": pd.to_datetime(["2026-01-02", None], utc=True)}),
                             currency="$")
-    assert out.to_dict("list") == {"Gap to quota": ["-$4,890", ""], "Team": ["", "East"]}
+    assert out.to_dict("list") == {"Gap to quota": ["-$4,890", ""], "Team": ["", "East"], "Deals": ["3", ""],
+                                   "Created": ["2026-01-02", ""]}
 
 
 def test_index_becomes_columns_when_it_names_rows_and_disappears_when_it_numbers_them():

@@ -131,7 +131,7 @@ def write(value: object, how: str, currency: str = "") -> str:
     >>> write(1234567.8, "money", "€"), write(0.0336, "percent"), write(3.2e-07, "p"), write(0.0336, "number")
     ('€1,234,568', '3.4%', '< 0.001', '0.034')
     """
-    if value is None or (isinstance(value, float) and math.isnan(value)) or value is pd.NaT:
+    if not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value):  # None, NaN, NaT, pd.NA
         return ""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"

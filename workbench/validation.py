@@ -511,7 +511,7 @@ class CombinedReport:
     def __str__(self) -> str:
         parts = [r.to_text(warnings=False) for r in self.reports.values()]
         if self.warnings:
-            parts.append("Warnings:\n" + "\n".join(f"  - {w}" for w in self.warnings))
+            parts.append("To check:\n" + "\n".join(f"  - {w}" for w in self.warnings))
         return "\n\n".join(parts)
 
     def to_dict(self) -> dict:
