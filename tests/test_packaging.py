@@ -86,8 +86,11 @@ def test_a_wheel_installed_outside_the_checkout_writes_the_report(tmp_path):
     run = dict(cwd=work, check=True, env={**os.environ, "TQDM_DISABLE": "1", "JUPYTER_PATH": str(jupyter)})
     workbench = env_dir / "bin" / "workbench"
     subprocess.run([str(workbench), "demo-data", "--size", "tiny", "--out", "demo"], **run, capture_output=True)
-    subprocess.run([str(workbench), "report", "--log", "demo/events.parquet", "--reps", "demo/reps.csv",
-                    "--quotas", "demo/quotas.csv", "--out", "reports"], **run, capture_output=True)
+    report = subprocess.run([str(workbench), "report", "--log", "demo/events.parquet", "--reps", "demo/reps.csv",
+                             "--quotas", "demo/quotas.csv", "--out", "reports"], **run, capture_output=True, text=True)
+    # A successful report says so and nothing else: no kernel shutdown error, no warning.
+    assert report.stdout.strip().startswith("Report written to"), report.stdout
+    assert "KeyboardInterrupt" not in report.stderr and "ERROR" not in report.stderr, report.stderr[-2000:]
     (quarter,) = (work / "reports").iterdir()
     assert sorted(p.name for p in quarter.glob("*.html")) == [
         "01_process_discovery.html", "02_bottlenecks.html", "03_quota_forecast.html", "04_sales_audit.html",

@@ -46,15 +46,23 @@ def _kernel_manager_class() -> type:
 
     The notebooks carry a client's deals; unencrypted, any process on the machine could
     subscribe to the kernel's outputs, and ipykernel warns about it once per notebook.
+    A kernel that finished its notebook is shut down without the interrupt jupyter_client
+    sends first, which ipykernel reported as an error ("KeyboardInterrupt caught in
+    kernel") after every successful notebook.
     """
     import zmq
     from jupyter_client.manager import AsyncKernelManager
     from traitlets import default
 
-    if "transport_encryption" not in AsyncKernelManager.class_trait_names() or not zmq.has("curve"):
-        return AsyncKernelManager
+    class QuietKernelManager(AsyncKernelManager):
+        async def _async_interrupt_kernel(self) -> None:
+            if not self.shutting_down:
+                await super()._async_interrupt_kernel()
 
-    class EncryptedKernelManager(AsyncKernelManager):
+    if "transport_encryption" not in AsyncKernelManager.class_trait_names() or not zmq.has("curve"):
+        return QuietKernelManager
+
+    class EncryptedKernelManager(QuietKernelManager):
         @default("transport_encryption")
         def _encrypt_when_the_kernel_can(self) -> str:
             return "auto"  # kernels whose spec declares Curve support (ipykernel >= 7.3)
