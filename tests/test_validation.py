@@ -128,6 +128,53 @@ def test_opportunity_row_problem(tmp_path, bad_line, reason, column):
     assert result.log["activity"].tolist() == ["Lead Created", "Qualification", "Closed Won"]
 
 
+# ---------------------------------------------------------------- dates far outside the rest
+
+def _weekly_deals(n: int) -> list[tuple[str, str, str]]:
+    """``n`` deals created weekly from 2025-01-06, each won three weeks later."""
+    start = pd.Timestamp("2025-01-06")
+    out = []
+    for i in range(n):
+        created = start + pd.Timedelta(weeks=i)
+        out += [(f"D{i}", "Lead Created", f"{created:%Y-%m-%d}"),
+                (f"D{i}", "Closed Won", f"{created + pd.Timedelta(weeks=3):%Y-%m-%d}")]
+    return out
+
+
+def test_an_event_dated_far_outside_the_log_is_set_aside_and_does_not_move_the_period(tmp_path):
+    from workbench.calendar import resolve_period
+
+    rows = _weekly_deals(30)  # 2025-01-06 .. 2025-08-18
+    rows.insert(7, ("D3", "Follow-up", "2062-03-04"))  # a typo for 2026? it is data row 8
+    rows.append(("D29", "Follow-up", "2019-05-02"))    # six years before: still the same log
+    text = HEADER.replace(",rep,amount", "") + "".join(f"{c},{a},{t}\n" for c, a, t in rows)
+    result = read_event_log(write(tmp_path, text))
+    assert quarantined(result) == [(8, "timestamp_outlier", "timestamp")]
+    assert result.report.counts.to_dict() == {"timestamp_outlier": 1}
+    assert result.log["timestamp"].max() == pd.Timestamp("2025-08-18", tz="UTC")
+    assert resolve_period(result.log, None, None)[0] == "2025Q3"  # not 2062Q1
+    assert "2019-05-02" in set(result.log["timestamp"].dt.strftime("%Y-%m-%d"))
+    assert "far outside" in REASONS["timestamp_outlier"]
+
+
+def test_a_short_log_keeps_dates_months_apart_and_a_tiny_one_is_not_judged(tmp_path):
+    rows = _weekly_deals(10) + [("N1", "Lead Created", "2026-09-01")]  # a deal a year after the rest
+    text = HEADER.replace(",rep,amount", "") + "".join(f"{c},{a},{t}\n" for c, a, t in rows)
+    assert read_event_log(write(tmp_path, text)).report.rows_quarantined == 0
+    few = _weekly_deals(3) + [("N1", "Lead Created", "2090-01-01")]  # seven dates: too few to judge
+    text = HEADER.replace(",rep,amount", "") + "".join(f"{c},{a},{t}\n" for c, a, t in few)
+    assert read_event_log(write(tmp_path, text, "few.csv")).report.rows_quarantined == 0
+
+
+def test_an_opportunity_with_a_close_date_far_outside_the_others_is_set_aside(tmp_path):
+    lines = [f"O{i},ann,100,{pd.Timestamp('2025-01-06') + pd.Timedelta(weeks=i):%Y-%m-%d},,Won,"
+             f"{pd.Timestamp('2025-02-03') + pd.Timedelta(weeks=i):%Y-%m-%d}\n" for i in range(15)]
+    lines.insert(4, "X,ann,100,2025-03-03,,Won,2205-03-31\n".replace("2205", "2199"))  # data row 5
+    result = read_event_log(write(tmp_path, OPP_HEADER + "".join(lines)), **OPP_OPTIONS)
+    assert quarantined(result) == [(5, "timestamp_outlier", "")]
+    assert result.log["timestamp"].max() < pd.Timestamp("2026-01-01", tz="UTC")
+
+
 # ---------------------------------------------------------------- row problems, reps and quotas
 
 @pytest.mark.parametrize("bad_line, reason, column", [

@@ -18,6 +18,7 @@ from ..validation import (
     as_text,
     check_timezone,
     fail_if_nothing_kept,
+    far_outside,
     parse_amounts,
     parse_timestamps,
 )
@@ -120,6 +121,7 @@ def _events_from_raw(raw: RawTable, *, kind: str, mapping: Mapping[str, Any], da
     flags.flag(activity.isna().to_numpy(), "missing_activity", found[ACTIVITY])
     ts = _parse_dates(frame[found[TIMESTAMP]], found[TIMESTAMP], flags, warnings, dayfirst=dayfirst,
                       timezone=timezone, missing_reason="missing_timestamp")
+    flags.flag(far_outside(ts, ~flags.bad), "timestamp_outlier", found[TIMESTAMP])
     columns: dict[str, pd.Series] = {CASE: case, ACTIVITY: activity, TIMESTAMP: ts}
     if "close_date" in found:
         columns["close_date"] = _parse_dates(frame[found["close_date"]], found["close_date"], flags, warnings,
@@ -265,6 +267,10 @@ def _opportunities_from_raw(raw: RawTable, *, mapping: Mapping[str, Any], labels
     if "close_date" in found:
         close = _parse_dates(frame[found["close_date"]], found["close_date"], flags, warnings, dayfirst=dayfirst,
                              timezone=timezone)
+    # A row whose milestone or close date lies far outside the dates of all the others.
+    every = pd.concat([*dates.values(), close], ignore_index=True)
+    far = far_outside(every, np.tile(~flags.bad, len(dates) + 1)).reshape(len(dates) + 1, -1)
+    flags.flag(far.any(axis=0), "timestamp_outlier", None)
     outcome = _opportunity_outcomes(raw, found, labels, profile, options, flags, warnings)
     closed = (outcome != "open").to_numpy()
     first = pd.DataFrame(dates).min(axis=1)
