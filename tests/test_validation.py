@@ -452,3 +452,15 @@ def test_opportunities_without_final_stage_are_open_with_a_warning(tmp_path):
     result = read_event_log(path, milestones={"Lead Created": "created", "Proposal": "proposal"})
     assert result.log["activity"].tolist() == ["Lead Created", "Proposal"]
     assert any("every deal is taken as still open" in w for w in result.report.warnings)
+
+
+def test_ids_written_as_whole_decimals_are_one_deal_and_a_repeated_header_is_named(tmp_path):
+    text = ("case_id,activity,timestamp,amount,amount\n"
+            "1,Lead Created,2026-01-01,100,5\n"
+            "1.0,Proposal,2026-01-05,100,6\n"      # the same deal, its id turned into a number by a spreadsheet
+            "A1.0,Lead Created,2026-01-02,50,7\n")  # a code, not a number: kept as written
+    result = read_event_log(write(tmp_path, text))
+    assert result.log["case_id"].tolist() == ["1", "1", "A1.0"]
+    assert result.log["amount"].tolist() == [100.0, 100.0, 50.0]  # the first 'amount' column
+    (warning,) = [w for w in result.report.warnings if "header" in w]
+    assert "'amount' 2 times (columns [4, 5])" in warning and "'amount.1'" in warning and "--mapping" in warning

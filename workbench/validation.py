@@ -132,6 +132,18 @@ def as_text(values: pd.Series) -> pd.Series:
     return out.where(out != "", np.nan)
 
 
+def as_id(values: pd.Series) -> pd.Series:
+    """Ids as :func:`as_text` gives them, with a whole number written as a decimal read as that number:
+    ``1.0`` and ``1`` are one deal (a spreadsheet turned some ids into numbers), ``A1.0`` stays.
+
+    Examples
+    --------
+    >>> as_id(pd.Series(["1", "1.0", " 2.00 ", "A1.0", "3.5", None])).tolist()
+    ['1', '1', '2', 'A1.0', '3.5', nan]
+    """
+    return as_text(values).str.replace(r"^(\d+)\.0+$", r"\1", regex=True)
+
+
 def check_timezone(timezone: str) -> str:
     """Return ``timezone`` if pandas knows it, else raise WorkbenchError."""
     try:

@@ -145,6 +145,13 @@ def _read_csv(path: Path, encoding: str) -> tuple[pd.DataFrame, np.ndarray]:
     try:
         frame = pd.read_csv(_io.StringIO(text), sep=sep, dtype="str", keep_default_na=False, na_values=[""],
                             skip_blank_lines=False, engine="c")
+        # pandas renames a repeated header name ('amount' -> 'amount.1'); read_table says so.
+        try:
+            header = next(csv.reader(_io.StringIO(text, newline=""), delimiter=sep), [])
+        except csv.Error:
+            header = []
+        if len(header) == frame.shape[1] and len(set(header)) < len(header):
+            frame.columns = header
         return frame, np.zeros(len(frame), dtype=bool)
     except pd.errors.ParserError:
         return _read_csv_lenient(text, sep, source)
@@ -268,9 +275,16 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8",
         frame = frame.reset_index(drop=True)
         if wrong is None:
             wrong = np.zeros(len(frame), dtype=bool)
+    names = [str(c).strip() for c in frame.columns]
     frame.columns = _dedupe_header([str(c) for c in frame.columns])
     source_row = np.arange(1, len(frame) + 1)
     warnings: list[str] = []
+    for name in dict.fromkeys(n for n in names if n and names.count(n) > 1):
+        where = [i + 1 for i, n in enumerate(names) if n == name]
+        copies = ", ".join(repr(frame.columns[i - 1]) for i in where[1:])
+        warnings.append(f"the header names column {name!r} {len(where)} times (columns {where}); the first is "
+                        f"read as {name!r}, the others as {copies}. Rename them in the file, or map the one you "
+                        f"mean (--mapping).")
     if not isinstance(source, pd.DataFrame) and fmt == "excel" and sheet is None \
             and len(sheets := sheet_names(path)) > 1:
         warnings.append(f"the workbook has {len(sheets)} sheets ({', '.join(repr(s) for s in sheets[:6])}); the first, "

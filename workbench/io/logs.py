@@ -15,6 +15,7 @@ from ..profile_fit import resolve_profile
 from ..schema import ACTIVITY, AMOUNT, CASE, TIMESTAMP
 from ..validation import (
     RowFlags,
+    as_id,
     as_text,
     check_timezone,
     fail_if_nothing_kept,
@@ -115,7 +116,7 @@ def _events_from_raw(raw: RawTable, *, kind: str, mapping: Mapping[str, Any], da
     found = resolve_columns(raw, kind, mapping)
     refuse_double_mapping(raw, found)
     frame, flags = raw.frame, raw.flags
-    case = as_text(frame[found[CASE]])
+    case = as_id(frame[found[CASE]])
     flags.flag(case.isna().to_numpy(), "missing_case_id", found[CASE])
     activity = as_text(frame[found[ACTIVITY]])
     flags.flag(activity.isna().to_numpy(), "missing_activity", found[ACTIVITY])
@@ -259,7 +260,7 @@ def _opportunities_from_raw(raw: RawTable, *, mapping: Mapping[str, Any], labels
     found, milestone_cols = _opportunity_columns(raw, mapping, options)
     refuse_double_mapping(raw, found, {f"milestone {a!r}": c for a, c in milestone_cols.items()})
     frame, flags = raw.frame, raw.flags
-    case = as_text(frame[found[CASE]])
+    case = as_id(frame[found[CASE]])
     flags.flag(case.isna().to_numpy(), "missing_case_id", found[CASE])
     dates = {activity: _parse_dates(frame[column], column, flags, warnings, dayfirst=dayfirst, timezone=timezone)
              for activity, column in milestone_cols.items()}
