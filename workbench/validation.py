@@ -309,40 +309,6 @@ _THOUSANDS_COMMA = r"^[-+]?\d{1,3}(?:,\d{3})+(?:\.\d+)?$"
 _THOUSANDS_DOT = r"^[-+]?\d{1,3}(?:\.\d{3}){2,}(?:,\d+)?$"
 
 
-#: Dates more than this many interquartile ranges before the first quartile or after the third are
-#: outliers (Tukey's "far out").
-OUTLIER_IQRS = 3.0
-
-#: The interquartile range used is at least this long (days): a log of a few months keeps a date a
-#: year off, and at least six years are always kept around the middle half.
-MIN_OUTLIER_IQR_DAYS = 730.0
-
-
-def far_outside(dates: pd.Series, usable: np.ndarray | None = None, *, min_n: int = 20) -> np.ndarray:
-    """Which dates lie far outside the bulk of ``dates``: more than :data:`OUTLIER_IQRS` interquartile
-    ranges (at least :data:`MIN_OUTLIER_IQR_DAYS`) before the first quartile or after the third.
-    Robust to the outliers themselves, and no fixed year range: one event stamped 2062 in a
-    2024-2026 log would otherwise move every page's period. Fewer than ``min_n`` usable dates:
-    none is flagged.
-
-    Examples
-    --------
-    >>> d = pd.Series(pd.date_range("2025-01-01", periods=60, freq="7D", tz="UTC").append(
-    ...     pd.DatetimeIndex(["2062-03-01", "2016-01-01", "2021-06-01"], tz="UTC")))
-    >>> np.flatnonzero(far_outside(d)).tolist()
-    [60, 61]
-    """
-    usable = dates.notna().to_numpy() if usable is None else usable & dates.notna().to_numpy()
-    out = np.zeros(len(dates), dtype=bool)
-    if usable.sum() < min_n:
-        return out
-    t = dates.to_numpy("datetime64[s]").astype("int64").astype(float)
-    q1, q3 = np.percentile(t[usable], [25, 75])
-    margin = OUTLIER_IQRS * max(q3 - q1, MIN_OUTLIER_IQR_DAYS * 86_400)
-    out[usable] = (t[usable] < q1 - margin) | (t[usable] > q3 + margin)
-    return out
-
-
 def parse_amounts(values: pd.Series) -> tuple[pd.Series, np.ndarray, np.ndarray]:
     """Parse money amounts written the ways CRMs and spreadsheets write them.
 
