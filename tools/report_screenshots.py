@@ -49,7 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("report", nargs="?", default="reports", type=Path)
     ap.add_argument("--width", type=int, default=1400)
     args = ap.parse_args(argv)
-    report = newest_report(args.report)
+    report = newest_report(args.report.resolve())  # file URIs need an absolute path
     for name, scroll in screenshots(report, args.width).items():
         print(f"{report / 'screenshots' / name}.png  width {scroll} px"
               f"{'  SCROLLS SIDEWAYS' if scroll > args.width else ''}")
