@@ -146,3 +146,17 @@ def test_progress_bars_are_text_on_stderr_outside_a_jupyter_session(monkeypatch,
     assert quiet.disable and capsys.readouterr().err == ""
     monkeypatch.setenv("JPY_SESSION_NAME", "/home/ann/01_process_discovery.ipynb")
     assert isinstance(tqdm(total=1, disable=True), tqdm_notebook)
+
+
+def test_the_salt_file_is_readable_by_its_owner_only(tmp_path, monkeypatch):
+    import stat
+
+    from workbench.anonymize import default_salt
+
+    monkeypatch.delenv("WORKBENCH_SALT", raising=False)
+    monkeypatch.setenv("XDG_CONFIG_HOME", str(tmp_path))
+    salt = default_salt()
+    path = tmp_path / "workbench" / "salt"
+    assert path.read_text() == salt and len(salt) == 32
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert default_salt() == salt  # made once, then kept

@@ -6,14 +6,21 @@ to their JSON files are checked against values computed here from the raw demo f
 generator's ground truth.
 """
 
+import base64
 import json
+import os
+import re
 import shutil
+import stat
+import zlib
+from collections.abc import Iterator
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from workbench.calendar import quarter_bounds
+from workbench.calendar import quarter_bounds, quarter_of
 from workbench.report import NOTEBOOKS, build_report
 from workbench.cli import main
 
@@ -44,10 +51,22 @@ def report(demo, tmp_path_factory) -> Path:
     return folder
 
 
+#: Folders and file names a client's inputs could carry; an anonymised report must not name them.
+CLIENT_PATH = ("acme-confidential", "q4-export-7731")
+
+
 @pytest.fixture(scope="module")
 def anonymous_report(demo, tmp_path_factory, monkeypatch_module) -> Path:
+    """The demo inputs renamed as a client's, reported anonymised for one team."""
     monkeypatch_module.setenv("WORKBENCH_SALT", "test-salt")
-    return _report(demo, tmp_path_factory.mktemp("anonymous"), anonymize=True).parent
+    folder = tmp_path_factory.mktemp("inputs").joinpath(*CLIENT_PATH)
+    folder.mkdir(parents=True)
+    inputs = {name: shutil.copy(demo[name], folder / f"acme_{demo[name].name}") for name in ("events", "reps",
+                                                                                              "quotas")}
+    team = pd.read_csv(demo["reps"])["team"].iloc[0]
+    return build_report(log=inputs["events"], reps=inputs["reps"], quotas=inputs["quotas"], team=team,
+                        out=tmp_path_factory.mktemp("anonymous"), extra_parameters=FAST, timeout=300,
+                        anonymize=True).parent
 
 
 @pytest.fixture(scope="module")
@@ -119,7 +138,18 @@ def test_audit_counts_quotas_and_data_quality(report, demo):
     current = quotas[quotas["quarter"] == "2026Q4"]
     assert len(results["quota_realism"]) == current["rep"].nunique()
     assert {r["verdict"] for r in results["quota_realism"]} <= {"out of reach", "soft", "realistic", "no history"}
-    assert results["rows_in"] == len(pd.read_parquet(demo["events"]))
+    events = pd.read_parquet(demo["events"])
+    assert results["rows_in"] == len(events)
+    # the findings are records; the demo starts and ends inside a quarter, which the audit says
+    findings = {(f["kind"], f["examples"][0]["value"] if f["examples"] else None): f for f in results["findings"]}
+    first, last = events["timestamp"].min(), events["timestamp"].max()
+    start_quarter, end_quarter = quarter_bounds(quarter_of(first)), quarter_bounds(quarter_of(last))
+    head = findings[("partial_period", quarter_of(first))]
+    assert head["count"] == int(np.ceil((start_quarter[1] - first).total_seconds() / 86400))
+    tail = findings[("partial_period", quarter_of(last))]
+    assert tail["count"] == int(np.ceil((last - end_quarter[0]).total_seconds() / 86400))
+    set_aside = [f for f in results["findings"] if f["kind"] == "set_aside"]
+    assert sum(f["count"] for f in set_aside) == results["rows_quarantined"]
 
 
 def _real_names(demo) -> set[str]:
@@ -136,17 +166,63 @@ def _output_text(report: Path) -> str:
                      if p.is_file() and p.suffix in {".html", ".ipynb", ".json", ".svg"})
 
 
-def test_anonymized_report_shows_no_real_name(anonymous_report, report, demo):
-    names = _real_names(demo)
+def _png_text(data: bytes) -> str:
+    """The text chunks of a PNG (where metadata such as a source path would be)."""
+    out, i = [], 8
+    while i + 8 <= len(data):
+        n, kind = int.from_bytes(data[i:i + 4], "big"), data[i + 4:i + 8]
+        body = data[i + 8:i + 8 + n]
+        if kind in (b"tEXt", b"iTXt"):
+            out.append(body.decode("latin-1"))
+        elif kind == b"zTXt":
+            key, _, rest = body.partition(b"\0")
+            out.append(key.decode("latin-1") + zlib.decompress(rest[1:]).decode("latin-1"))
+        i += 12 + n
+    return "\n".join(out)
+
+
+def _every_text(report: Path) -> Iterator[tuple[Path, str]]:
+    """Every file's text, PNG metadata, and the text of every base64 payload (images in notebooks)."""
+    for path in report.rglob("*"):
+        if not path.is_file():
+            continue
+        data = path.read_bytes()
+        yield path, data.decode("utf-8", errors="ignore") + (_png_text(data) if path.suffix == ".png" else "")
+        for match in re.finditer(rb"[A-Za-z0-9+/\n]{200,}={0,2}", data):
+            payload = base64.b64decode(match.group(0).replace(b"\n", b""), validate=False)
+            png = _png_text(payload) if payload.startswith(b"\x89PNG") else ""
+            yield path, payload.decode("utf-8", errors="ignore") + png
+
+
+def _identifying(demo) -> set[str]:
+    events = pd.read_parquet(demo["events"])
     reps = pd.read_csv(demo["reps"])
-    # The check can fail: the plain report does show the reps and teams by name.
-    plain = _output_text(report)
-    assert all(rep in plain for rep in reps["rep"])
-    assert all(team in plain for team in reps["team"])
-    text = _output_text(anonymous_report)
-    leaked = sorted(n for n in names if n in text)
-    assert not leaked, f"real names in the anonymised report: {leaked[:5]}"
-    assert "Rep " in text
+    ids = set(events["case_id"].astype(str))
+    return (_real_names(demo) | set(reps["region"]) | {i for i in ids if len(i) > 4} | set(CLIENT_PATH)
+            | {f"acme_{demo[n].name}" for n in ("events", "reps", "quotas")})
+
+
+def test_anonymized_report_names_no_one_no_deal_no_path_and_no_filter_value(anonymous_report, report, demo):
+    needles = _identifying(demo)
+    # The check can fail: the plain report does show the reps, teams and deals by name.
+    plain = "\n".join(text for _, text in _every_text(report))
+    reps = pd.read_csv(demo["reps"])
+    assert all(rep in plain for rep in reps["rep"]) and all(team in plain for team in reps["team"])
+    assert any(i in plain for i in needles - _real_names(demo))
+    leaked = {(needle, path.name) for path, text in _every_text(anonymous_report) for needle in needles
+              if needle in text}
+    assert not leaked, f"identifying text in the anonymised report: {sorted(leaked)[:5]}"
+    text = (anonymous_report / "02_bottlenecks.html").read_text(encoding="utf-8")
+    assert "Rep " in text and "Team " in text
+    executed = json.loads((anonymous_report / "01_process_discovery.ipynb").read_text(encoding="utf-8"))
+    assert executed["metadata"]["papermill"]["parameters"]["team"].startswith("Team ")
+
+
+def test_report_folder_follows_the_umask(report):
+    mask = os.umask(0)
+    os.umask(mask)
+    assert stat.S_IMODE(report.stat().st_mode) == 0o777 & ~mask
+    assert stat.S_IMODE((report / "index.html").stat().st_mode) == 0o666 & ~mask
 
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="Debian's chromium is not installed (CI installs it)")

@@ -1,8 +1,13 @@
 """The report command: parameters checked first, failures named, nothing half-written."""
 
+import contextlib
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import nbformat
@@ -53,7 +58,11 @@ def test_resolve_period_rejects_bad_parameters(small_log, quarter, as_of, messag
 
 def _notebook(path: Path, body: str) -> None:
     nb = new_notebook()
-    params = new_code_cell('log = None\noutput_dir = "."')
+    # the parameters a report gives (papermill passes a notebook only those it declares)
+    params = new_code_cell("\n".join(f"{name} = None" for name in (
+        "log", "kind", "mapping", "quotas", "reps", "profile", "encoding", "dayfirst", "timezone", "sheet",
+        "lifecycle", "after_close", "quarter", "as_of", "team", "region", "seed", "anonymize", "currency")) +
+        '\noutput_dir = "."')
     params.metadata["tags"] = ["parameters"]
     nb.cells = [new_markdown_cell("# A test page"), params, new_code_cell(body)]
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3", "language": "python"}
@@ -68,9 +77,14 @@ def test_failing_notebook_fails_the_report_naming_it_and_leaves_nothing(tmp_path
     _notebook(notebooks / "01_ok.ipynb", 'import json; json.dump({"headline": []}, open("01_ok.json", "w"))')
     _notebook(notebooks / "02_broken.ipynb", "raise ValueError('boom in the analysis')")
     out = tmp_path / "reports"
-    with pytest.raises(WorkbenchError, match=r"notebook 02_broken failed in cell \d+: ValueError: boom"):
+    with pytest.raises(WorkbenchError, match=r"notebook 02_broken failed in cell \d+: ValueError: boom") as raised:
         build_report(log=log, out=out, notebooks=("01_ok", "02_broken"), notebook_dir=notebooks, timeout=60)
-    assert list(out.iterdir()) == []  # no report, no temporary folder
+    assert [p.name for p in out.iterdir()] == ["failed"]  # no report, no temporary folder, no lock
+    # the failed notebook is kept outside the report, executed up to the failing cell, and the error names it
+    (kept,) = (out / "failed").iterdir()
+    assert kept.name == "02_broken.ipynb" and raised.value.file == str(kept)
+    cells = nbformat.read(kept, as_version=4).cells
+    assert any(o.get("ename") == "ValueError" for c in cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
 def test_notebooks_run_on_a_kernel_with_encrypted_channels(tmp_path, capfd):
@@ -185,3 +199,96 @@ def test_the_report_reads_the_files_with_the_options_check_takes(tmp_path, monke
     page = index.read_text(encoding="utf-8")
     assert "<th>Won at</th><td>2026-03-09 07:00:00+00:00</td>" in page  # 10:00 in Moscow, 9 March
     assert "<th>Rep</th><td>Иван</td>" in page
+
+
+# ---------------------------------------------------------------- interrupts and a second report at once
+
+RUNNER = """
+import sys
+from pathlib import Path
+import workbench.report as report
+from workbench import cli
+build = report.build_report
+report.build_report = lambda **kw: build(**kw, notebooks=("01_ok",), notebook_dir=Path(sys.argv[1]))
+sys.exit(cli.main(sys.argv[2:]))
+"""
+
+
+def _start_report(tmp_path: Path, small_log: pd.DataFrame, body: str) -> tuple[subprocess.Popen, Path, dict]:
+    """``workbench report`` in a process of its own, on one notebook that runs ``body``; TMPDIR is ours."""
+    notebooks = tmp_path / "nbs"
+    notebooks.mkdir(exist_ok=True)
+    _notebook(notebooks / "01_ok.ipynb", body)
+    small_log.to_csv(tmp_path / "log.csv", index=False)
+    env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
+    (tmp_path / "tmp").mkdir(exist_ok=True)
+    out = tmp_path / "reports"
+    argv = [sys.executable, "-c", RUNNER, str(notebooks), "report", "--log", str(tmp_path / "log.csv"),
+            "--out", str(out)]
+    return subprocess.Popen(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True), out, env
+
+
+def _wait_for(condition, what: str, process: subprocess.Popen, limit: float = 120) -> object:
+    """Poll ``condition`` until it gives something (a hang guard, not a timing assertion)."""
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if (found := condition()):
+            return found
+        if process.poll() is not None:
+            pytest.fail(f"the report ended before {what}: {process.communicate()}")
+        time.sleep(0.2)
+    process.kill()
+    pytest.fail(f"no {what} within {limit} s")
+
+
+def _kernels(process: subprocess.Popen) -> list:
+    """The report's kernels: in sessions of their own, so found by the parent pid they were given."""
+    import psutil
+
+    found = []
+    for p in psutil.process_iter(["cmdline", "environ"]):
+        with contextlib.suppress(psutil.Error):
+            if "ipykernel_launcher" in " ".join(p.info["cmdline"] or []) and \
+                    (p.info["environ"] or {}).get("JPY_PARENT_PID") == str(process.pid):
+                found.append(p)
+    return found
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("signum", [signal.SIGINT, signal.SIGTERM], ids=["ctrl-c", "sigterm"])
+def test_an_interrupted_report_kills_its_kernels_and_leaves_the_previous_report(tmp_path, small_log, signum):
+    previous = tmp_path / "reports" / "2026Q3"
+    previous.mkdir(parents=True)
+    (previous / "index.html").write_text("the previous report")
+    process, out, env = _start_report(tmp_path, small_log, "import time\ntime.sleep(600)")
+    kernels = _wait_for(lambda: _kernels(process), "kernel", process)
+    time.sleep(1)  # the kernel is in the sleeping cell
+    process.send_signal(signum)
+    _, err = process.communicate(timeout=60)
+    assert process.returncode == 128 + signum
+    assert f"stopped ({signal.Signals(signum).name})" in err and "Traceback" not in err
+    import psutil
+
+    assert not [k for k in kernels if k.is_running() and k.status() != psutil.STATUS_ZOMBIE], "a kernel is left"
+    assert sorted(p.name for p in out.iterdir()) == ["2026Q3"]  # no temporary folder, no lock
+    assert (previous / "index.html").read_text() == "the previous report"
+    # the validated inputs are gone with their folder (the engine's spill folder may stay)
+    assert [p.name for p in (tmp_path / "tmp").iterdir()] in ([], ["workbench-duckdb"])
+    assert not list(tmp_path.rglob("*.pickle"))
+
+
+@pytest.mark.slow
+def test_a_second_report_into_the_same_folder_is_refused_naming_the_lock(tmp_path, small_log):
+    body = ("import json, pathlib, time\ntime.sleep(3)\n"
+            "pathlib.Path(output_dir, '01_ok.json').write_text(json.dumps({'headline': []}))")
+    first, out, env = _start_report(tmp_path, small_log, body)
+    lock = out / ".2026Q3.lock"
+    _wait_for(lambda: lock.exists() and lock.read_text().strip(), "lock", first)
+    second = subprocess.run([sys.executable, "-c", RUNNER, str(tmp_path / "nbs"), "report", "--log",
+                             str(tmp_path / "log.csv"), "--out", str(out)], env=env, capture_output=True,
+                            text=True, timeout=300)
+    assert second.returncode == 2
+    assert str(lock) in second.stderr and f"pid {first.pid}" in second.stderr
+    first.communicate(timeout=300)
+    assert first.returncode == 0
+    assert (out / "2026Q3" / "index.html").exists() and not lock.exists()

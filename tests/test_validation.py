@@ -420,7 +420,8 @@ def test_report_text_dict_and_frame(tmp_path):
     report = read_event_log(path).report
     assert isinstance(report, ValidationReport)
     text = str(report)
-    assert str(path) in text
+    assert f"Validation of {path.name} (event log)" in text
+    assert str(path.parent) not in text  # a page or a shared terminal log names no folder of the client's
     assert "rows read                 5" in text
     assert "unparseable_timestamp        2" in text and REASONS["unparseable_timestamp"] in text
     assert "negative_amount              1" in text
@@ -462,5 +463,11 @@ def test_ids_written_as_whole_decimals_are_one_deal_and_a_repeated_header_is_nam
     result = read_event_log(write(tmp_path, text))
     assert result.log["case_id"].tolist() == ["1", "1", "A1.0"]
     assert result.log["amount"].tolist() == [100.0, 100.0, 50.0]  # the first 'amount' column
-    (warning,) = [w for w in result.report.warnings if "header" in w]
-    assert "'amount' 2 times (columns [4, 5])" in warning and "'amount.1'" in warning and "--mapping" in warning
+    found = {f.kind: f for f in result.report.findings}
+    header = found["duplicate_column"]
+    assert (header.column, header.count) == ("amount", 2)
+    assert "'amount' 2 times (columns 4, 5)" in header.message and "'amount.1'" in header.message
+    assert "--mapping" in header.todo
+    ids = found["id_collision"]
+    assert (ids.column, ids.count) == ("case_id", 1) and "'1' / '1.0'" in ids.message
+    assert [e["row"] for e in ids.examples] == [1, 2]

@@ -41,7 +41,7 @@ _LAZY = {
 #: The modules, reachable as ``wb.kpis`` without importing them first.
 _MODULES = (
     "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine",
-    "errors", "figures", "filters", "forecast", "groups", "io", "kpis", "maps", "notebook", "performers",
+    "errors", "figures", "filters", "findings", "forecast", "groups", "io", "kpis", "maps", "notebook", "performers",
     "profile", "profile_fit", "progress", "references", "report", "root_causes", "schema", "snapshot", "stats",
     "synth", "tables", "validation",
 )

@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import pandas as pd
 
+from .audit import data_quality, reps_findings
 from .errors import WorkbenchError
 from .io import LoadResult, load_table, read_event_log, read_table
 from .validation import ValidationReport, fail_if_nothing_kept
@@ -30,8 +31,9 @@ def quarantine_path(path: str | Path) -> Path:
 def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, Any] | str | None = None,
                dayfirst: bool = False, timezone: str = "UTC", encoding: str = "utf-8",
                sheet: str | int | None = None, lifecycle: str = "complete", after_close: str = "auto",
-               profile: Any = None, log: Any = None) -> tuple[ValidationReport, Path | None]:
-    """Validate an input file and write its quarantine table next to it.
+               profile: Any = None, log: Any = None,
+               lookups: Mapping[str, Any] | None = None) -> tuple[ValidationReport, Path | None]:
+    """Validate an input file, audit its data and write its quarantine table next to it.
 
     Parameters
     ----------
@@ -46,11 +48,17 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
         As for :func:`workbench.io.read_event_log`; the report says which
         process profile reads the log and what it does not know.
     log : path or DataFrame, optional
-        For a quota table: the event log whose reps and teams the quotas must name.
+        For a quota table: the event log whose reps and teams the quotas must name;
+        for a reps table: the log whose reps it should list (reps without deals,
+        deals of reps it lacks).
+    lookups : mapping, optional
+        For an event log: column -> master table whose key column lists the
+        valid values (:func:`workbench.audit.data_quality`).
 
     Returns
     -------
     report : ValidationReport
+        With every finding of :func:`workbench.audit.data_quality` in ``findings``.
     quarantine : Path or None
         ``<name>.quarantine.csv`` beside the input, or None when no row was set
         aside (a stale one from an earlier check is then removed).
@@ -68,10 +76,13 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
     """
     path = Path(path)
     raw = read_table(path, encoding=encoding, sheet=sheet)
-    if log is not None and kind in ("auto", "quotas") and not isinstance(log, (LoadResult, pd.DataFrame)):
+    if log is not None and not isinstance(log, (LoadResult, pd.DataFrame)):
         log = read_event_log(log, dayfirst=dayfirst, timezone=timezone, encoding=encoding, profile=profile)
     result = load_table(raw, kind, mapping=mapping, profile=profile, dayfirst=dayfirst, timezone=timezone,
                         lifecycle=lifecycle, after_close=after_close, log=log)
+    result.report.findings = data_quality(result, lookups=lookups)
+    if result.report.kind == "reps" and log is not None:
+        result.report.findings += reps_findings(log.log if isinstance(log, LoadResult) else log, result.log)
     out: Path | None = quarantine_path(path)
     try:
         if result.quarantine.empty:

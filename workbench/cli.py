@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import signal
 import sys
 from pathlib import Path
 
@@ -12,6 +13,7 @@ INPUT_KINDS = ("auto", "events", "stage_history", "opportunities", "reps", "quot
 
 
 def _check(args: argparse.Namespace) -> int:
+    from .audit import parse_lookups
     from .check import check_file
     from .io import parse_mapping
 
@@ -27,6 +29,7 @@ def _check(args: argparse.Namespace) -> int:
         after_close=args.after_close,
         profile=args.profile,
         log=args.log,
+        lookups=parse_lookups(args.lookup),
     )
     print(report)
     if quarantine_path is not None:
@@ -56,6 +59,7 @@ def _demo_data(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
+    from .audit import parse_lookups
     from .report import build_report
 
     index = build_report(
@@ -75,6 +79,7 @@ def _report(args: argparse.Namespace) -> int:
         after_close=args.after_close,
         anonymize=args.anonymize,
         currency=args.currency,
+        lookups=parse_lookups(args.lookup),
         team=args.team,
         region=args.region,
         seed=args.seed,
@@ -101,6 +106,12 @@ def _reading_options(parser: argparse.ArgumentParser) -> None:
                         help="events after a case's close: as the profile says, set aside, or keep")
 
 
+def _lookup_option(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--lookup", action="append", metavar="COLUMN=FILE",
+                        help="a master table the log's COLUMN must match (its column of that name, else its "
+                             "first), e.g. --lookup product=products.csv; repeat for several")
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``workbench`` command."""
     parser = argparse.ArgumentParser(prog="workbench", description=__doc__)
@@ -111,6 +122,7 @@ def build_parser() -> argparse.ArgumentParser:
     check.add_argument("--kind", choices=INPUT_KINDS, default="auto")
     _reading_options(check)
     check.add_argument("--log", help="the event log, to validate reps or quotas against")
+    _lookup_option(check)
     check.set_defaults(func=_check)
 
     profile = sub.add_parser("profile", help="write the process profile that reads a log (derived when no "
@@ -133,6 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--as-of", help="forecast date inside the quarter (default: the last event)")
     report.add_argument("--quotas")
     report.add_argument("--reps")
+    _lookup_option(report)
     report.add_argument("--kind", choices=INPUT_KINDS[:4], default="auto")
     _reading_options(report)
     report.add_argument("--team", help="report on this team only")
@@ -156,6 +169,11 @@ def main(argv: list[str] | None = None) -> int:
     except WorkbenchError as exc:
         print(f"workbench {args.command}: {exc}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt as exc:  # Ctrl-C, or SIGTERM during a report: stopped, and cleaned up
+        signum = getattr(exc, "signum", signal.SIGINT)
+        done = " Nothing was written; a previous report is as it was." if args.command == "report" else ""
+        print(f"workbench {args.command}: stopped ({signal.Signals(signum).name}).{done}", file=sys.stderr)
+        return 128 + signum
 
 
 if __name__ == "__main__":

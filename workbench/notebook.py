@@ -185,18 +185,25 @@ def load(
     dayfirst: bool = False,
     timezone: str = "UTC",
     sheet: str | int | None = None,
+    audit: bool = False,
+    lookups: str | dict | None = None,
 ):
-    """Load and validate the inputs, keep one team or region if asked, and anonymise if asked.
+    """Load and validate the inputs, audit them if asked, anonymise if asked, keep one team or region if asked.
 
     Inside a report the inputs the report has already validated are reused
     (:data:`INPUTS_ENV`), provided they came from the same files and options.
     The reading options are those of :func:`workbench.io.load_sales_data`.
+    ``audit`` puts :func:`workbench.audit.data_quality` (with the master tables
+    ``lookups``, 'product=products.csv,...' or a dict) in ``findings``, computed
+    on the real names before they are replaced. With ``anonymize``, ``team`` and
+    ``region`` may be given as real names or as their pseudonyms.
 
     Returns
     -------
     SalesData
         As :func:`workbench.io.load_sales_data`, filtered and anonymised.
     """
+    from .anonymize import PSEUDONYM_KINDS, Pseudonymizer, default_salt
     from .io import load_sales_data, parse_mapping
 
     options = dict(kind=kind, mapping=mapping, quotas=quotas, reps=reps, profile=profile, after_close=after_close,
@@ -204,18 +211,30 @@ def load(
     data = _saved_inputs(_inputs_key(log, **options))
     if data is None:
         data = load_sales_data(log, **{**options, "mapping": parse_mapping(mapping) if mapping else None})
+    if audit and data.findings is None:
+        from .audit import data_quality, parse_lookups
+
+        data = dataclasses.replace(data, findings=data_quality(data, lookups=parse_lookups(lookups)))
     attrs = dict(data.log.attrs)  # the profile and the kind of input the log was read from
-    for column, value in (("team", team), ("region", region)):
-        if value is not None:
-            data = dataclasses.replace(data, log=data.log[data.log[column] == value].reset_index(drop=True))
-    if anonymize:
+    if anonymize and not data.anonymized:
         data = anonymize_data(data, salt)
+    for column, value in (("team", team), ("region", region)):
+        if value is None:
+            continue
+        if anonymize and column in data.log.columns and not data.log[column].eq(value).any():
+            value = Pseudonymizer(salt or default_salt()).pseudonym(PSEUDONYM_KINDS[column], value)
+        data = dataclasses.replace(data, log=data.log[data.log[column] == value].reset_index(drop=True))
     data.log.attrs.update(attrs)
     return data
 
 
 def anonymize_data(data, salt: str | None = None):
-    """Replace rep, manager, team, account and deal names everywhere in a SalesData."""
+    """Replace rep, manager, team, region, account and deal names everywhere in a SalesData.
+
+    Names in the validation reports' messages and in the findings are replaced
+    too, and the inputs are named by their table ('log', 'reps', 'quotas'),
+    not their file.
+    """
     from .anonymize import Pseudonymizer, default_salt
 
     pseudo = Pseudonymizer(salt or default_salt())
@@ -224,11 +243,21 @@ def anonymize_data(data, salt: str | None = None):
         for f in dataclasses.fields(data)
         if isinstance(getattr(data, f.name), pd.DataFrame) and f.name != "quarantine"
     }
-    frames["quarantine"] = pseudo.cells(data.quarantine)
+    frames["quarantine"] = pseudo.cells(data.quarantine, data.log.attrs.get("columns"))
+
+    def hidden(finding):
+        return dataclasses.replace(finding, message=pseudo.text(finding.message), examples=[
+            {k: pseudo.value(v) if isinstance(v, str) else v for k, v in e.items()} for e in finding.examples])
+
     report = data.report
-    if hasattr(report, "warnings"):
-        report = dataclasses.replace(report, warnings=[pseudo.text(w) for w in report.warnings])
-    return dataclasses.replace(data, report=report, **frames)
+    if hasattr(report, "reports"):
+        reports = {name: dataclasses.replace(r, source=f"the {name} table" if name != "log" else "the event log",
+                                             warnings=[pseudo.text(w) for w in r.warnings],
+                                             findings=[hidden(f) for f in r.findings])
+                   for name, r in report.reports.items()}
+        report = dataclasses.replace(report, reports=reports, warnings=[pseudo.text(w) for w in report.warnings])
+    findings = None if data.findings is None else type(data.findings)(hidden(f) for f in data.findings)
+    return dataclasses.replace(data, report=report, findings=findings, anonymized=True, **frames)
 
 
 @contextlib.contextmanager

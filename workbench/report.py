@@ -2,7 +2,19 @@
 
 The report is built in a temporary folder beside its destination and moved to
 ``<out>/<quarter>/`` only when every notebook has run, so a failure never leaves
-a complete-looking report behind.
+a complete-looking report behind, and the previous report stays until then.
+Around that:
+
+* the validated inputs the notebooks share are kept in a private temporary
+  folder outside the output folder (anonymised with ``anonymize``) and removed
+  on every exit, interrupts included;
+* Ctrl-C or SIGTERM stops the report within seconds: its kernels are killed and
+  its temporary folders removed;
+* a lock file ``<out>/.<quarter>.lock`` (holding the pid of its report) keeps a
+  second report from writing the same quarter at the same time;
+* a notebook that fails is kept, executed up to its failing cell, in
+  ``<out>/failed/``;
+* folders and files follow the user's umask (a temporary folder is owner-only).
 """
 
 from __future__ import annotations
@@ -10,12 +22,16 @@ from __future__ import annotations
 import contextlib
 import html
 import json
+import logging
 import os
 import shutil
+import signal
 import tempfile
+import threading
+import weakref
 from importlib import resources
 from collections.abc import Iterator
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import ThreadPoolExecutor, wait
 from pathlib import Path
 
 import pandas as pd
@@ -32,6 +48,17 @@ KERNEL = "workbench"
 #: Below this many events the notebooks run two at a time: a kernel holds the log three or four
 #: times over at its peak (3.3 GB at a million events), so two fit easily in memory there.
 PARALLEL_BELOW = 2_000_000
+#: Kernel managers of the notebooks running now, and the flag that stops new kernels from starting.
+_KERNELS: weakref.WeakSet = weakref.WeakSet()
+_STOPPING = threading.Event()
+
+
+class ReportInterrupted(KeyboardInterrupt):
+    """Ctrl-C (SIGINT) or SIGTERM stopped the report; ``signum`` says which."""
+
+    def __init__(self, signum: int) -> None:
+        super().__init__(signal.Signals(signum).name)
+        self.signum = signum
 
 
 def _kernel_name() -> str:
@@ -59,6 +86,12 @@ def _kernel_manager_class() -> type:
             if not self.shutting_down:
                 await super()._async_interrupt_kernel()
 
+        async def start_kernel(self, **kw) -> None:  # the name nbclient calls on an async manager
+            if _STOPPING.is_set():
+                raise ReportInterrupted(signal.SIGTERM)
+            _KERNELS.add(self)
+            await super().start_kernel(**kw)
+
     if "transport_encryption" not in AsyncKernelManager.class_trait_names() or not zmq.has("curve"):
         return QuietKernelManager
 
@@ -70,25 +103,111 @@ def _kernel_manager_class() -> type:
     return EncryptedKernelManager
 
 
-def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, notebook_dir: Path) -> Path:
-    """Execute one notebook with papermill into ``out_dir``; failures name the notebook and cell."""
+def _kill_kernels() -> None:
+    """Kill the running notebooks' kernels (each leads a process group of its own)."""
+    for manager in list(_KERNELS):
+        process = getattr(getattr(manager, "provisioner", None), "process", None)
+        if process is not None and process.poll() is None:
+            with contextlib.suppress(ProcessLookupError, PermissionError):
+                os.killpg(process.pid, signal.SIGKILL)
+
+
+@contextlib.contextmanager
+def _on_signals(handler: object) -> Iterator[None]:
+    """Handle SIGINT and SIGTERM with ``handler`` for the duration (from the main thread: elsewhere
+    Python cannot)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    previous = {s: signal.signal(s, handler) for s in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield
+    finally:
+        for s, before in previous.items():
+            signal.signal(s, before)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise ReportInterrupted(signum)
+
+
+@contextlib.contextmanager
+def _lock(out: Path, quarter: str) -> Iterator[Path]:
+    """Hold ``<out>/.<quarter>.lock`` for the duration, or refuse when another report holds it."""
+    import fcntl
+
+    path = out / f".{quarter}.lock"
+    while True:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            os.close(fd)
+            raise WorkbenchError(
+                f"another report (pid {holder}) is writing {quarter} into this folder; its lock is {path}.",
+                file=str(path), hint="wait for it to finish, or write this one elsewhere (--out).") from None
+        with contextlib.suppress(FileNotFoundError):
+            if os.fstat(fd).st_ino == os.stat(path).st_ino:
+                break
+        os.close(fd)  # locked a file its holder had just removed: lock the new one
+    try:
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, str(os.getpid()).encode(), 0)
+        try:
+            yield path
+        finally:
+            os.ftruncate(fd, 0)
+            with contextlib.suppress(OSError):
+                path.unlink()
+    finally:
+        os.close(fd)  # closing releases the lock, and the system does it if the process dies
+
+
+def _umask() -> int:
+    mask = os.umask(0)
+    os.umask(mask)
+    return mask
+
+
+def _declared_parameters(source: Path) -> set[str]:
+    import papermill
+
+    return set(papermill.inspect_notebook(str(source)))
+
+
+def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, notebook_dir: Path,
+                 failed_dir: Path | None = None) -> Path:
+    """Execute one notebook with papermill into ``out_dir``; failures name the notebook and cell.
+
+    Only the parameters the notebook declares are given to it. A notebook that
+    fails is copied, executed up to its failing cell, into ``failed_dir``.
+    """
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
     source = notebook_dir / f"{name}.ipynb"
     target = out_dir / f"{name}.ipynb"
+    declared = _declared_parameters(source)
     try:
         papermill.execute_notebook(
-            str(source), str(target), parameters=parameters, kernel_name=_kernel_name(),
+            str(source), str(target), parameters={k: v for k, v in parameters.items() if k in declared},
+            kernel_name=_kernel_name(),
             progress_bar=True, execution_timeout=timeout, kernel_manager_class=_kernel_manager_class(),
             # The kernel starts in the report folder. Not papermill's cwd=, which changes this
             # process's folder and, with notebooks run side by side, fails to change it back.
             resources={"metadata": {"path": str(out_dir)}},
         )
     except PapermillExecutionError as exc:
+        kept = source
+        if failed_dir is not None and target.exists():
+            failed_dir.mkdir(parents=True, exist_ok=True)
+            kept = failed_dir / target.name
+            shutil.copyfile(target, kept)
         raise WorkbenchError(
             f"notebook {name} failed in cell {exc.exec_count or exc.cell_index}: {exc.ename}: {exc.evalue}",
-            file=str(source), hint="open the notebook, run it with the same parameters and fix the input or the cell.",
+            file=str(kept), hint="open this notebook: it ran up to the failing cell, with the report's parameters. "
+                                 "Fix the input or the cell and run the report again.",
         ) from None
     return target
 
@@ -199,6 +318,7 @@ def build_report(
     region: str | None = None,
     seed: int = 0,
     currency: str = "",
+    lookups: dict | str | None = None,
     out: str | Path = "reports",
     timeout: int = 600,
     jobs: int | None = None,
@@ -211,7 +331,11 @@ def build_report(
     The inputs are read as :func:`workbench.io.load_sales_data` reads them (the
     profile, mapping, kind, encoding, dayfirst, timezone, sheet, lifecycle and
     after_close options are its); ``currency`` is written before money on the pages
-    (:mod:`workbench.tables`). ``extra_parameters`` go to every notebook as
+    (:mod:`workbench.tables`); ``lookups`` are the master tables the audit checks
+    the log against (:func:`workbench.audit.data_quality`). With ``anonymize`` the
+    pages, the executed notebooks (their parameters included) and every file of
+    the report name no person, team, account, deal, input path or filter value.
+    ``extra_parameters`` go to every notebook as
     well (e.g. fewer draws in tests). ``jobs`` notebooks run at a time: by
     default two on a machine with two cores or more when the log has fewer than
     :data:`PARALLEL_BELOW` events, else one (each kernel holds its own copy of
@@ -228,6 +352,8 @@ def build_report(
     PosixPath('reports/2026Q4/index.html')
     """
     from . import notebook
+    from .anonymize import PSEUDONYM_KINDS, Pseudonymizer, default_salt
+    from .audit import parse_lookups
     from .profile import get_profile
 
     for label, path in (("--log", log), ("--quotas", quotas), ("--reps", reps)):
@@ -240,62 +366,121 @@ def build_report(
         # the notebooks run inside the report folder: relative paths would point elsewhere there
         return str(Path(path).resolve()) if path is not None and Path(path).exists() else path
 
+    lookups = {column: absolute(path) for column, path in parse_lookups(lookups).items()}
     inputs = {"log": absolute(log), "kind": kind, "mapping": absolute(mapping), "quotas": absolute(quotas),
               "reps": absolute(reps), "profile": str(absolute(profile)) if profile else None,
               "encoding": encoding, "dayfirst": dayfirst, "timezone": timezone, "sheet": sheet,
               "lifecycle": lifecycle, "after_close": after_close}
-    data = notebook.load(**inputs)
-    quarter, stamp = resolve_period(data.log, quarter, as_of)
-    for column, value in (("team", team), ("region", region)):
-        if value is not None and (column not in data.log.columns or not data.log[column].eq(value).any()):
-            known = sorted(data.log[column].dropna().unique()) if column in data.log.columns else []
-            raise WorkbenchError(f"--{column} {value!r} is not in the log.", column=column,
-                                 hint=f"use one of {known[:10]}." if known else f"the log has no {column}.")
+    with _on_signals(_interrupt):
+        data = notebook.load(**inputs, audit=True, lookups=lookups)
+        quarter, stamp = resolve_period(data.log, quarter, as_of)
+        for column, value in (("team", team), ("region", region)):
+            if value is not None and (column not in data.log.columns or not data.log[column].eq(value).any()):
+                known = sorted(data.log[column].dropna().unique()) if column in data.log.columns else []
+                raise WorkbenchError(f"--{column} {value!r} is not in the log.", column=column,
+                                     hint=f"use one of {known[:10]}." if known else f"the log has no {column}.")
+        if anonymize:
+            # The notebooks get the data anonymised and name neither the input files nor the filter values.
+            salt = default_salt()
+            data = notebook.anonymize_data(data, salt)
+            pseudo = Pseudonymizer(salt)
+            team, region = (None if v is None else pseudo.pseudonym(PSEUDONYM_KINDS[c], v)
+                            for c, v in (("team", team), ("region", region)))
+            inputs.update({k: f"<{k}>" for k in ("log", "mapping", "quotas", "reps") if inputs[k] is not None})
+            if profile and Path(str(profile)).exists():
+                inputs["profile"] = "<profile>"
+            lookups = {}
+        # Absolute, because the notebooks run inside the report folder and write there by path.
+        out = Path(out).resolve()
+        out.mkdir(parents=True, exist_ok=True)
+        with _lock(out, quarter):
+            _write(data, inputs, out=out, quarter=quarter, stamp=stamp, notebooks=notebooks,
+                   notebook_dir=notebook_dir, timeout=timeout, jobs=jobs, anonymize=anonymize, parameters={
+                       "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed, "team": team,
+                       "region": region, "anonymize": anonymize, "output_dir": ".", "currency": currency,
+                       "lookups": ",".join(f"{c}={p}" for c, p in lookups.items()) or None,
+                       **(extra_parameters or {})})
+    return out / quarter / "index.html"
 
-    # Absolute, because the notebooks run inside the report folder and write there by path.
-    out = Path(out).resolve()
-    out.mkdir(parents=True, exist_ok=True)
+
+def _write(data, inputs: dict, *, out: Path, quarter: str, stamp: pd.Timestamp, notebooks: tuple[str, ...],
+           notebook_dir: Path, timeout: int, jobs: int | None, anonymize: bool, parameters: dict) -> None:
+    """Run the notebooks on ``data`` in a temporary folder and move it to ``out/quarter``."""
+    from . import notebook
+
+    names = list(notebooks)
+    if missing := [n for n in names if not (notebook_dir / f"{n}.ipynb").exists()]:
+        raise WorkbenchError(f"notebook {missing[0]} is not in {notebook_dir}.", file=str(notebook_dir),
+                             hint="reinstall the workbench (pip install .): its notebooks ship with it.")
     final = out / quarter
     work = Path(tempfile.mkdtemp(prefix=f".{quarter}-", dir=out))
+    private = Path(tempfile.mkdtemp(prefix="workbench-inputs-"))  # owner-only, outside the report
+    pool, futures = None, []
     try:
+        os.chmod(work, 0o777 & ~_umask())  # the report is read by colleagues and web servers
         (work / "figures").mkdir()
         # Every notebook starts from the inputs validated here rather than reading and checking
         # the files again (minutes on a log of millions of events).
-        saved = notebook.save_inputs(data, work / ".inputs.pickle", **inputs)
+        saved = notebook.save_inputs(data, private / "inputs.pickle", **inputs)
         n_events = len(data.log)
         # Hand the log's memory back for the kernels: Arrow's allocator keeps what it freed
         # (4.5 GB of 4.6 at 10 million events) until asked.
         del data
         pa.default_memory_pool().release_unused()
-        parameters = {
-            **inputs, "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed,
-            "team": team, "region": region, "anonymize": anonymize, "output_dir": str(work), "currency": currency,
-        }
-        parameters.update(extra_parameters or {})
-        names = list(notebooks)
-        if missing := [n for n in names if not (notebook_dir / f"{n}.ipynb").exists()]:
-            raise WorkbenchError(f"notebook {missing[0]} is not in {notebook_dir}.", file=str(notebook_dir),
-                                 hint="reinstall the workbench (pip install .): its notebooks ship with it.")
         if jobs is None:
             jobs = 2 if n_events < PARALLEL_BELOW and (os.cpu_count() or 1) >= 2 else 1
 
         def run(name: str) -> Path:
-            return export_html(run_notebook(name, parameters, work, timeout=timeout, notebook_dir=notebook_dir))
+            executed = run_notebook(name, {**inputs, **parameters}, work, timeout=timeout,
+                                    notebook_dir=notebook_dir, failed_dir=out / "failed")
+            if anonymize:
+                _forget_paths(executed)
+            return export_html(executed)
 
         # Progress bars of the analyses would end up in the pages; papermill shows its own.
         with _environment({"TQDM_DISABLE": "1", notebook.INPUTS_ENV: str(saved)}):
-            if jobs > 1:
-                with ThreadPoolExecutor(jobs) as pool:  # each thread only waits on its kernel
-                    list(pool.map(run, names))
-            else:
-                for name in names:
-                    run(name)
-        saved.unlink()
+            # Notebooks run in worker threads even one at a time: the main thread then only waits,
+            # and a signal reaches it at once.
+            pool = ThreadPoolExecutor(max(1, jobs))
+            futures = [pool.submit(run, name) for name in names]
+            for future in futures:
+                future.result()
         write_index(work, quarter, stamp, names)
-        if final.exists():
-            shutil.rmtree(final)
-        os.replace(work, final)
+        with _on_signals(signal.SIG_IGN):  # the previous report is replaced whole or not at all
+            if final.exists():
+                old = work.with_name(work.name + "-previous")
+                os.replace(final, old)
+                os.replace(work, final)
+                shutil.rmtree(old, ignore_errors=True)
+            else:
+                os.replace(work, final)
+    except BaseException:
+        with _on_signals(signal.SIG_IGN):  # a second Ctrl-C must not leave the clean-up half done
+            _STOPPING.set()
+            # papermill would log each killed kernel as having died
+            logging.getLogger("papermill").setLevel(logging.CRITICAL)
+            _kill_kernels()
+            if pool is not None:
+                pool.shutdown(wait=False, cancel_futures=True)
+                # a notebook whose kernel died writes its output once more: wait for it before removing
+                wait(futures, timeout=60)
+        raise
     finally:
-        if work.exists():
-            shutil.rmtree(work, ignore_errors=True)
-    return final / "index.html"
+        with _on_signals(signal.SIG_IGN):
+            if pool is not None:
+                pool.shutdown(wait=False)
+            shutil.rmtree(private, ignore_errors=True)
+            if work.exists():
+                shutil.rmtree(work, ignore_errors=True)
+            _STOPPING.clear()  # this process may run notebooks again (a notebook session, the tests)
+
+
+def _forget_paths(executed: Path) -> None:
+    """Drop the paths papermill records in an executed notebook's metadata (they name folders)."""
+    import nbformat
+
+    nb = nbformat.read(executed, as_version=4)
+    meta = nb.metadata.get("papermill", {})
+    for key in ("input_path", "output_path"):
+        meta.pop(key, None)
+    nbformat.write(nb, executed)

@@ -197,6 +197,24 @@ def _is_number(value: object) -> bool:
     return value is None or (isinstance(value, (int, float, np.number)) and not isinstance(value, (bool, np.bool_)))
 
 
+def is_words(values: pd.Series) -> bool:
+    """A column of written text (names, sentences), not of written numbers; pages align it left."""
+    return any(not re.fullmatch(r"[-+$€£¥<>\d.,% ]*", str(v)) for v in values.head(MAX_ROWS))
+
+
+def _align(part: pd.DataFrame, body: str) -> str:
+    """Mark the cells of text columns (class "text") so that the page aligns them left, numbers right."""
+    words = {i for i, column in enumerate(part.columns) if is_words(part[column])}
+    if not words:
+        return body
+
+    def row(match: re.Match) -> str:
+        cells = iter(range(part.shape[1]))
+        return re.sub(r"<td>", lambda c: '<td class="text">' if next(cells) in words else "<td>", match.group(0))
+
+    return re.sub(r"<tr>.*?</tr>", row, body, flags=re.S)
+
+
 def parts(table: pd.DataFrame, max_width: int = MAX_WIDTH) -> list[pd.DataFrame]:
     """``table`` (text, as :func:`for_people` gives it) split into column groups that fit ``max_width``
     pixels, each repeating the leading text columns that name its rows.
@@ -213,7 +231,7 @@ def parts(table: pd.DataFrame, max_width: int = MAX_WIDTH) -> list[pd.DataFrame]
 
     keys: list[str] = []
     for column in table.columns[:2]:
-        if any(not re.fullmatch(r"[-+$€£¥<>\d.,% ]*", str(v)) for v in table[column].head(MAX_ROWS)):
+        if is_words(table[column]):
             keys.append(column)
         else:
             break
@@ -246,7 +264,8 @@ def to_html(table: pd.DataFrame, *, currency: str = "", csv: Path | None = None,
             note += f'; <a href="{html.escape(link or csv.name)}">the whole table (CSV)</a>'
         note = f"<p><em>{note}.</em></p>"
         shown = shown.head(MAX_ROWS)
-    body = "".join(p.to_html(index=False, border=0, classes="workbench-table", escape=True) for p in parts(shown))
+    body = "".join(_align(p, p.to_html(index=False, border=0, classes="workbench-table", escape=True))
+                   for p in parts(shown))
     return body + note
 
 

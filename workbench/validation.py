@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as _dt
 import re
+from pathlib import Path
 from dataclasses import dataclass, field
 
 import numpy as np
@@ -417,6 +418,8 @@ class ValidationReport:
         What came out (events, cases, first and last date...).
     profile_note : str
         For event logs: which process profile reads the log, and how well it fits.
+    findings : list of Finding
+        What the table shows as read (:func:`workbench.findings.table_findings`).
     """
 
     source: str
@@ -428,6 +431,7 @@ class ValidationReport:
     warnings: list[str] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
     profile_note: str = ""
+    findings: list = field(default_factory=list)
 
     def __post_init__(self) -> None:
         if self.rows_in != self.rows_kept + self.rows_quarantined:
@@ -438,12 +442,14 @@ class ValidationReport:
 
     @classmethod
     def from_flags(cls, source: str, kind: str, flags: RowFlags, *, warnings: list[str] | None = None,
-                   summary: dict | None = None, profile_note: str = "") -> ValidationReport:
+                   summary: dict | None = None, profile_note: str = "", findings: list | None = None,
+                   ) -> ValidationReport:
         """Count the flags of a reader's rows into a report."""
         q = int(flags.bad.sum())
         return cls(source=source, kind=kind, rows_in=len(flags), rows_kept=len(flags) - q,
                    rows_quarantined=q, counts=flags.counts(), warnings=list(warnings or []),
-                   summary=dict(summary or {}), profile_note=profile_note)
+                   summary=dict(summary or {}), profile_note=profile_note,
+                   findings=list(findings or []))
 
     @property
     def ok(self) -> bool:
@@ -453,13 +459,16 @@ class ValidationReport:
     def __str__(self) -> str:
         return self.to_text()
 
-    def to_text(self, *, warnings: bool = True) -> str:
-        """The report as a page of text; ``warnings=False`` leaves the warnings out."""
+    def to_text(self, *, warnings: bool = True, findings: bool = True) -> str:
+        """The report as a page of text; ``warnings=False`` / ``findings=False`` leave those out.
+
+        The input is named by its file name only: a page or a shared terminal log
+        should not carry the folders of a client's files."""
         label = {"events": "event log", "stage_history": "stage history", "opportunities": "opportunity table",
                  "reps": "reps table", "quotas": "quota table"}.get(self.kind, self.kind)
         pct = (lambda n: f"{100 * n / self.rows_in:.1f}%") if self.rows_in else (lambda n: "-")
         lines = [
-            f"Validation of {self.source} ({label})",
+            f"Validation of {Path(self.source).name} ({label})",
             f"  rows read        {_fmt_int(self.rows_in):>10}",
             f"  rows kept        {_fmt_int(self.rows_kept):>10}  ({pct(self.rows_kept)})",
             f"  rows set aside   {_fmt_int(self.rows_quarantined):>10}  ({pct(self.rows_quarantined)})",
@@ -475,8 +484,11 @@ class ValidationReport:
         if self.profile_note:
             lines.append(f"  {self.profile_note}")
         if warnings and self.warnings:
-            lines.append("  warnings:")
+            lines.append("  To check:")
             lines.extend(f"    - {w}" for w in self.warnings)
+        if findings and self.findings:
+            lines.append("  Findings:")
+            lines.extend(line for finding in self.findings for line in finding.lines("    "))
         return "\n".join(lines)
 
     def to_dict(self) -> dict:
@@ -488,6 +500,7 @@ class ValidationReport:
             "warnings": list(self.warnings),
             "summary": {k: (str(v) if isinstance(v, pd.Timestamp) else v) for k, v in self.summary.items()},
             "profile_note": self.profile_note,
+            "findings": [f.to_dict() for f in self.findings],
         }
 
     def to_frame(self) -> pd.DataFrame:
@@ -522,7 +535,7 @@ class CombinedReport:
         return sum(r.rows_quarantined for r in self.reports.values())
 
     def __str__(self) -> str:
-        parts = [r.to_text(warnings=False) for r in self.reports.values()]
+        parts = [r.to_text(warnings=False, findings=False) for r in self.reports.values()]
         if self.warnings:
             parts.append("To check:\n" + "\n".join(f"  - {w}" for w in self.warnings))
         return "\n\n".join(parts)

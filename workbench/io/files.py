@@ -34,6 +34,9 @@ class RawTable:
     flags : RowFlags
         Problems found while reading (lines with too many fields).
     warnings : list of str
+    header : list of str
+        The column names as the file wrote them (``frame`` renames a repeated
+        name 'amount' to 'amount.1'; :mod:`workbench.findings` reports it).
     """
 
     frame: pd.DataFrame
@@ -41,6 +44,7 @@ class RawTable:
     source_row: np.ndarray
     flags: RowFlags
     warnings: list[str] = field(default_factory=list)
+    header: list[str] = field(default_factory=list)
 
 
 def _encoding_hint(data: bytes, encoding: str) -> str:
@@ -279,12 +283,6 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8",
     frame.columns = _dedupe_header([str(c) for c in frame.columns])
     source_row = np.arange(1, len(frame) + 1)
     warnings: list[str] = []
-    for name in dict.fromkeys(n for n in names if n and names.count(n) > 1):
-        where = [i + 1 for i, n in enumerate(names) if n == name]
-        copies = ", ".join(repr(frame.columns[i - 1]) for i in where[1:])
-        warnings.append(f"the header names column {name!r} {len(where)} times (columns {where}); the first is "
-                        f"read as {name!r}, the others as {copies}. Rename them in the file, or map the one you "
-                        f"mean (--mapping).")
     if not isinstance(source, pd.DataFrame) and fmt == "excel" and sheet is None \
             and len(sheets := sheet_names(path)) > 1:
         warnings.append(f"the workbook has {len(sheets)} sheets ({', '.join(repr(s) for s in sheets[:6])}); the first, "
@@ -295,4 +293,4 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8",
         frame, source_row, wrong = frame[~empty].reset_index(drop=True), source_row[~empty], wrong[~empty]
     flags = RowFlags(len(frame))
     flags.flag(wrong, "wrong_field_count", None)
-    return RawTable(frame=frame, source=name, source_row=source_row, flags=flags, warnings=warnings)
+    return RawTable(frame=frame, source=name, source_row=source_row, flags=flags, warnings=warnings, header=names)

@@ -375,10 +375,13 @@ def event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[st
         hints = {"won": (labels[0],), "lost": (labels[1],), "stage_order": tuple(milestone_cols)}
         columns = [*milestone_cols.values(), found.get("close_date")]
         late_column: str | np.ndarray | None = np.array([columns[k] for k in log[_K]], dtype=object)
+        not_categories = columns
     else:
         log, flags = _events_from_raw(raw, kind=kind, mapping=mapping, dayfirst=dayfirst, timezone=timezone,
                                       lifecycle=lifecycle, warnings=warnings)
-        late_column = resolve_columns(raw, kind, mapping)[ACTIVITY]
+        found = resolve_columns(raw, kind, mapping)
+        late_column = found[ACTIVITY]
+        not_categories = [found[TIMESTAMP], found.get("close_date")]
     choice = None
     if len(log):
         choice = resolve_profile(log, profile=given, **hints)
@@ -388,12 +391,15 @@ def event_log_from_raw(raw: RawTable, *, kind: str = "auto", mapping: Mapping[st
     if reps is not None:
         reps_table = reps.log if isinstance(reps, LoadResult) else read_reps(reps).log
         log = join_reps(log, reps_table, warnings)
-    result = finish(log, raw, flags, kind, warnings, _events_summary(log),
-                     profile=choice.profile if choice else given, profile_note=choice.note if choice else "")
-    result.log.attrs.update(profile=result.profile, kind=kind)
+    result = finish(log, raw, flags, kind, warnings, _events_summary(log), ids=found.get(CASE),
+                    skip=[c for c in (*not_categories, found.get(AMOUNT)) if c],
+                    profile=choice.profile if choice else given, profile_note=choice.note if choice else "")
+    # the export's name of each canonical column, for messages about the loaded log
+    result.log.attrs.update(profile=result.profile, kind=kind, columns={k: str(v) for k, v in found.items()
+                                                                         if isinstance(v, str)})
     # Quarantined rows keep the export's own column names; a canonical case_id beside them lets
     # analyses (e.g. events after close as deviations) find their deal whatever the export called it.
-    case_source = resolve_columns(raw, kind, mapping).get(CASE)
+    case_source = found.get(CASE)
     quarantine = result.quarantine
     if case_source in quarantine.columns and CASE not in quarantine.columns:
         quarantine.insert(3, CASE, quarantine[case_source])

@@ -8,6 +8,7 @@ from typing import Any, Sequence
 import pandas as pd
 
 from ..errors import WorkbenchError
+from ..findings import table_findings
 from ..profile import SalesProcessProfile
 from ..validation import CombinedReport, RowFlags, ValidationReport, quarantine_table
 from .columns import canonical_order
@@ -64,6 +65,10 @@ class SalesData:
         Printable as one page; ``to_dict()`` for JSON.
     profile_note : str
         One line for every page that uses the profile: which it is and why.
+    findings : Findings, optional
+        The audit of the data (:func:`workbench.audit.data_quality`), when asked for.
+    anonymized : bool
+        Names already replaced by pseudonyms (:func:`workbench.notebook.anonymize_data`).
     """
 
     log: pd.DataFrame
@@ -73,12 +78,19 @@ class SalesData:
     quarantine: pd.DataFrame
     report: CombinedReport
     profile_note: str = ""
+    findings: list | None = None
+    anonymized: bool = False
 
 
-def finish(log: pd.DataFrame, raw: RawTable, flags: RowFlags, kind: str,
-            warnings: list[str], summary: dict, **extra: Any) -> LoadResult:
+def finish(log: pd.DataFrame, raw: RawTable, flags: RowFlags, kind: str, warnings: list[str], summary: dict, *,
+           ids: str | None = None, skip: Sequence[str] = (), **extra: Any) -> LoadResult:
+    """The result of a reader: the report with the table's findings (``ids``: its id column; ``skip``: the
+    date and amount columns, not checked for spellings)."""
+    table = {"reps": "reps", "quotas": "quotas"}.get(kind, "log")
+    findings = table_findings(raw.frame, raw.source_row, table=table, header=raw.header or list(raw.frame.columns),
+                              reasons=flags.reason, blamed=flags.column, ids=ids, skip=set(skip))
     report = ValidationReport.from_flags(raw.source, kind, flags, warnings=raw.warnings + warnings, summary=summary,
-                                         profile_note=extra.get("profile_note", ""))
+                                         profile_note=extra.get("profile_note", ""), findings=findings)
     return LoadResult(log=canonical_order(log).reset_index(drop=True),
                       quarantine=quarantine_table(raw.frame, flags, raw.source_row), report=report, **extra)
 

@@ -53,7 +53,8 @@ def reps_from_raw(raw: RawTable, *, mapping: Mapping[str, Any] | str | None = No
     flags.flag(dup, "duplicate_rep", found[REP])
     columns.update(attribute_columns(raw, found))
     table = pd.DataFrame(columns)[~flags.bad]
-    return finish(table, raw, flags, "reps", [], {"reps": f"{len(table):,}"})
+    return finish(table, raw, flags, "reps", [], {"reps": f"{len(table):,}"}, ids=found[REP],
+                  skip=[found[k] for k in ("start_date", "end_date") if k in found])
 
 
 def read_reps(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any] | str | None = None,
@@ -128,7 +129,7 @@ def quotas_from_raw(raw: RawTable, *, mapping: Mapping[str, Any] | str | None = 
     columns.update({"quarter": quarter, "quota": quota})
     columns.update(attribute_columns(raw, found))
     table = pd.DataFrame(columns)[~flags.bad]
-    return finish(table, raw, flags, "quotas", warnings, {"quotas": f"{len(table):,}"})
+    return finish(table, raw, flags, "quotas", warnings, {"quotas": f"{len(table):,}"}, skip=[found["quota"]])
 
 
 def read_quotas(source: str | Path | pd.DataFrame, *, mapping: Mapping[str, Any] | str | None = None,

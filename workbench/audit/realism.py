@@ -12,8 +12,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats as sps
 
-from .calendar import check_quarter, shift_quarter
-from .stats import adjust_pvalues
+from ..calendar import check_quarter, shift_quarter
+from ..stats import adjust_pvalues
 
 #: A quota the rep booked in at most this share of past quarters is out of reach;
 #: one booked in at least SOFT of them is soft.
