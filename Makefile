@@ -29,14 +29,16 @@ $(VENV)/.installed-test: $(VENV)/.installed
 
 install: $(VENV)/.installed
 
-$(DEMO)/events.parquet: | $(VENV)/.installed
+# costs.csv is among the last files the generator writes: a demo folder without it is made again.
+$(DEMO)/costs.csv: | $(VENV)/.installed
 	$(BIN)/workbench demo-data --seed 7 --out $(DEMO)
 
-demo-data: $(DEMO)/events.parquet
+demo-data: $(DEMO)/costs.csv
 
-report: $(VENV)/.installed $(DEMO)/events.parquet
+report: $(VENV)/.installed $(DEMO)/costs.csv
 	$(BIN)/workbench report --log $(DEMO)/events.parquet --reps $(DEMO)/reps.csv \
-		--quotas $(DEMO)/quotas.csv $(if $(QUARTER),--quarter $(QUARTER),) --out reports
+		--quotas $(DEMO)/quotas.csv --costs $(DEMO)/costs.csv --lookup product=$(DEMO)/products.csv \
+		$(if $(QUARTER),--quarter $(QUARTER),) --out reports
 
 # For a reviewer, not part of `make test`: the newest report's pages at 1400 px, in its screenshots/.
 report-screenshots: report $(VENV)/.installed-test

@@ -20,7 +20,8 @@ PAGES = ("01_process_discovery", "02_bottlenecks", "03_quota_forecast", "04_sale
 
 #: name -> (file, extra command-line options)
 INPUTS = {
-    "crm": ("crm_opportunities.csv", ["--mapping", "crm_opportunities.mapping.yaml", "--reps", "crm_sales_teams.csv"]),
+    "crm": ("crm_opportunities.csv", ["--mapping", "crm_opportunities.mapping.yaml", "--reps", "crm_sales_teams.csv",
+                                      "--lookup", "product=crm_products.csv"]),
     "salesforce": ("salesforce_opportunity_history.csv", []),
     "hubspot": ("hubspot_dealstage_history.csv", []),
     "xes": ("repair_lifecycle.xes", []),
@@ -165,3 +166,29 @@ def test_pages_carry_no_warning_traceback_or_scientific_notation(reports):
             text = re.sub(r"<[^>]+>", " ", re.sub(r'src="data:[^"]*"', " ", html))
             assert not re.findall(r"(?<![\w.])\d(?:\.\d+)?e[+-]\d+\b", text, flags=re.I), (name, nb)
             assert "Traceback" not in text and "Warning" not in text, (name, nb)
+
+
+def test_customer_kpis_of_the_crm_export_by_hand_and_skipped_without_accounts(reports):
+    kpi = json.loads((reports["crm"] / "02_bottlenecks.json").read_text(encoding="utf-8"))
+    # 2026Q1's customers Cancity, Isdom, Codehow, Ron-tech spent 11,268; in Q2 Codehow (4,480) and
+    # Cancity (55) bought again
+    headline = {h["label"]: h["value"] for h in kpi["headline"]}
+    assert headline["Net revenue retention 2026Q2"] == "40%; 2 of 4 customers bought again"
+    assert headline["Bookings 2026Q2"] == "10,165"
+    assert kpi["net_revenue_retention"] == pytest.approx(4535 / 11268)
+    # 12 won deals: 6 firsts; Codehow twice, Hatfan and Plusstrip larger in the GTX family ('GTXPro' is
+    # the master table's 'GTX Pro'); Cancity's MG Special a new family; Isdom's smaller GTX Basic a repeat
+    kinds = {k: sum(row[k] for row in kpi["expansion"]) for k in ("new_business", "upsell", "cross_sell", "repeat")}
+    assert kinds == {"new_business": 6, "upsell": 4, "cross_sell": 1, "repeat": 1}
+    assert kpi["cross_sell_paths"] == [{"from_family": "GTX", "to_family": "MG", "deals": 1, "value": 55.0}]
+    customers = kpi["revenue_concentration"][0]  # the four quarters to 2026Q2: Codehow 5,580 of 21,433
+    assert (customers["largest"], customers["holders"]) == ("Codehow", 6)
+    assert customers["largest_share"] == pytest.approx(5580 / 21433)
+    assert customers["top_share"] == pytest.approx((5580 + 4600) / 21433)
+    for name in reports:
+        if name == "crm":
+            continue
+        for page, line in (("02_bottlenecks", "Skipped the customer KPIs"), ("04_sales_audit",
+                                                                             "Skipped the customer checks")):
+            text = (reports[name] / f"{page}.html").read_text(encoding="utf-8")
+            assert text.count(line) == 1, (name, page)

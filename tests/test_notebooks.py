@@ -95,6 +95,11 @@ def test_report_has_every_page_figure_and_notebook(report):
             assert (report / figure).stat().st_size > 0
     index = (report / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in NOTEBOOKS)
+    # the index shows net revenue retention beside the bookings of the same quarter
+    labels = [h["label"] for h in _json(report, "02_bottlenecks")["headline"]]
+    bookings = next(i for i, label in enumerate(labels) if label.startswith("Bookings "))
+    assert labels[bookings + 1] == "Net revenue retention " + labels[bookings].removeprefix("Bookings ")
+    assert f"<th>{labels[bookings + 1]}</th>" in index
     # Pages are code-free: no input cells in the exported HTML.
     assert "notebook.setup(" not in (report / "02_bottlenecks.html").read_text(encoding="utf-8")
 

@@ -389,7 +389,7 @@ def test_many_chunks_give_the_same_kind_of_log():
 
 def test_write_demo_data_round_trips(tmp_path, tiny):
     paths = write_demo_data(tmp_path / "demo", seed=7, size="tiny", progress=False)
-    assert set(paths) == {"events", "events_csv", "reps", "quotas", "truth"}
+    assert set(paths) == {"events", "events_csv", "reps", "quotas", "products", "costs", "truth"}
     events = pd.read_parquet(paths["events"])
     pd.testing.assert_frame_equal(events, tiny.events, check_dtype=False)
     csv = pd.read_csv(paths["events_csv"])
@@ -400,6 +400,9 @@ def test_write_demo_data_round_trips(tmp_path, tiny):
     assert pd.Timestamp(truth["params"]["as_of"]) == tiny.as_of
     assert truth["params"]["time_scale"] == pytest.approx(0.1)
     assert pd.read_csv(paths["quotas"]).shape == tiny.quotas.shape
+    pd.testing.assert_frame_equal(pd.read_csv(paths["products"]), tiny.products)
+    pd.testing.assert_frame_equal(pd.read_csv(paths["costs"]), tiny.costs)
+    assert truth["params"]["customers"] == tiny.truth.params["customers"]
 
 
 def test_unwritable_output_folder_raises_workbench_error(tmp_path):

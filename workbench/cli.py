@@ -80,6 +80,7 @@ def _report(args: argparse.Namespace) -> int:
         anonymize=args.anonymize,
         currency=args.currency,
         lookups=parse_lookups(args.lookup),
+        costs=args.costs,
         team=args.team,
         region=args.region,
         seed=args.seed,
@@ -145,6 +146,8 @@ def build_parser() -> argparse.ArgumentParser:
     report.add_argument("--as-of", help="forecast date inside the quarter (default: the last event)")
     report.add_argument("--quotas")
     report.add_argument("--reps")
+    report.add_argument("--costs", help="costs of selling: team, region or rep, quarter, cost (for the "
+                                        "customer acquisition cost)")
     _lookup_option(report)
     report.add_argument("--kind", choices=INPUT_KINDS[:4], default="auto")
     _reading_options(report)

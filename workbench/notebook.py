@@ -187,6 +187,7 @@ def load(
     sheet: str | int | None = None,
     audit: bool = False,
     lookups: str | dict | None = None,
+    costs: str | Path | None = None,
 ):
     """Load and validate the inputs, audit them if asked, anonymise if asked, keep one team or region if asked.
 
@@ -195,8 +196,10 @@ def load(
     The reading options are those of :func:`workbench.io.load_sales_data`.
     ``audit`` puts :func:`workbench.audit.data_quality` (with the master tables
     ``lookups``, 'product=products.csv,...' or a dict) in ``findings``, computed
-    on the real names before they are replaced. With ``anonymize``, ``team`` and
-    ``region`` may be given as real names or as their pseudonyms.
+    on the real names before they are replaced; ``lookups``' product table also
+    gives ``products`` (:func:`workbench.io.read_products`), and ``costs`` the
+    costs of selling (:func:`workbench.io.read_costs`). With ``anonymize``, ``team``
+    and ``region`` may be given as real names or as their pseudonyms.
 
     Returns
     -------
@@ -211,10 +214,15 @@ def load(
     data = _saved_inputs(_inputs_key(log, **options))
     if data is None:
         data = load_sales_data(log, **{**options, "mapping": parse_mapping(mapping) if mapping else None})
-    if audit and data.findings is None:
-        from .audit import data_quality, parse_lookups
+    from .audit import data_quality, parse_lookups
+    from .io import read_costs, read_products
 
+    if audit and data.findings is None:
         data = dataclasses.replace(data, findings=data_quality(data, lookups=parse_lookups(lookups)))
+    if costs is not None and data.costs is None:
+        data = dataclasses.replace(data, costs=read_costs(costs, encoding=encoding))
+    if data.products is None and (product := parse_lookups(lookups).get("product")) is not None:
+        data = dataclasses.replace(data, products=read_products(product, encoding=encoding))
     attrs = dict(data.log.attrs)  # the profile and the kind of input the log was read from
     if anonymize and not data.anonymized:
         data = anonymize_data(data, salt)
@@ -361,7 +369,8 @@ DEFAULT_OUTPUT_DIR = "workbench-output"
 
 
 def demo_inputs() -> dict[str, Path]:
-    """The demo data's event log, reps and quotas, generated (seed 7, default size) when missing.
+    """The demo data's event log, reps, quotas, costs and product table, generated (seed 7, default size)
+    when missing.
 
     In a source checkout they are its ``data/demo/`` (what ``make report``
     writes); an installed workbench keeps them in ``~/.cache/workbench/demo``.
@@ -372,10 +381,12 @@ def demo_inputs() -> dict[str, Path]:
     checkout = package.parent
     folder = (checkout / "data" / "demo" if (checkout / "pyproject.toml").exists()
               else Path.home() / ".cache" / "workbench" / "demo")
-    paths = {"log": folder / "events.parquet", "reps": folder / "reps.csv", "quotas": folder / "quotas.csv"}
+    names = {"log": "events.parquet", "reps": "reps.csv", "quotas": "quotas.csv", "costs": "costs.csv",
+             "products": "products.csv"}
+    paths = {role: folder / name for role, name in names.items()}
     if not all(p.exists() for p in paths.values()):
         written = write_demo_data(folder, seed=7, size="default", progress=False)
-        paths = {"log": written["events"], "reps": written["reps"], "quotas": written["quotas"]}
+        paths = {role: written["events" if role == "log" else role] for role in names}
     return paths
 
 
@@ -392,7 +403,8 @@ def setup(
     """Everything a report notebook does after its parameters cell.
 
     Loads the inputs (:func:`load`; without a ``log``, the demo data of
-    :func:`demo_inputs` with its reps and quotas), says in one line when the
+    :func:`demo_inputs` with its reps and quotas, and its costs and products for
+    a notebook that passes ``costs``), says in one line when the
     process profile was derived from the data or does not know every activity,
     resolves the quarter and the as-of date, keeps only the events that had
     happened by the as-of date (a report as of a past date sees only what was
@@ -423,6 +435,9 @@ def setup(
         log = demo["log"]
         load_options = {**load_options, "reps": load_options.get("reps") or demo["reps"],
                         "quotas": load_options.get("quotas") or demo["quotas"]}
+        if "costs" in load_options:  # the notebooks that show the customer KPIs
+            load_options.update(costs=load_options["costs"] or demo["costs"],
+                                lookups=load_options.get("lookups") or f"product={demo['products']}")
     output_dir = Path(DEFAULT_OUTPUT_DIR if output_dir is None else output_dir)
     (output_dir / "figures").mkdir(parents=True, exist_ok=True)
     tables.install(currency=currency, folder=output_dir / "tables", prefix=name)

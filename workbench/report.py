@@ -319,6 +319,7 @@ def build_report(
     seed: int = 0,
     currency: str = "",
     lookups: dict | str | None = None,
+    costs: str | Path | None = None,
     out: str | Path = "reports",
     timeout: int = 600,
     jobs: int | None = None,
@@ -332,7 +333,9 @@ def build_report(
     profile, mapping, kind, encoding, dayfirst, timezone, sheet, lifecycle and
     after_close options are its); ``currency`` is written before money on the pages
     (:mod:`workbench.tables`); ``lookups`` are the master tables the audit checks
-    the log against (:func:`workbench.audit.data_quality`). With ``anonymize`` the
+    the log against (:func:`workbench.audit.data_quality`; a product table also
+    gives the customer KPIs product families and tiers), ``costs`` the costs of
+    selling per territory and quarter (:func:`workbench.io.read_costs`). With ``anonymize`` the
     pages, the executed notebooks (their parameters included) and every file of
     the report name no person, team, account, deal, input path or filter value.
     ``extra_parameters`` go to every notebook as
@@ -356,7 +359,7 @@ def build_report(
     from .audit import parse_lookups
     from .profile import get_profile
 
-    for label, path in (("--log", log), ("--quotas", quotas), ("--reps", reps)):
+    for label, path in (("--log", log), ("--quotas", quotas), ("--reps", reps), ("--costs", costs)):
         if path is not None and not Path(path).exists():
             raise WorkbenchError(f"{label} file does not exist.", file=str(path), hint="check the path.")
     if profile is not None:
@@ -372,7 +375,7 @@ def build_report(
               "encoding": encoding, "dayfirst": dayfirst, "timezone": timezone, "sheet": sheet,
               "lifecycle": lifecycle, "after_close": after_close}
     with _on_signals(_interrupt):
-        data = notebook.load(**inputs, audit=True, lookups=lookups)
+        data = notebook.load(**inputs, audit=True, lookups=lookups, costs=costs)
         quarter, stamp = resolve_period(data.log, quarter, as_of)
         for column, value in (("team", team), ("region", region)):
             if value is not None and (column not in data.log.columns or not data.log[column].eq(value).any()):
@@ -389,7 +392,6 @@ def build_report(
             inputs.update({k: f"<{k}>" for k in ("log", "mapping", "quotas", "reps") if inputs[k] is not None})
             if profile and Path(str(profile)).exists():
                 inputs["profile"] = "<profile>"
-            lookups = {}
         # Absolute, because the notebooks run inside the report folder and write there by path.
         out = Path(out).resolve()
         out.mkdir(parents=True, exist_ok=True)
@@ -398,7 +400,8 @@ def build_report(
                    notebook_dir=notebook_dir, timeout=timeout, jobs=jobs, anonymize=anonymize, parameters={
                        "quarter": quarter, "as_of": stamp.isoformat(), "seed": seed, "team": team,
                        "region": region, "anonymize": anonymize, "output_dir": ".", "currency": currency,
-                       "lookups": ",".join(f"{c}={p}" for c, p in lookups.items()) or None,
+                       # the notebooks find the costs and the master tables in the data saved for them
+                       "lookups": None, "costs": None,
                        **(extra_parameters or {})})
     return out / quarter / "index.html"
 

@@ -18,7 +18,9 @@ Inputs
 - a CRM stage history, Salesforce ``OpportunityHistory``-like: one row per stage
   change (``kind="stage_history"``);
 - a flat opportunity table, one date column per milestone (``kind="opportunities"``);
-- a reps table (:func:`read_reps`) and a quota table (:func:`read_quotas`).
+- a reps table (:func:`read_reps`) and a quota table (:func:`read_quotas`);
+- the costs of selling per territory and quarter (:func:`read_costs`) and a product
+  master table (:func:`read_products`), for the customer KPIs.
 
 Column mapping
 --------------
@@ -78,10 +80,11 @@ from .files import RawTable, read_table
 from .load import load_sales_data, load_table
 from .logs import AFTER_CLOSE, LIFECYCLE, after_close_mask, read_event_log
 from .results import LoadResult, SalesData
-from .tables import read_quotas, read_reps
+from .tables import read_costs, read_products, read_quotas, read_reps
 
 __all__ = [
-    "LoadResult", "SalesData", "RawTable", "read_event_log", "read_reps", "read_quotas", "load_sales_data",
+    "LoadResult", "SalesData", "RawTable", "read_event_log", "read_reps", "read_quotas", "read_costs",
+    "read_products", "load_sales_data",
     "parse_mapping", "read_table", "load_table", "detect_kind", "flat_table_hint", "after_close_mask",
     "ALIASES", "KINDS", "OPPORTUNITY_OPTIONS", "AFTER_CLOSE", "LIFECYCLE",
 ]

@@ -67,6 +67,9 @@ class SalesData:
         One line for every page that uses the profile: which it is and why.
     findings : Findings, optional
         The audit of the data (:func:`workbench.audit.data_quality`), when asked for.
+    costs, products : DataFrame or None
+        The costs of selling (:func:`workbench.io.read_costs`) and the product
+        master table (:func:`workbench.io.read_products`), when given.
     anonymized : bool
         Names already replaced by pseudonyms (:func:`workbench.notebook.anonymize_data`).
     """
@@ -79,6 +82,8 @@ class SalesData:
     report: CombinedReport
     profile_note: str = ""
     findings: list | None = None
+    costs: pd.DataFrame | None = None
+    products: pd.DataFrame | None = None
     anonymized: bool = False
 
 

@@ -1,4 +1,5 @@
-"""The reference tables: reps (team, region, manager, start date) and quotas, checked against the log."""
+"""The reference tables: reps (team, region, manager, start date) and quotas, checked against the log;
+the costs of selling and the product master table."""
 
 from __future__ import annotations
 
@@ -174,3 +175,68 @@ def quota_table(quotas: pd.DataFrame | LoadResult) -> pd.DataFrame:
         raise WorkbenchError(f"expected the quota table as a DataFrame, got {type(quotas).__name__}.",
                              hint="load it with workbench.io.read_quotas (rep or team, quarter, quota).")
     return read_quotas(quotas).log
+
+
+#: Columns a product master table may give the family and the tier in.
+FAMILY_NAMES = ("family", "product_family", "series", "product_line", "line")
+TIER_NAMES = ("tier", "product_tier", "level", "rank")
+
+
+def read_products(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """A product master table (file or DataFrame) as product, family, tier: the key column is
+    ``product`` (else the first), the family and tier columns those :data:`FAMILY_NAMES` and
+    :data:`TIER_NAMES` name (a product is its own family without one; tiers are numbers, higher is
+    more).
+
+    Examples
+    --------
+    >>> read_products(pd.DataFrame({"product": ["GTX Pro"], "series": ["GTX"]})).to_dict("records")
+    [{'product': 'GTX Pro', 'family': 'GTX', 'tier': nan}]
+    """
+    products = read_table(source, encoding=encoding).frame
+    names = {str(c).strip().lower(): c for c in products.columns}
+    key = names.get("product", products.columns[0])
+    out = pd.DataFrame({"product": as_text(products[key].astype(object))})
+    family = next((names[n] for n in FAMILY_NAMES if n in names), None)
+    tier = next((names[n] for n in TIER_NAMES if n in names), None)
+    out["family"] = as_text(products[family].astype(object)) if family is not None else out["product"]
+    out["tier"] = pd.to_numeric(products[tier], errors="coerce") if tier is not None else np.nan
+    return out.dropna(subset=["product"]).drop_duplicates("product")
+
+
+def read_costs(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8") -> pd.DataFrame:
+    """A costs table (file or DataFrame), checked: one territory column (rep, team or region), quarter,
+    cost; two rows for one territory and quarter are added up.
+
+    Raises
+    ------
+    WorkbenchError
+        A column is missing, or a row's quarter or cost cannot be read (the row is named).
+
+    Examples
+    --------
+    >>> read_costs(pd.DataFrame({"Team": ["East"], "Quarter": ["2026 Q3"], "Cost": ["1,000"]})).to_dict("records")
+    [{'team': 'East', 'quarter': '2026Q3', 'cost': 1000.0}]
+    """
+    raw = read_table(source, encoding=encoding)
+    costs, source = raw.frame, raw.source
+    names = {str(c).strip().lower(): c for c in costs.columns}
+    level = next((n for n in ("rep", "team", "region") if n in names), None)
+    missing = [n for n in ("quarter", "cost") if n not in names]
+    if level is None or missing:
+        raise WorkbenchError(f"the costs table needs a rep, team or region column, a quarter and a cost; "
+                             f"it has {list(map(str, costs.columns))}.", file=source,
+                             column=(missing or ["team"])[0],
+                             hint="one row per territory and quarter, e.g. team,quarter,cost / East,2026Q3,50000.")
+    quarter = costs[names["quarter"]].map(parse_quarter)
+    cost, _, bad = parse_amounts(costs[names["cost"]])
+    for column, wrong in (("quarter", quarter.isna().to_numpy()), ("cost", bad | cost.isna().to_numpy())):
+        if wrong.any():
+            first = int(np.flatnonzero(wrong)[0])
+            row = int(raw.source_row[first])
+            raise WorkbenchError(f"the {column} of row {row} cannot be read "
+                                 f"({costs[names[column]].iloc[first]!r}).", file=source,
+                                 column=str(names[column]), row=row,
+                                 hint="write quarters as 2026Q3 and costs as numbers.")
+    return pd.DataFrame({level: as_text(costs[names[level]].astype(object)), "quarter": quarter,
+                         "cost": cost.astype(float)}).groupby([level, "quarter"], as_index=False)["cost"].sum()

@@ -7,15 +7,19 @@ detectors can be scored against it. :func:`write_demo_data` writes the same data
 to files, streaming the event log in Parquet row groups so memory stays bounded.
 
 The package: :mod:`.config` (the process drawn, presets, options), :mod:`.organisation`,
-:mod:`.deals`, :mod:`.events`, :mod:`.quotas` and :mod:`.api` (the two functions).
+:mod:`.deals`, :mod:`.accounts`, :mod:`.events`, :mod:`.quotas` and :mod:`.api` (the two functions).
 
 How a deal is drawn
 -------------------
 * Deals are created over the preset's span (4 years by default) week by week
   with growth (15 %/year), quarterly seasonality (Q4 strongest) and weekly noise.
 * Each deal has an owner (rep, so team and region), a segment (SMB / Mid-Market /
-  Enterprise, by team kind), customer type (new / existing), lead source, product,
-  account and a lognormal amount (bigger for Enterprise).
+  Enterprise, by team kind), customer type (new / existing), lead source, product
+  and a lognormal amount (bigger for Enterprise).
+* Its account is drawn once outcomes are known (:mod:`.accounts`): new customers'
+  deals go to prospects, existing customers' to accounts that bought before, with
+  a yearly churn by segment and a cross-sell path planted; ``truth.params['customers']``
+  records them, and ``products.csv`` / ``costs.csv`` come with the log.
 * Its outcome (won, or lost after a stage) follows a logistic model of the rep
   (conforming reps win about 35 %, the others about 20 %), lead source, customer
   type, segment and planted deviations; it is stable over time.

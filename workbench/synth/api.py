@@ -13,6 +13,7 @@ import pyarrow.parquet as pq
 from ..errors import WorkbenchError
 from ..schema import DEVIATION_KINDS as KINDS
 from .config import ACTIVITIES, CLOSE_SLOT, CYCLE_EDGES_MONTHS, CYCLE_SHARES, DemoData, GroundTruth, resolve
+from .accounts import costs_table, products_table
 from .organisation import reps_table
 from .events import Generation, plain_table
 from .quotas import quota_table
@@ -45,6 +46,7 @@ def _truth(gen: Generation, labels: np.ndarray, quota_stats: dict) -> GroundTrut
         "stage_p90_days": {ACTIVITIES[s]: (None if np.isnan(v) else float(v)) for s, v in enumerate(d["p90"])},
         "n_open": int((~closed).sum()),
         "quotas": quota_stats,
+        "customers": d["customers"],
     }
     stalled = [f"D{i:0{gen.width}d}" for i in np.flatnonzero(d["stalled"])]
     return GroundTruth(
@@ -99,7 +101,7 @@ def generate_demo_data(
     truth = _truth(gen, np.concatenate(labels), stats)
     truth.params["n_events"] = len(events)
     return DemoData(events=events, reps=reps_table(gen.cfg, gen.org), quotas=quotas, truth=truth,
-                    as_of=gen.cfg.as_of)
+                    as_of=gen.cfg.as_of, products=products_table(), costs=costs_table(gen.cfg, gen.org))
 
 
 def write_demo_data(
@@ -114,18 +116,19 @@ def write_demo_data(
     """Write the demo data set to ``out_dir``, streaming the event log chunk by chunk.
 
     Files: events.parquet (row group per chunk), events.csv (only up to 50,000
-    target events), reps.csv, quotas.csv, truth.json.
+    target events), reps.csv, quotas.csv, products.csv (the product master
+    table), costs.csv (each team's cost of selling per quarter), truth.json.
 
     Returns
     -------
     dict
-        File role ('events', 'events_csv', 'reps', 'quotas', 'truth') -> path.
+        File role ('events', 'events_csv', 'reps', 'quotas', 'products', 'costs', 'truth') -> path.
 
     Examples
     --------
     >>> paths = write_demo_data("data/demo", seed=7, size="tiny")  # doctest: +SKIP
     >>> sorted(paths)  # doctest: +SKIP
-    ['events', 'quotas', 'reps', 'truth']
+    ['costs', 'events', 'products', 'quotas', 'reps', 'truth']
     """
     out = Path(out_dir)
     try:
@@ -156,9 +159,12 @@ def write_demo_data(
         quotas, stats = quota_table(gen.cfg, gen.org, gen.d)
         truth = _truth(gen, np.concatenate(labels), stats)
         truth.params["n_events"] = n_events
-        paths.update(reps=out / "reps.csv", quotas=out / "quotas.csv", truth=out / "truth.json")
+        paths.update(reps=out / "reps.csv", quotas=out / "quotas.csv", products=out / "products.csv",
+                     costs=out / "costs.csv", truth=out / "truth.json")
         reps_table(gen.cfg, gen.org).to_csv(paths["reps"], index=False)
         quotas.to_csv(paths["quotas"], index=False)
+        products_table().to_csv(paths["products"], index=False)
+        costs_table(gen.cfg, gen.org).to_csv(paths["costs"], index=False)
         paths["truth"].write_text(json.dumps(truth.to_dict(), indent=1), encoding="utf-8")
     except OSError as exc:
         raise WorkbenchError(f"cannot write the demo data ({exc.strerror or exc}).", file=str(out),

@@ -117,6 +117,17 @@ PRODUCT_P = np.array([(0.60, 0.30, 0.00, 0.10), (0.45, 0.30, 0.10, 0.15), (0.15,
 
 
 CUSTOMER_TYPES = ("new", "existing")
+#: Each product's family and tier (higher is more): the demo's product master table.
+PRODUCT_FAMILY = ("Platform", "Analytics", "Platform", "Services")
+PRODUCT_TIER = (1, 1, 2, 1)
+#: Planted yearly churn by segment (SMB, Mid-Market, Enterprise): the share of a year's customers that
+#: buy nothing the next year. High, because most of the demo's deals are with new customers: the
+#: existing customers' deals of a year barely cover the customers who stay.
+CHURN_PER_YEAR = (0.85, 0.75, 0.62)
+#: Planted cross-sell path: an existing customer whose last purchase was of the first family, and who
+#: lacks the second, turns to the second in this share of its deals (the rest keep their product).
+CROSS_SELL_PATH = ("Services", "Analytics")
+CROSS_SELL_SHARE = 0.6
 
 
 QUARTER_SEASON = np.array([0.85, 0.95, 1.0, 1.25])  # creation intensity by quarter of year
@@ -215,13 +226,16 @@ class GroundTruth:
 
 @dataclass
 class DemoData:
-    """The demo data set: canonical event log, reps, quotas, as-of date and ground truth."""
+    """The demo data set: canonical event log, reps, quotas, as-of date, ground truth, the product
+    master table (product, family, tier) and each team's cost of selling per quarter."""
 
     events: pd.DataFrame
     reps: pd.DataFrame
     quotas: pd.DataFrame
     truth: GroundTruth
     as_of: pd.Timestamp
+    products: pd.DataFrame | None = None
+    costs: pd.DataFrame | None = None
 
 
 @dataclass

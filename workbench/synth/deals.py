@@ -7,7 +7,8 @@ import numpy as np
 
 from ..references import MONTH_DAYS
 from .config import ACTIVITIES, CLOSE_SLOT, CYCLE_EDGES_MONTHS, CYCLE_SHARES, Config, DISCOVERY, FOLLOW_UP, LEAD_SOURCES, LEAD_SOURCE_P, LEAD_SOURCE_WIN_EFFECT, LONGEST_CYCLE_MONTHS, LOST, LOST_DEPTH_P, NEGOTIATION, N_SLOTS, N_STAGES, PRODUCT_P, PROPOSAL, QUALIFICATION, QUARTER_SEASON, SEGMENT_MEDIAN_AMOUNT, SEGMENT_P, SEGMENT_WIN_EFFECT, SHORTEST_CYCLE_MONTHS, SKIP_SLOT, SLOT_CODE, SLOT_LEVEL, SLOT_WEIGHT, WON, categorical, day_of_month_start, months_since_epoch, seeded_rng
-from .organisation import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, ACCOUNT_D, Organisation, account_names
+from .accounts import assign_accounts
+from .organisation import ACCOUNT_A, ACCOUNT_B, ACCOUNT_C, ACCOUNT_D, Organisation
 
 
 def _creation_days(rng: np.random.Generator, cfg: Config, n: int) -> np.ndarray:
@@ -78,6 +79,7 @@ def draw_deals(cfg: Config, org: Organisation, n: int) -> dict:
     _open_deals(rng, cfg, d)
     _timing_plants(rng, cfg, d)
     _ownership(rng, cfg, org, d)
+    assign_accounts(cfg, d)
     d["nxt"] = _next_times(d["t"], d["present"], CLOSE_SLOT)
     return d
 
@@ -103,14 +105,15 @@ def _attributes(rng: np.random.Generator, cfg: Config, org: Organisation, n: int
     existing = rng.random(n) < 0.4
     source = rng.choice(len(LEAD_SOURCES), n, p=LEAD_SOURCE_P)
     product = categorical(rng, np.cumsum(PRODUCT_P, axis=1)[segment])
+    # Accounts are drawn by .accounts once outcomes are known; these draws stay so that every later
+    # draw of this stream (amounts, paths, timing) is as it was.
     n_accounts = int(min(len(ACCOUNT_A) * len(ACCOUNT_B) * len(ACCOUNT_C) * len(ACCOUNT_D), n // 2 + 10))
-    account = np.minimum(rng.zipf(1.3, n) - 1, n_accounts - 1)
-    account = rng.permutation(n_accounts)[account]  # popular accounts spread over the name space
+    rng.zipf(1.3, n)
+    rng.permutation(n_accounts)
     amount = np.round(SEGMENT_MEDIAN_AMOUNT[segment] * np.where(existing, 0.7, 1.0)
                       * rng.lognormal(0.0, 0.75, n), -1)
     return dict(created=created, rep=rep, team=team, conforming=org.conforming[rep], segment=segment,
-                existing=existing, source=source, product=product, account=account,
-                amount=np.maximum(amount, 500.0), account_names=account_names(n_accounts))
+                existing=existing, source=source, product=product, amount=np.maximum(amount, 500.0))
 
 
 def _paths(rng: np.random.Generator, cfg: Config, org: Organisation, d: dict) -> None:
