@@ -6,12 +6,14 @@ values counted by hand from the files (tests/data/foreign/NOTES.md).
 """
 
 import json
+import re
 import shutil
 from pathlib import Path
 
 import pytest
 
 from workbench.cli import main
+from workbench.report import QUESTIONS
 
 pytestmark = pytest.mark.slow
 
@@ -75,6 +77,11 @@ def test_every_report_has_its_four_pages_and_no_nan_on_them(reports):
             assert not [h for h in results["headline"] if "nan" in str(h["value"]).lower()], (name, nb)
         index = (folder / "index.html").read_text(encoding="utf-8")
         assert "nan%" not in index, name
+        # the four answers are there even when the data cannot support one; it then says so
+        questions = re.findall(r'<a class="tile" href="[^"]+"><h2>([^<]+)</h2><p class="value">([^<]+)<', index)
+        assert [q for q, _ in questions] == list(QUESTIONS), name
+        forecast = page(reports, name, "03_quota_forecast")
+        assert (questions[0][1] == "No forecast") == ("company" not in forecast), name
 
 
 def test_crm_flat_table_by_hand(reports):

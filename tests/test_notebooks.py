@@ -95,6 +95,16 @@ def test_report_has_every_page_figure_and_notebook(report):
             assert (report / figure).stat().st_size > 0
     index = (report / "index.html").read_text(encoding="utf-8")
     assert all(f'href="{name}.html"' in index for name in NOTEBOOKS)
+    # four answers first, in order, each linking to its page, with the number its page wrote
+    tiles = re.findall(r'<a class="tile" href="([^"]+)"><h2>([^<]+)</h2><p class="value">([^<]+)</p>', index)
+    assert [(href, question) for href, question, _ in tiles] == [
+        ("03_quota_forecast.html", "Will we make the quarter?"), ("02_bottlenecks.html", "Where do deals stall?"),
+        ("01_process_discovery.html", "Do we follow our process?"), ("04_sales_audit.html", "Can I trust the data?")]
+    company = _json(report, "03_quota_forecast")["company"]
+    assert tiles[0][2] == f"{company['expected_attainment']:.0%} of quota"
+    assert tiles[2][2] == f"{_json(report, '01_process_discovery')['share_conforming']:.0%} of deals"
+    audit = _json(report, "04_sales_audit")
+    assert tiles[3][2] == f"{audit['rows_quarantined'] / audit['rows_in']:.1%} set aside"
     # the index shows net revenue retention beside the bookings of the same quarter
     labels = [h["label"] for h in _json(report, "02_bottlenecks")["headline"]]
     bookings = next(i for i, label in enumerate(labels) if label.startswith("Bookings "))

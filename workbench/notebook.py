@@ -334,6 +334,19 @@ class Results:
         """A number for the report's one-page summary."""
         self.values["headline"].append({"label": label, "value": _plain(value)})
 
+    def tile(self, question: str, value: str, detail: str, trend: str | None = None) -> None:
+        """The answer to one of the index's four questions (its tile, which links to this page):
+        ``value`` in large type, ``detail`` in a sentence, ``trend`` against last quarter when known."""
+        self.values["tile"] = {"question": question, "value": value, "detail": detail, "trend": trend}
+
+    def has_tile(self) -> bool:
+        """Whether this page has answered its question yet."""
+        return "tile" in self.values
+
+    def add_to_tile(self, sentence: str) -> None:
+        """Add a sentence to the tile's detail."""
+        self.values["tile"]["detail"] += f" {sentence}"
+
     def __setitem__(self, key: str, value: object) -> None:
         self.values[key] = _plain(value)
 

@@ -48,6 +48,9 @@ KERNEL = "workbench"
 #: Below this many events the notebooks run two at a time: a kernel holds the log three or four
 #: times over at its peak (3.3 GB at a million events), so two fit easily in memory there.
 PARALLEL_BELOW = 2_000_000
+#: The questions the index answers first, one tile each, in this order (see ``Results.tile``).
+QUESTIONS = ("Will we make the quarter?", "Where do deals stall?", "Do we follow our process?",
+             "Can I trust the data?")
 #: Kernel managers of the notebooks running now, and the flag that stops new kernels from starting.
 _KERNELS: weakref.WeakSet = weakref.WeakSet()
 _STOPPING = threading.Event()
@@ -240,15 +243,18 @@ def write_index(out_dir: Path, quarter: str, as_of: pd.Timestamp, names: list[st
     """Write ``index.html``: each notebook's headline numbers and figures, linked to its page.
 
     Each notebook writes ``<name>.json`` with a ``headline`` list of
-    ``{"label", "value"}`` items and a ``figures`` list of file names.
+    ``{"label", "value"}`` items, a ``figures`` list of file names and, for the
+    four questions the index answers first (:data:`QUESTIONS`), a ``tile``.
     """
-    sections = []
+    sections, tiled = [], {}
     for name in names:
         path = out_dir / f"{name}.json"
         if not path.exists():
             raise WorkbenchError(f"notebook {name} ran but wrote no {path.name}.", file=str(path),
                                  hint="end the notebook with results.write().")
         results = json.loads(path.read_text(encoding="utf-8"))
+        if results.get("tile"):
+            tiled[name] = results["tile"]
         title = html.escape(_notebook_title(out_dir / f"{name}.ipynb"))
         rows = "".join(
             f"<tr><th>{html.escape(str(item['label']))}</th><td>{html.escape(str(item['value']))}</td></tr>"
@@ -261,6 +267,12 @@ def write_index(out_dir: Path, quarter: str, as_of: pd.Timestamp, names: list[st
             f'<section><h2><a href="{name}.html">{title}</a></h2>'
             f"<table>{rows}</table>{figures}</section>"
         )
+    tiles = "".join(
+        f'<a class="tile" href="{name}.html"><h2>{html.escape(t["question"])}</h2>'
+        f'<p class="value">{html.escape(t["value"])}</p><p>{html.escape(t["detail"])}</p>'
+        + (f'<p class="trend">{html.escape(t["trend"])}</p>' if t.get("trend") else "") + "</a>"
+        for name, t in sorted(tiled.items(), key=lambda item: QUESTIONS.index(item[1]["question"])
+                              if item[1]["question"] in QUESTIONS else len(QUESTIONS)))
     page = f"""<!DOCTYPE html>
 <html lang="en"><head><meta charset="utf-8">
 <title>Sales process report {quarter}</title>
@@ -270,10 +282,19 @@ section {{ border-top: 1px solid #ccc; padding: 1em 0; }}
 th {{ text-align: left; padding-right: 2em; font-weight: normal; color: #555; }}
 td {{ font-weight: bold; }}
 img {{ max-width: 100%; margin-top: 1em; }}
+.tiles {{ display: grid; grid-template-columns: repeat(auto-fit, minmax(15em, 1fr)); gap: 1em; margin: 1em 0 2em; }}
+.tile {{ display: block; border: 1px solid #ccc; border-radius: 6px; padding: 0.8em 1em; color: inherit;
+         text-decoration: none; }}
+.tile:hover {{ border-color: #555; }}
+.tile h2 {{ font-size: 1em; margin: 0 0 0.4em; color: #555; font-weight: normal; }}
+.tile .value {{ font-size: 1.6em; font-weight: bold; margin: 0 0 0.3em; }}
+.tile p {{ margin: 0.3em 0; }}
+.tile .trend {{ color: #555; }}
 </style></head><body>
 <h1>Sales process report {quarter}</h1>
-<p>As of {as_of:%Y-%m-%d %H:%M} UTC. Each section links to its full page; figures are in
+<p>As of {as_of:%Y-%m-%d %H:%M} UTC. Each answer and each section links to its full page; figures are in
 <a href="figures/">figures/</a> and the executed notebooks beside this page.</p>
+<div class="tiles">{tiles}</div>
 {''.join(sections)}
 </body></html>
 """

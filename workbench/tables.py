@@ -62,14 +62,16 @@ MONEY = frozenset({
     "expected_amount", "gap_to_quota", "open_pipeline", "remaining_quota", "late_pipeline", "mean_deal_size",
     "median_deal_size", "top_rep_bookings", "past_mean_bookings", "pipeline_expected", "new_business_expected",
     "p10", "p50", "p90", "weighted pipeline", "weighted_pipeline", "run rate", "run_rate", "forecast", "booked",
-    "cost", "open_qualified", "actual",
+    "cost", "open_qualified", "actual", "revenue", "revenue_before", "revenue_retained", "acquisition_cost",
+    "first_year_revenue", "upsell_value", "cross_sell_value", "value", "revenue_without_largest",
 })
 
 #: Columns that hold shares, rates or probabilities (written as percentages).
 PERCENT = frozenset({
     "share", "share_conforming", "win_rate", "win_rate_conforming", "win_rate_deviating", "attainment",
     "attainment_without_top", "company_attainment", "mean_team_attainment", "expected_attainment",
-    "coverage_80", "rework_rate", "p_hit_quota", "p_win", "past_hit_share", "conversion", "mean_error",
+    "coverage_80", "logo_retention", "net_revenue_retention", "rework_rate", "p_hit_quota", "p_win",
+    "past_hit_share", "conversion", "mean_error",
     "median_error", "bias", "top_k_share", "rank_share", "fitness", "share_reps_at_quota",
     "share_teams_at_quota", "share_of_cycle", "share_of_first", "share_without_followup", "benchmark_share",
     "benchmark_share_reps_at_quota", "benchmark_manager_attainment", "win_diff", "win_ci_low", "win_ci_high",
