@@ -209,16 +209,19 @@ from pathlib import Path
 import workbench.report as report
 from workbench import cli
 build = report.build_report
-report.build_report = lambda **kw: build(**kw, notebooks=("01_ok",), notebook_dir=Path(sys.argv[1]))
+notebooks = tuple(sorted(p.stem for p in Path(sys.argv[1]).glob("*.ipynb")))
+report.build_report = lambda **kw: build(**kw, notebooks=notebooks, notebook_dir=Path(sys.argv[1]))
 sys.exit(cli.main(sys.argv[2:]))
 """
 
 
-def _start_report(tmp_path: Path, small_log: pd.DataFrame, body: str) -> tuple[subprocess.Popen, Path, dict]:
-    """``workbench report`` in a process of its own, on one notebook that runs ``body``; TMPDIR is ours."""
+def _start_report(tmp_path: Path, small_log: pd.DataFrame, body: str,
+                  pages: tuple[str, ...] = ("01_ok",)) -> tuple[subprocess.Popen, Path, dict]:
+    """``workbench report`` in a process of its own, on notebooks that run ``body``; TMPDIR is ours."""
     notebooks = tmp_path / "nbs"
     notebooks.mkdir(exist_ok=True)
-    _notebook(notebooks / "01_ok.ipynb", body)
+    for page in pages:
+        _notebook(notebooks / f"{page}.ipynb", body)
     small_log.to_csv(tmp_path / "log.csv", index=False)
     env = {**os.environ, "TMPDIR": str(tmp_path / "tmp")}
     (tmp_path / "tmp").mkdir(exist_ok=True)
@@ -260,11 +263,13 @@ def test_an_interrupted_report_kills_its_kernels_and_leaves_the_previous_report(
     previous = tmp_path / "reports" / "2026Q3"
     previous.mkdir(parents=True)
     (previous / "index.html").write_text("the previous report")
-    process, out, env = _start_report(tmp_path, small_log, "import time\ntime.sleep(600)")
-    kernels = _wait_for(lambda: _kernels(process), "kernel", process)
-    time.sleep(1)  # the kernel is in the sleeping cell
+    # three pages, two at a time: two kernels are killed and the third page never starts
+    process, out, env = _start_report(tmp_path, small_log, "import time\ntime.sleep(600)",
+                                      pages=("01_a", "02_b", "03_c"))
+    kernels = _wait_for(lambda: (found := _kernels(process)) and len(found) == 2 and found, "two kernels", process)
+    time.sleep(1)  # the kernels are in the sleeping cell
     process.send_signal(signum)
-    _, err = process.communicate(timeout=60)
+    _, err = process.communicate(timeout=45)  # a hang guard: it stops in a few seconds
     assert process.returncode == 128 + signum
     assert f"stopped ({signal.Signals(signum).name})" in err and "Traceback" not in err
     import psutil

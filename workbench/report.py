@@ -487,7 +487,8 @@ def _write(data, inputs: dict, *, out: Path, quarter: str, stamp: pd.Timestamp, 
             if pool is not None:
                 pool.shutdown(wait=False, cancel_futures=True)
                 # a notebook whose kernel died writes its output once more: wait for it before removing
-                wait(futures, timeout=60)
+                # (only for those that run: a future cancelled before it started never counts as done)
+                wait([f for f in futures if not f.cancelled()], timeout=60)
         raise
     finally:
         with _on_signals(signal.SIG_IGN):
