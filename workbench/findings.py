@@ -15,7 +15,6 @@ that need the loaded log, the reps table or master tables are in
 
 from __future__ import annotations
 
-import re
 from dataclasses import asdict, dataclass, field
 
 import numpy as np
@@ -103,6 +102,12 @@ class Finding:
         return "; ".join(one(e) for e in self.examples)
 
     @property
+    def more_examples(self) -> str:
+        """:attr:`examples_text` when the message does not already give the examples, else ''."""
+        text = self.examples_text
+        return "" if text in self.message else text
+
+    @property
     def todo(self) -> str:
         """What to do about it."""
         return KINDS[self.kind][1]
@@ -110,8 +115,8 @@ class Finding:
     def lines(self, indent: str = "  ") -> list[str]:
         """The finding as text: its message, examples and what to do."""
         out = [f"{indent}- {self.message}"]
-        if self.examples and self.examples_text not in self.message:
-            out.append(f"{indent}    e.g. {self.examples_text}")
+        if self.more_examples:
+            out.append(f"{indent}    e.g. {self.more_examples}")
         return [*out, f"{indent}    What to do: {self.todo}"]
 
     def to_dict(self) -> dict:
@@ -131,8 +136,7 @@ class Findings(list):
         count, then the examples it does not already give) and what to do."""
         return pd.DataFrame({
             "finding": [KINDS[f.kind][0] for f in self],
-            "details": [f.message + ("" if f.examples_text in f.message else f" E.g. {f.examples_text}.")
-                        for f in self],
+            "details": [f.message + (f" E.g. {f.more_examples}." if f.more_examples else "") for f in self],
             "what_to_do": [f.todo for f in self],
         })
 
@@ -158,7 +162,7 @@ def examples(rows: np.ndarray | None, values: pd.Series | np.ndarray | list | No
 
 def normalised(values: pd.Series) -> pd.Series:
     """Category values with case, spaces and punctuation removed: 'GTX Pro', 'gtx-pro' -> 'gtxpro'."""
-    return values.astype("str").str.casefold().map(lambda v: re.sub(r"[\W_]+", "", v))
+    return values.astype("str").str.casefold().str.replace(r"[\W_]+", "", regex=True)
 
 
 def is_category(values: pd.Series) -> bool:

@@ -217,11 +217,12 @@ def load(
     from .audit import data_quality, parse_lookups
     from .io import read_costs, read_products
 
+    lookups = parse_lookups(lookups)
     if audit and data.findings is None:
-        data = dataclasses.replace(data, findings=data_quality(data, lookups=parse_lookups(lookups)))
+        data = dataclasses.replace(data, findings=data_quality(data, lookups=lookups))
     if costs is not None and data.costs is None:
         data = dataclasses.replace(data, costs=read_costs(costs, encoding=encoding))
-    if data.products is None and (product := parse_lookups(lookups).get("product")) is not None:
+    if data.products is None and (product := lookups.get("product")) is not None:
         data = dataclasses.replace(data, products=read_products(product, encoding=encoding))
     attrs = dict(data.log.attrs)  # the profile and the kind of input the log was read from
     if anonymize and not data.anonymized:

@@ -139,7 +139,9 @@ def _follows_outcome(values: pd.Series, outcome: pd.Series) -> str:
             f"{', '.join(repr(x) for x in sorted(pure['lost']))} only when lost")
 
 
-def _partial_periods(log: pd.DataFrame) -> list[Finding]:
+def _partial_edges(log: pd.DataFrame) -> list[tuple[str, str, float, int, int]]:
+    """The quarters at the edges of the data covered for less than :data:`FULL_QUARTER` of their days:
+    quarter, span ('from 2026-03-01' / 'up to 2026-07-31'), share of days, days covered, days in all."""
     if log.empty:
         return []
     first, last = log[TIMESTAMP].min(), log[TIMESTAMP].max()
@@ -151,12 +153,17 @@ def _partial_periods(log: pd.DataFrame) -> list[Finding]:
         share = max((hi - lo) / (end - start), 0.0)
         if share >= FULL_QUARTER or (edge == "last" and quarter == quarter_of(first)):
             continue  # a log within one quarter is said once
-        days, total = int(np.ceil((hi - lo).total_seconds() / 86400)), int(round((end - start).days))
         span = f"from {lo:%Y-%m-%d}" if edge == "first" else f"up to {hi:%Y-%m-%d}"
-        out.append(Finding("partial_period", "log", None, days,
-                           f"the data covers {quarter} only {span}: {days} of its {total} days ({share:.0%}); "
-                           f"its numbers are not a full quarter's.", examples(None, [quarter])))
+        out.append((quarter, span, share, int(np.ceil((hi - lo).total_seconds() / 86400)),
+                    int(round((end - start).days))))
     return out
+
+
+def _partial_periods(log: pd.DataFrame) -> list[Finding]:
+    return [Finding("partial_period", "log", None, days,
+                    f"the data covers {quarter} only {span}: {days} of its {total} days ({share:.0%}); "
+                    f"its numbers are not a full quarter's.", examples(None, [quarter]))
+            for quarter, span, share, days, total in _partial_edges(log)]
 
 
 def partial_quarters(log: pd.DataFrame) -> dict[str, float]:
@@ -168,12 +175,7 @@ def partial_quarters(log: pd.DataFrame) -> dict[str, float]:
     >>> {q: round(s, 2) for q, s in partial_quarters(log).items()}
     {'2026Q1': 0.34}
     """
-    found = {}
-    for f in _partial_periods(log):
-        quarter = f.examples[0]["value"]
-        start, end = quarter_bounds(quarter)
-        found[quarter] = f.count / ((end - start).total_seconds() / 86400)
-    return found
+    return {quarter: share for quarter, _, share, _, _ in _partial_edges(log)}
 
 
 def partial_lines(log: pd.DataFrame, periods: Any) -> list[str]:
@@ -186,14 +188,8 @@ def partial_lines(log: pd.DataFrame, periods: Any) -> list[str]:
     ["2026Q1 is in the data from 2026-03-01 only (34% of its days): its numbers are not a full quarter's."]
     """
     wanted = set(map(str, periods))
-    first, last = log[TIMESTAMP].min(), log[TIMESTAMP].max()
-    lines = []
-    for quarter, share in partial_quarters(log).items():
-        if quarter in wanted:
-            span = f"from {first:%Y-%m-%d}" if quarter == quarter_of(first) else f"up to {last:%Y-%m-%d}"
-            lines.append(f"{quarter} is in the data {span} only ({share:.0%} of its days): its numbers are not "
-                         f"a full quarter's.")
-    return lines
+    return [f"{quarter} is in the data {span} only ({share:.0%} of its days): its numbers are not a full quarter's."
+            for quarter, span, share, _, _ in _partial_edges(log) if quarter in wanted]
 
 
 def _extreme_amounts(log: pd.DataFrame, cases: pd.DataFrame) -> list[Finding]:
