@@ -258,3 +258,14 @@ def test_xes_with_start_and_complete_degrades_gracefully(tmp_path):
     with pytest.raises(MissingColumnError):
         cf.conformance_summary(loaded.log, by="rep")
     assert cf.token_replay_fitness(loaded.log).set_index("case_id").loc["C00", "fitness"] == 1.0
+
+
+def test_conforming_by_quarter_compares_closed_deals_and_says_nothing_of_a_handful():
+    from workbench.conformance import conforming_by_quarter
+
+    closed = pd.to_datetime(["2026-02-01"] * 30 + ["2026-05-01"] * 29 + [None] * 5, utc=True)
+    cases = pd.DataFrame({"closed_at": closed, "conforming": [True] * 24 + [False] * 6 + [True] * 29 + [False] * 5})
+    shares = conforming_by_quarter(cases, ["2026Q1", "2026Q2", "2026Q3"])
+    assert shares["2026Q1"] == pytest.approx(0.8) and shares[["2026Q2", "2026Q3"]].isna().all()  # 29 and 0 deals
+    assert conforming_by_quarter(cases, ["2026Q2"], min_n=29)["2026Q2"] == 1.0  # the 5 open deals do not count
+    assert conforming_by_quarter(cases.drop(columns="closed_at"), ["2026Q1"]).isna().all()

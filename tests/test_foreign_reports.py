@@ -12,6 +12,7 @@ from pathlib import Path
 
 import pytest
 
+from browser import check_pages, inspect_report, needs_chromium, smallest_label_px
 from workbench.cli import main
 from workbench.report import QUESTIONS
 
@@ -30,6 +31,7 @@ INPUTS = {
     "one_event_cases": ("one_event_cases.csv", []),
     "one_activity": ("one_activity.csv", ["--mapping", "case_id=ticket,activity=step,timestamp=when"]),
     "one_timestamp": ("one_timestamp.csv", []),
+    "purchasing": ("purchasing_24_activities.csv", []),
 }
 
 
@@ -145,6 +147,43 @@ def test_repair_xes_by_hand(reports):
     assert (register["visits"], register["median_days"] * 24 * 60) == (4, pytest.approx(55.0))
     html = (reports["xes"] / "02_bottlenecks.html").read_text(encoding="utf-8")
     assert "Skipped win rate" in html and "derived from the data" in html
+
+
+def test_purchasing_log_of_24_activities_by_hand(reports):
+    one = page(reports, "purchasing", "01_process_discovery")
+    assert (one["rows_in"], one["rows_kept"], one["variants"]) == (469, 469, 7)
+    dfg = {(e["source"], e["target"]): e["frequency"] for e in one["dfg"]}
+    assert len({a for edge in dfg for a in edge}) == 24
+    # all but the 2 orders that check the budget first
+    assert dfg[("Create Purchase Requisition", "Approve Requisition")] == 28
+    assert (dfg[("Receive Quote", "Receive Quote")], dfg[("Match Invoice", "Clear Invoice Block")],
+            dfg[("Clear Invoice Block", "Match Invoice")]) == (6, 4, 6)
+    assert sorted(one["profile"]["ends"]) == ["Cancel Order", "Close Order"]
+
+
+@pytest.fixture(scope="module")
+def pages(reports) -> dict[str, dict]:
+    return {name: inspect_report(folder) for name, folder in reports.items()}
+
+
+@needs_chromium
+def test_every_page_reads_at_1400_px_in_chromium(pages):
+    for name, report in pages.items():
+        try:
+            check_pages(report, QUESTIONS)
+        except AssertionError as e:
+            raise AssertionError(f"report of {name}: {e}") from None
+
+
+@needs_chromium
+def test_the_map_of_24_activities_is_readable_on_the_index_and_fits_the_discovery_page(reports, pages):
+    src, loaded, scale = next(i for i in pages["purchasing"]["index"]["images"] if "process_discovery-map" in i[0])
+    assert loaded and smallest_label_px(reports["purchasing"] / src, scale) >= 10
+    discovery = pages["purchasing"]["01_process_discovery"]
+    assert 0 < discovery["map_right"] <= 1400 and discovery["map_label_px"] >= 10
+    html = (reports["purchasing"] / "01_process_discovery.html").read_text(encoding="utf-8")
+    assert html.count('type="range"') == 2  # how often and median wait, each with its detail slider
+    assert "of 24 activities" in html
 
 
 def test_degenerate_logs_by_hand(reports):

@@ -5,7 +5,7 @@ import re
 import pandas as pd
 import pytest
 
-from workbench import maps
+from workbench import map_explorer, maps
 from workbench.discovery import END, START, discover_dfg
 from workbench.errors import WorkbenchError
 
@@ -107,7 +107,7 @@ def test_format_duration(seconds, text):
 
 
 def test_explorer_sliders_and_filters_redraw_the_map():
-    box = maps.explore_map(make_log(), backend="matplotlib", paths=1.0)
+    box = map_explorer.explore_map(make_log(), backend="matplotlib", paths=1.0)
     assert box.current.edges == EXPECTED_EDGES
     assert "<svg" in box.view.value
     box.activities_slider.value = 0.8  # A, D, B, Closed Won cover 20 of 24 events; C goes
@@ -129,13 +129,13 @@ def test_explorer_sliders_and_filters_redraw_the_map():
 
 def test_explorer_path_slider_thins_a_real_map(demo_data):
 
-    box = maps.explore_map(demo_data(5, "tiny").events, backend="matplotlib", paths=1.0)
+    box = map_explorer.explore_map(demo_data(5, "tiny").events, backend="matplotlib", paths=1.0)
     full = box.current.edges
     box.paths_slider.value = 0.3
     assert box.current.edges < full  # a strict subset: rare paths gone, the rest unchanged
 
 
 def test_explorer_without_org_columns_offers_only_the_outcome_filter():
-    box = maps.explore_map(make_log().drop(columns="team"), backend="matplotlib")
+    box = map_explorer.explore_map(make_log().drop(columns="team"), backend="matplotlib")
     assert list(box.filters) == ["outcome"]
     assert box.current.edges <= EXPECTED_EDGES

@@ -160,3 +160,16 @@ def test_the_salt_file_is_readable_by_its_owner_only(tmp_path, monkeypatch):
     assert path.read_text() == salt and len(salt) == 32
     assert stat.S_IMODE(path.stat().st_mode) == 0o600
     assert default_salt() == salt  # made once, then kept
+
+
+def test_library_warnings_are_recorded_in_the_pages_json_and_never_printed(log_file, tmp_path, monkeypatch, capsys):
+    import warnings
+
+    monkeypatch.setattr(warnings, "showwarning", warnings.showwarning)  # restored after the test
+    _, _, _, results = notebook.setup("x", log=log_file, output_dir=tmp_path)
+    warnings.warn("the model for Enterprise West did not converge", RuntimeWarning)
+    warnings.warn("the model for Enterprise West did not converge", RuntimeWarning)  # recorded once
+    captured = capsys.readouterr()
+    assert "converge" not in captured.err + captured.out
+    written = json.loads(results.write().read_text(encoding="utf-8"))
+    assert written["library_warnings"] == ["RuntimeWarning: the model for Enterprise West did not converge"]

@@ -20,8 +20,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from browser import check_pages, inspect_report, needs_chromium
 from workbench.calendar import quarter_bounds, quarter_of
-from workbench.report import NOTEBOOKS, build_report
+from workbench.report import NOTEBOOKS, QUESTIONS, build_report
 from workbench.cli import main
 
 pytestmark = pytest.mark.slow
@@ -86,7 +87,7 @@ def _events_after_close(events: pd.DataFrame) -> int:
     return int((before >= 1).sum())
 
 
-def test_report_has_every_page_figure_and_notebook(report):
+def test_report_has_every_page_figure_and_notebook(report, demo):
     assert report.name == "2026Q4"
     for name in NOTEBOOKS:
         for suffix in (".html", ".ipynb", ".json"):
@@ -105,11 +106,25 @@ def test_report_has_every_page_figure_and_notebook(report):
     assert tiles[2][2] == f"{_json(report, '01_process_discovery')['share_conforming']:.0%} of deals"
     audit = _json(report, "04_sales_audit")
     assert tiles[3][2] == f"{audit['rows_quarantined'] / audit['rows_in']:.1%} set aside"
+    # against last quarter: the forecast's attainment, the stalled deals then, the share that followed the process
+    trends = dict(re.findall(r'<a class="tile" href="([^"]+)">.*?<p class="trend">([^<]+)</p>', index, flags=re.S))
+    assert trends["03_quota_forecast.html"].startswith("Last quarter, 2026Q3: ")
+    assert re.fullmatch(r"At the end of 2026Q3: [\d,]+ stalled\.", trends["02_bottlenecks.html"])
+    # the share that followed the process, only where both quarters closed 30 deals or more
+    events = pd.read_parquet(demo["events"])
+    as_of = pd.Timestamp(_json(report, "01_process_discovery")["as_of"])
+    closes = events[events["activity"].isin(["Closed Won", "Closed Lost"]) & (events["timestamp"] <= as_of)]
+    closed = quarter_of(closes.groupby("case_id")["timestamp"].min()).value_counts()
+    if min(closed.get("2026Q3", 0), closed.get("2026Q4", 0)) >= 30:
+        assert re.fullmatch(r"Of the deals closed in 2026Q3, \d+% followed it; in 2026Q4 so far, \d+%\.",
+                            trends["01_process_discovery.html"])
+    else:
+        assert "01_process_discovery.html" not in trends
     # the index shows net revenue retention beside the bookings of the same quarter
     labels = [h["label"] for h in _json(report, "02_bottlenecks")["headline"]]
     bookings = next(i for i, label in enumerate(labels) if label.startswith("Bookings "))
     assert labels[bookings + 1] == "Net revenue retention " + labels[bookings].removeprefix("Bookings ")
-    assert f"<th>{labels[bookings + 1]}</th>" in index
+    assert f"<th>{labels[bookings + 1]}</th>" in re.sub(r"<a [^>]*>|</a>", "", index)  # terms link to the glossary
     # Pages are code-free: no input cells in the exported HTML.
     assert "notebook.setup(" not in (report / "02_bottlenecks.html").read_text(encoding="utf-8")
 
@@ -278,9 +293,27 @@ def test_report_screenshots_show_every_page_without_sideways_scrolling(report):
     spec.loader.exec_module(tool)
     assert tool.newest_report(report.parent) == report
     widths = tool.screenshots(report)
-    assert sorted(widths) == sorted([*NOTEBOOKS, "index"])
+    assert sorted(widths) == sorted([*NOTEBOOKS, "index", "glossary"])
     assert all(w <= 1400 for w in widths.values()), widths
     assert all((report / "screenshots" / f"{name}.png").stat().st_size > 10_000 for name in widths)
+
+
+@needs_chromium
+def test_every_page_of_the_demo_and_of_the_anonymised_report_reads_at_1400_px(report, anonymous_report):
+    for folder in (report, anonymous_report):
+        check_pages(inspect_report(folder), QUESTIONS)
+
+
+def test_terms_on_the_pages_link_to_their_glossary_entries(report):
+    glossary = (report / "glossary.html").read_text(encoding="utf-8")
+    entries = set(re.findall(r'<dt id="([^"]+)">', glossary))
+    for name in [*NOTEBOOKS, "index"]:
+        html = (report / f"{name}.html").read_text(encoding="utf-8")
+        links = re.findall(r'href="glossary.html#([^"]+)"', html)
+        assert links and set(links) <= entries and len(links) == len(set(links)), name  # the first use only
+    discovery = (report / "01_process_discovery.html").read_text(encoding="utf-8")
+    forecast = (report / "03_quota_forecast.html").read_text(encoding="utf-8")
+    assert 'href="glossary.html#fitness"' in discovery and 'href="glossary.html#brier-score"' in forecast
 
 
 def test_pages_write_numbers_and_headers_for_people(report):

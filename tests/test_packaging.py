@@ -94,7 +94,7 @@ def test_a_wheel_installed_outside_the_checkout_writes_the_report(tmp_path):
     (quarter,) = (work / "reports").iterdir()
     assert sorted(p.name for p in quarter.glob("*.html")) == [
         "01_process_discovery.html", "02_bottlenecks.html", "03_quota_forecast.html", "04_sales_audit.html",
-        "index.html"]
+        "glossary.html", "index.html"]
 
 
 def test_the_readme_python_examples_run(tmp_path, monkeypatch):

@@ -17,7 +17,7 @@ from workbench.stats import N_BOOT
 PACKAGE = Path(workbench.__file__).parent
 MAX_LINES = 600
 #: The modules whose functions take a log first: the analyses.
-ANALYSES = ("discovery", "filters", "maps", "conformance", "bottlenecks", "root_causes", "performers", "kpis",
+ANALYSES = ("discovery", "filters", "maps", "map_levels", "conformance", "bottlenecks", "root_causes", "performers", "kpis",
             "snapshot", "profile_fit")
 #: Names CONTRIBUTING.md retired in favour of min_n and by (``level`` survives only as pm4py's
 #: event-or-case scope of a filter).

@@ -26,7 +26,7 @@ _LAZY = {
     "check_file": "check", "resolve_profile": "profile_fit", "derive_profile": "profile_fit",
     # the process as it is
     "discover_dfg": "discovery", "variants": "discovery", "discover_petri_net": "discovery",
-    "draw_map": "maps", "explore_map": "maps",
+    "draw_map": "maps", "readable_map": "map_levels", "explore_map": "map_explorer",
     "detect_deviations": "conformance", "conformance_summary": "conformance", "process_pays": "conformance",
     # where deals wait, and the KPIs
     "stage_times": "bottlenecks", "rank_bottlenecks": "bottlenecks", "top_bottleneck": "bottlenecks",
@@ -40,10 +40,10 @@ _LAZY = {
 
 #: The modules, reachable as ``wb.kpis`` without importing them first.
 _MODULES = (
-    "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine",
-    "errors", "figures", "filters", "findings", "forecast", "groups", "io", "kpis", "maps", "notebook", "performers",
-    "profile", "profile_fit", "progress", "references", "report", "root_causes", "schema", "snapshot", "stats",
-    "synth", "tables", "validation",
+    "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine", "errors",
+    "figures", "filters", "findings", "forecast", "glossary", "groups", "io", "kpis", "map_explorer", "map_levels",
+    "maps", "notebook", "performers", "profile", "profile_fit", "progress", "references", "report", "root_causes",
+    "schema", "snapshot", "stats", "synth", "tables", "validation",
 )
 
 __all__ = ["WorkbenchError", "SalesProcessProfile", "PPVVC", "SALESFORCE", "get_profile", "load_profile", *_LAZY]

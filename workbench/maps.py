@@ -1,23 +1,28 @@
-"""Process-map figures of a directly-follows graph, and an interactive map explorer.
+"""Process-map figures of a directly-follows graph.
 
-:func:`draw_map` draws with Graphviz when the ``dot`` program and the
-``graphviz`` Python package are installed, and otherwise with a pure-Python
-layered left-to-right layout (networkx + matplotlib), so a notebook or report
-never fails for lack of Graphviz. Either way: node and edge labels give
-frequencies (``measure='frequency'``) or median waiting times
-(``measure='performance'``), edge width grows with frequency and edge colour
-with the median wait (yellow fast, red slow).
+:func:`draw_map` lays the map out left to right (in the sales process
+profile's stage order when it is given, else in the order the process reaches
+each activity) and draws it with Graphviz when the ``dot`` program and the
+``graphviz`` Python package are installed, otherwise with matplotlib, so a
+notebook or report never fails for lack of Graphviz. Both backends draw the
+same layout. Node and edge labels give frequencies (``measure='frequency'``)
+or median waiting times (``measure='performance'``); edge width grows with
+frequency and edge colour with the median wait (yellow fast, red slow). A
+repeat of an activity (a self-loop) and the loops folded into it (follow-ups,
+see :func:`workbench.map_levels.fold_loops`) are written on the activity as
+``↻ n`` rather than drawn as edges, so a follow-up hub does not tangle the map.
 
-:func:`explore_map` returns an ipywidgets box whose activity / path sliders
-and filters (outcome, team, region, rep, quarter range) redraw the map.
+The interactive explorer is :mod:`workbench.map_explorer`; a readable map and
+the levels a report page switches with a slider are :mod:`workbench.map_levels`.
 """
 
 from __future__ import annotations
 
-import functools
 import io
 import math
 import shutil
+import textwrap
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -28,13 +33,8 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from . import engine
-from .calendar import quarter_bounds, quarter_of
 from .discovery import DFG, END, START, discover_dfg
 from .errors import WorkbenchError
-from .filters import filter_time_window
-from .profile import SalesProcessProfile, get_profile
-from .schema import CASE, ORG, TIMESTAMP
 
 BACKENDS = ("auto", "graphviz", "matplotlib")
 MEASURES = ("frequency", "performance")
@@ -88,11 +88,11 @@ class ProcessMap:
     def to_svg(self) -> str:
         """The map as SVG text, shrinking to the width of the page or output area it is shown in."""
         if self.backend == "graphviz":
-            svg = self.figure.pipe(format="svg").decode("utf-8")
+            svg = self.figure.pipe(format="svg", neato_no_op=2, quiet=True).decode("utf-8")  # keep our layout
         else:
             buf = io.StringIO()
             with matplotlib.rc_context({"svg.fonttype": "none"}):  # text stays text: searchable, smaller
-                self.figure.savefig(buf, format="svg", bbox_inches="tight")
+                self.figure.savefig(buf, format="svg", bbox_inches="tight", metadata={"Date": None})
             svg = buf.getvalue()
         # A wide process (two dozen activities) is drawn wider than a notebook's output area.
         return svg.replace("<svg ", '<svg style="max-width:100%;height:auto" ', 1)
@@ -100,7 +100,7 @@ class ProcessMap:
     def to_png(self, dpi: int = 120) -> bytes:
         """The map as PNG bytes."""
         if self.backend == "graphviz":
-            return self.figure.pipe(format="png")
+            return self.figure.pipe(format="png", neato_no_op=2, quiet=True)
         buf = io.BytesIO()
         self.figure.savefig(buf, format="png", dpi=dpi, bbox_inches="tight")
         return buf.getvalue()
@@ -124,6 +124,13 @@ class ProcessMap:
 
 
 # --------------------------------------------------------------------------- styling
+#: Widest drawing in pixels: the index page is 1,120 px wide and a report page's output area about as wide,
+#: so a map this wide is shown at its own size, with its labels as large as drawn.
+MAX_WIDTH_PX = 1050
+_NODE_PT, _EDGE_PT = 9.0, 8.0  # 12 and 10.7 px: never smaller than 10 px unless a map is shrunk to fit
+_PX_PER_IN = 96
+
+
 @dataclass(frozen=True)
 class _Style:
     label: str
@@ -132,10 +139,10 @@ class _Style:
 
 
 def _edge_styles(g: nx.DiGraph, measure: str) -> dict[tuple[str, str], _Style]:
-    """Label, width (by frequency) and colour (by median wait, log scale) of each edge."""
-    freq = {e: d["frequency"] for e, d in g.edges.items()}
+    """Label, width (by frequency) and colour (by median wait, log scale) of each edge but self-loops."""
+    freq = {e: d["frequency"] for e, d in g.edges.items() if e[0] != e[1]}
     top = max(freq.values(), default=1)
-    waits = {e: d.get("wait_median_s", np.nan) for e, d in g.edges.items()}
+    waits = {e: g.edges[e].get("wait_median_s", np.nan) for e in freq}
     known = [w for w in waits.values() if np.isfinite(w)]
     lo, hi = (math.log1p(min(known)), math.log1p(max(known))) if known else (0.0, 1.0)
     cmap = matplotlib.colormaps[_CMAP]
@@ -148,42 +155,26 @@ def _edge_styles(g: nx.DiGraph, measure: str) -> dict[tuple[str, str], _Style]:
         else:
             x = 0.5 if hi <= lo else (math.log1p(w) - lo) / (hi - lo)
             colour = matplotlib.colors.to_hex(cmap(0.25 + 0.75 * x))
-        label = str(f) if measure == "frequency" or terminal else format_duration(w)
+        # the start and end edges are drawn unlabelled: how many deals start or end at a stage is on
+        # its box already, and their counts would crowd the ends of the map
+        label = "" if terminal else f"{f:,}" if measure == "frequency" else format_duration(w)
         styles[e] = _Style(label, 1.0 + 5.0 * f / top, colour)
     return styles
 
 
 def _node_label(node: str, g: nx.DiGraph) -> str:
+    """Name (wrapped), visits and, when the activity repeats or has loops folded into it, ``↻ n``."""
     if node in (START, END):
         return node.split(" ", 1)[0]
-    return f"{node}\n{g.nodes[node].get('events', 0)}"
+    data = g.nodes[node]
+    lines = [*textwrap.wrap(node, 11, break_long_words=False), f"{data.get('events', 0):,}"]
+    repeats = (g.edges[node, node]["frequency"] if g.has_edge(node, node) else 0) + data.get("loops", 0)
+    if repeats:
+        lines.append(f"↻ {repeats:,}")
+    return "\n".join(lines)
 
 
-# --------------------------------------------------------------------------- graphviz
-def _draw_graphviz(g: nx.DiGraph, measure: str, title: str | None):
-    import graphviz
-
-    dot = graphviz.Digraph(graph_attr={"rankdir": "LR", "fontname": "Helvetica", "label": title or "",
-                                       "labelloc": "t"},
-                           node_attr={"fontname": "Helvetica", "fontsize": "11"},
-                           edge_attr={"fontname": "Helvetica", "fontsize": "9"})
-    ids = {n: f"n{i}" for i, n in enumerate(g.nodes)}
-    events = [d.get("events", 0) for n, d in g.nodes(data=True) if n not in (START, END)]
-    most = max(events, default=1) or 1
-    for n in g.nodes:
-        if n == START:
-            dot.node(ids[n], "", shape="circle", style="filled", fillcolor="#66bb6a", width="0.3")
-        elif n == END:
-            dot.node(ids[n], "", shape="doublecircle", style="filled", fillcolor="#ef5350", width="0.3")
-        else:
-            shade = matplotlib.colors.to_hex(matplotlib.colormaps["Blues"](0.15 + 0.6 * g.nodes[n]["events"] / most))
-            dot.node(ids[n], _node_label(n, g), shape="box", style="rounded,filled", fillcolor=shade)
-    for (u, v), s in _edge_styles(g, measure).items():
-        dot.edge(ids[u], ids[v], label=s.label, penwidth=f"{s.width:.2f}", color=s.colour)
-    return dot
-
-
-# --------------------------------------------------------------------------- matplotlib
+# --------------------------------------------------------------------------- layout
 def flow_order(g: nx.DiGraph) -> list[str]:
     """The nodes in the order in which the process reaches them.
 
@@ -206,64 +197,137 @@ def flow_order(g: nx.DiGraph) -> list[str]:
     return placed
 
 
-def layered_layout(g: nx.DiGraph) -> dict[str, tuple[float, float]]:
+def node_order(g: nx.DiGraph, order: Sequence[str] | None = None) -> list[str]:
+    """:func:`flow_order`, with the activities named in ``order`` (a profile's stages and closings) put
+    in that order among the places the flow gave them; other activities keep their place."""
+    flow = flow_order(g)
+    if not order:
+        return flow
+    rank = {a: i for i, a in enumerate(order)}
+    known = iter(sorted((n for n in flow if n in rank), key=rank.get))
+    return [next(known) if n in rank else n for n in flow]
+
+
+def layered_layout(g: nx.DiGraph, order: Sequence[str] | None = None) -> dict[str, tuple[float, float]]:
     """Left-to-right layers: x is the longest forward path from START, y spreads each layer.
 
-    Edges pointing backwards in :func:`flow_order` are ignored for layering; END
-    gets the last layer to itself. Within a layer nodes keep the flow order, top
+    Edges pointing backwards in :func:`node_order` are ignored for layering, and
+    the activities named in ``order`` never go left of one named before them (so
+    every closing stands right of every stage). START and END sit half a layer
+    from the first and last activities. Within a layer nodes keep the order, top
     to bottom.
     """
-    order = flow_order(g)
-    rank = {n: i for i, n in enumerate(order)}
+    nodes = node_order(g, order)
+    rank = {n: i for i, n in enumerate(nodes)}
+    named = set(order or ())
     layer: dict[str, int] = {}
-    for n in order:
+    floor = 0
+    for n in nodes:
         if n != END:
             layer[n] = max((layer[p] + 1 for p in g.predecessors(n) if rank[p] < rank[n]), default=0)
+            if n in named:
+                layer[n] = floor = max(layer[n], floor)
     if END in rank:
         layer[END] = max(layer.values(), default=-1) + 1
     pos: dict[str, tuple[float, float]] = {}
     for x in sorted(set(layer.values())):
-        nodes = sorted((n for n in layer if layer[n] == x), key=rank.get)
-        for i, n in enumerate(nodes):
-            pos[n] = (float(x), (len(nodes) - 1) / 2.0 - i)
+        column = sorted((n for n in layer if layer[n] == x), key=rank.get)
+        for i, n in enumerate(column):
+            pos[n] = (0.0 if n == START else x - 0.5 * (START in layer) - 0.5 * (n == END),
+                      (len(column) - 1) / 2.0 - i)
     return pos
 
 
-def _draw_matplotlib(g: nx.DiGraph, measure: str, title: str | None) -> Figure:
-    pos = layered_layout(g)
+def _inches_per_step(pos: dict[str, tuple[float, float]]) -> float:
+    """Distance between two layers, in inches: as roomy as the labels need, within :data:`MAX_WIDTH_PX` when
+    the boxes fit (the drawing is its layers' span plus 1.2 steps wide, and a saved figure's padding)."""
+    xs = [p[0] for p in pos.values()] or [0.0]
+    # below 1.15 in boxes touch: a map of many activities is drawn wider and shrinks to the page instead
+    return max(1.15, min(1.45, (MAX_WIDTH_PX / _PX_PER_IN - 0.25) / (max(xs) - min(xs) + 1.2)))
+
+
+def _bend(rank: dict[str, int], u: str, v: str, pos: dict) -> float:
+    """Curvature of an edge: straight to the next layer, arcs over the top for skips and under the
+    bottom for returns (matplotlib's arc3 sign), so no edge runs through a box."""
+    (x0, _), (x1, _) = pos[u], pos[v]
+    if rank[u] < rank[v] and 0 < x1 - x0 <= 1:
+        return 0.0
+    return -0.3
+
+
+def _label_point(p0: tuple[float, float], p1: tuple[float, float], rad: float) -> tuple[float, float]:
+    """The middle of matplotlib's arc3 quadratic curve from ``p0`` to ``p1``: half-way to its control point."""
+    (x0, y0), (x1, y1) = p0, p1
+    return (x0 + x1) / 2 + rad * (y1 - y0) / 2, (y0 + y1) / 2 - rad * (x1 - x0) / 2
+
+
+# --------------------------------------------------------------------------- graphviz
+def _draw_graphviz(g: nx.DiGraph, measure: str, title: str | None, order: Sequence[str] | None):
+    import graphviz
+
+    pos = layered_layout(g, order)
+    step = _inches_per_step(pos) * 72  # neato -n2 reads positions in points
+    dot = graphviz.Digraph(engine="neato",
+                           graph_attr={"fontname": "Helvetica", "label": title or "", "labelloc": "t",
+                                       "splines": "true", "outputorder": "edgesfirst", "fontsize": "12"},
+                           node_attr={"fontname": "Helvetica", "fontsize": f"{_NODE_PT}", "margin": "0.06,0.03"},
+                           edge_attr={"fontname": "Helvetica", "fontsize": f"{_EDGE_PT}"})
+    ids = {n: f"n{i}" for i, n in enumerate(g.nodes)}
+    events = [d.get("events", 0) for n, d in g.nodes(data=True) if n not in (START, END)]
+    most = max(events, default=1) or 1
+    for n in g.nodes:
+        x, y = pos[n]
+        at = {"pos": f"{x * step:.1f},{y * step * 0.8:.1f}!"}
+        if n == START:
+            dot.node(ids[n], "", shape="circle", style="filled", fillcolor="#66bb6a", width="0.3", **at)
+        elif n == END:
+            dot.node(ids[n], "", shape="doublecircle", style="filled", fillcolor="#ef5350", width="0.3", **at)
+        else:
+            shade = matplotlib.colors.to_hex(matplotlib.colormaps["Blues"](0.15 + 0.6 * g.nodes[n]["events"] / most))
+            dot.node(ids[n], _node_label(n, g), shape="box", style="rounded,filled", fillcolor=shade, **at)
+    for (u, v), s in _edge_styles(g, measure).items():
+        dot.edge(ids[u], ids[v], label=s.label, penwidth=f"{s.width:.2f}", color=s.colour)
+    return dot
+
+
+# --------------------------------------------------------------------------- matplotlib
+def _draw_matplotlib(g: nx.DiGraph, measure: str, title: str | None, order: Sequence[str] | None) -> Figure:
+    pos = layered_layout(g, order)
+    pos = {n: (x, 0.8 * y) for n, (x, y) in pos.items()}
+    rank = {n: i for i, n in enumerate(node_order(g, order))}
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
-    width = max(6.0, 2.3 * (max(xs) - min(xs) + 1))
-    height = max(3.0, 1.3 * (max(ys) - min(ys) + 1))
-    fig = Figure(figsize=(width, height))
-    ax = fig.add_subplot()
+    styles = _edge_styles(g, measure)
+    arcs = [-_bend(rank, u, v, pos) * abs(pos[v][0] - pos[u][0]) / 2 for u, v in styles]
+    top = max(ys) + max([0.45, *[a for a in arcs if a > 0]]) + (0.3 if title else 0)
+    bottom = min(ys) - 0.55
+    step = _inches_per_step(pos)
+    fig = Figure(figsize=(step * (max(xs) - min(xs) + 1.2), step * (top - bottom)))
+    ax = fig.add_axes((0, 0, 1, 1))
     ax.set_axis_off()
-    rank = {n: i for i, n in enumerate(flow_order(g))}
-    for (u, v), s in _edge_styles(g, measure).items():
-        (x0, y0), (x1, y1) = pos[u], pos[v]
-        if u == v:
-            ax.annotate(f"↻ {s.label}", (x0, y0 + 0.28), ha="center", fontsize=7, color=s.colour)
-            continue
-        rad = 0.35 if rank[u] > rank[v] or x0 == x1 else 0.08
-        ax.annotate("", xy=(x1, y1), xytext=(x0, y0),
-                    arrowprops={"arrowstyle": "-|>", "color": s.colour, "lw": s.width, "shrinkA": 22,
-                                "shrinkB": 22, "connectionstyle": f"arc3,rad={rad}", "alpha": 0.85})
-        mx, my = (x0 + x1) / 2, (y0 + y1) / 2
-        ax.text(mx - rad * (y1 - y0) / 2, my + rad * (x1 - x0) / 2, s.label, fontsize=7, ha="center",
-                va="center", color="#333333", bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none",
-                                                    "alpha": 0.7})
+    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
+    ax.set_ylim(bottom, top)
+    ax.set_aspect("equal")  # arc3 bends in screen space: equal scales put each label on its own edge
+    for (u, v), s in styles.items():
+        rad = _bend(rank, u, v, pos)
+        ax.annotate("", xy=pos[v], xytext=pos[u],
+                    arrowprops={"arrowstyle": "-|>", "color": s.colour, "lw": s.width,
+                                "shrinkA": 10 if u == START else 24, "shrinkB": 10 if v == END else 24,
+                                "connectionstyle": f"arc3,rad={rad}", "alpha": 0.85})
+        if s.label:
+            ax.text(*_label_point(pos[u], pos[v], rad), s.label, fontsize=_EDGE_PT, ha="center",
+                    va="center", color="#333333",
+                    bbox={"boxstyle": "round,pad=0.1", "fc": "white", "ec": "none", "alpha": 0.8})
     for n, (x, y) in pos.items():
         if n in (START, END):
             colour = "#66bb6a" if n == START else "#ef5350"
             ax.text(x, y, _node_label(n, g), ha="center", va="center", fontsize=11, color="white",
                     bbox={"boxstyle": "circle,pad=0.3", "fc": colour, "ec": "none"})
         else:
-            ax.text(x, y, _node_label(n, g), ha="center", va="center", fontsize=8,
+            ax.text(x, y, _node_label(n, g), ha="center", va="center", fontsize=_NODE_PT,
                     bbox={"boxstyle": "round,pad=0.4", "fc": "#e3f2fd", "ec": "#1565c0"})
-    ax.set_xlim(min(xs) - 0.6, max(xs) + 0.6)
-    ax.set_ylim(min(ys) - 0.7, max(ys) + 0.7)
     if title:
-        ax.set_title(title)
+        ax.text((min(xs) + max(xs)) / 2, top - 0.15, title, ha="center", va="top", fontsize=12)
     return fig
 
 
@@ -276,6 +340,8 @@ def draw_map(
     activities: float = 1.0,
     paths: float = 1.0,
     title: str | None = None,
+    order: Sequence[str] | None = None,
+    loops: Mapping[str, int] | None = None,
 ) -> ProcessMap:
     """Draw a process map.
 
@@ -287,6 +353,8 @@ def draw_map(
         Label edges with counts or with median waiting times.
     backend : {'auto', 'graphviz', 'matplotlib'}
         'auto' uses Graphviz when :func:`graphviz_available`, else matplotlib.
+    order : activities in their left-to-right order, e.g. a profile's stages then its closings
+    loops : number of loop events (follow-ups) folded into each activity, written on it as ``↻ n``
 
     Examples
     --------
@@ -309,109 +377,8 @@ def draw_map(
     if not isinstance(dfg, DFG):
         dfg = discover_dfg(dfg, activities=activities, paths=paths)
     g = dfg.graph()
-    figure = (_draw_graphviz if backend == "graphviz" else _draw_matplotlib)(g, measure, title)
+    for activity, n in (loops or {}).items():
+        if activity in g:
+            g.nodes[activity]["loops"] = int(n)
+    figure = (_draw_graphviz if backend == "graphviz" else _draw_matplotlib)(g, measure, title, order)
     return ProcessMap(dfg=dfg, measure=measure, backend=backend, edges=frozenset(g.edges), figure=figure)
-
-
-_ALL = "(all)"
-
-
-def explore_map(
-    log: pd.DataFrame,
-    *,
-    profile: SalesProcessProfile | str | None = None,
-    measure: str = "frequency",
-    backend: str = "auto",
-    activities: float = 1.0,
-    paths: float = 0.8,
-):
-    """An ipywidgets box to explore the process map of ``log`` in a notebook.
-
-    Sliders set the activity and path coverage, dropdowns filter the deals by
-    outcome, team, region and rep (when the log has them) and a range slider by
-    quarter (deals with an event in the range). Any change redraws the map.
-
-    Returns
-    -------
-    MapExplorer (an ``ipywidgets.VBox``); ``.current`` is the drawn :class:`ProcessMap`.
-
-    Examples
-    --------
-    >>> explore_map(log, profile=data.profile)  # doctest: +SKIP
-    """
-    return _explorer_class()(log, profile=profile, measure=measure, backend=backend, activities=activities,
-                             paths=paths)
-
-
-@functools.cache
-def _explorer_class() -> type:
-    import ipywidgets as w
-
-    class _MapExplorer(w.VBox):
-        """The widget of :func:`explore_map`."""
-
-        def __init__(self, log: pd.DataFrame, *, profile, measure, backend, activities, paths) -> None:
-            self._log = log
-            self._backend = backend
-            self._cases = engine.case_table(log, get_profile(profile, log))
-            self.activities_slider = w.FloatSlider(value=activities, min=0.05, max=1.0, step=0.05,
-                                                   description="activities", continuous_update=False)
-            self.paths_slider = w.FloatSlider(value=paths, min=0.05, max=1.0, step=0.05,
-                                              description="paths", continuous_update=False)
-            self.measure_toggle = w.ToggleButtons(options=list(MEASURES), value=measure)
-            self.filters: dict[str, w.Dropdown] = {
-                "outcome": w.Dropdown(options=[_ALL, "won", "lost", "open"], value=_ALL, description="outcome")}
-            for col in ORG:
-                if col in self._cases.columns and self._cases[col].notna().any():
-                    values = sorted(self._cases[col].dropna().astype(str).unique())
-                    self.filters[col] = w.Dropdown(options=[_ALL, *values], value=_ALL, description=col)
-            quarters = sorted(set(quarter_of(log[TIMESTAMP]))) if len(log) else []
-            self.quarters = (w.SelectionRangeSlider(options=quarters, index=(0, len(quarters) - 1),
-                                                    description="quarters", continuous_update=False)
-                             if len(quarters) > 1 else None)
-            self.view = w.HTML()
-            controls = [self.activities_slider, self.paths_slider, self.measure_toggle,
-                        w.HBox(list(self.filters.values()))]
-            if self.quarters is not None:
-                controls.append(self.quarters)
-            super().__init__(children=[*controls, self.view])
-            self.current: ProcessMap | None = None
-            for widget in [self.activities_slider, self.paths_slider, self.measure_toggle,
-                           *self.filters.values(), *([self.quarters] if self.quarters else [])]:
-                widget.observe(self._redraw, names="value")
-            self._redraw()
-
-        def filtered_log(self) -> pd.DataFrame:
-            """The log under the current filters."""
-            cases = self._cases
-            keep = np.ones(len(cases), dtype=bool)
-            for col, dd in self.filters.items():
-                if dd.value != _ALL:
-                    keep &= (cases[col].astype(str) == dd.value).to_numpy()
-            log = self._log[self._log[CASE].isin(set(cases.loc[keep, CASE]))]
-            if self.quarters is not None:
-                lo, hi = self.quarters.value
-                log = filter_time_window(log, start=quarter_bounds(lo)[0], end=quarter_bounds(hi)[1])
-            return log.reset_index(drop=True)
-
-        def _redraw(self, change: Any = None) -> None:
-            log = self.filtered_log()
-            if log.empty:
-                self.current = None
-                self.view.value = "<p>No deals match these filters.</p>"
-                return
-            old = self.current
-            self.current = draw_map(log, measure=self.measure_toggle.value, backend=self._backend,
-                                    activities=self.activities_slider.value, paths=self.paths_slider.value)
-            self.view.value = self.current.to_svg()
-            if old is not None and old.backend == "matplotlib":
-                old.figure.clear()
-
-    return _MapExplorer
-
-
-def __getattr__(name: str):
-    # ipywidgets is imported only when the explorer is used.
-    if name == "MapExplorer":
-        return _explorer_class()
-    raise AttributeError(name)

@@ -344,9 +344,11 @@ class Results:
         """Whether this page has answered its question yet."""
         return "tile" in self.values
 
-    def add_to_tile(self, sentence: str) -> None:
-        """Add a sentence to the tile's detail."""
+    def add_to_tile(self, sentence: str, *, trend: str | None = None) -> None:
+        """Add a sentence to the tile's detail, and the tile's ``trend`` against last quarter when given."""
         self.values["tile"]["detail"] += f" {sentence}"
+        if trend:
+            self.values["tile"]["trend"] = trend
 
     def __setitem__(self, key: str, value: object) -> None:
         self.values[key] = _plain(value)
@@ -361,15 +363,17 @@ class Results:
         return fig
 
     def map(self, process_map, name: str):
-        """Save a process map (:func:`workbench.maps.draw_map`) as ``figures/<notebook>-<name>.svg``
-        and return its SVG for display."""
-        from IPython.display import SVG
+        """Save a process map (:func:`workbench.maps.draw_map`, or the level shown first of
+        :func:`workbench.map_levels.map_levels`) as ``figures/<notebook>-<name>.svg`` and return the
+        map for display (the levels with their slider)."""
+        from IPython.display import HTML, SVG
 
         folder = self.output_dir / "figures"
         folder.mkdir(parents=True, exist_ok=True)
-        path = process_map.save(folder / f"{self.name}-{name}.svg")
+        levels = getattr(process_map, "maps", None)
+        path = (process_map.current if levels else process_map).save(folder / f"{self.name}-{name}.svg")
         self.values["figures"].append(f"figures/{Path(path).name}")
-        return SVG(process_map.to_svg())
+        return HTML(process_map.to_html()) if levels else SVG(process_map.to_svg())
 
     def write(self) -> Path:
         """Write the JSON file and return its path."""
@@ -402,6 +406,25 @@ def demo_inputs() -> dict[str, Path]:
         written = write_demo_data(folder, seed=7, size="default", progress=False)
         paths = {role: written["events" if role == "log" else role] for role in names}
     return paths
+
+
+def _record_warnings() -> list[str]:
+    """Record every library warning in a list (written to the page's JSON) instead of printing it.
+
+    A reader of the report sees results, not ``ConvergenceWarning`` with a path; where a warning changes a
+    result, the analysis says so in a sentence (for example the root causes' ``attrs['notes']``).
+    """
+    import warnings
+
+    caught: list[str] = []
+
+    def record(message, category, filename, lineno, file=None, line=None) -> None:
+        text = f"{category.__name__}: {message}"
+        if text not in caught:
+            caught.append(text)
+
+    warnings.showwarning = record
+    return caught
 
 
 def setup(
@@ -439,6 +462,7 @@ def setup(
     from . import tables
     from .calendar import happened, resolve_period
 
+    caught = _record_warnings()
     warnings.filterwarnings("ignore", category=FutureWarning)
     # Tables mix numbers and dates; rounding them for display is meant for the numbers only.
     warnings.filterwarnings("ignore", message="obj.round has no effect")
@@ -463,6 +487,7 @@ def setup(
     known.attrs.update(data.log.attrs)
     data = dataclasses.replace(data, log=known)
     results = Results(name, output_dir)
+    results.values["library_warnings"] = caught  # the same list: filled as the page runs
     results["quarter"], results["as_of"] = quarter, as_of
     results["profile"] = {**data.profile.to_dict(), "derived": data.profile.derived, "note": data.profile_note}
     return data, quarter, as_of, results

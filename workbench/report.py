@@ -39,6 +39,7 @@ import pyarrow as pa
 
 from .calendar import resolve_period
 from .errors import WorkbenchError
+from .glossary import link_terms, write_glossary
 
 #: The notebooks of the report, in the order they run and appear.
 NOTEBOOKS = ("01_process_discovery", "02_bottlenecks", "03_quota_forecast", "04_sales_audit")
@@ -216,7 +217,7 @@ def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, no
 
 
 def export_html(notebook: Path) -> Path:
-    """Export an executed notebook to HTML without code (nbconvert)."""
+    """Export an executed notebook to HTML without code (nbconvert), its terms linked to the glossary."""
     import nbformat
     from nbconvert import HTMLExporter
 
@@ -224,7 +225,7 @@ def export_html(notebook: Path) -> Path:
                             exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
     body, _ = exporter.from_notebook_node(nbformat.read(notebook, as_version=4))
     target = notebook.with_suffix(".html")
-    target.write_text(body, encoding="utf-8")
+    target.write_text(link_terms(body), encoding="utf-8")
     return target
 
 
@@ -296,10 +297,11 @@ img {{ max-width: 100%; margin-top: 1em; }}
 <a href="figures/">figures/</a> and the executed notebooks beside this page.</p>
 <div class="tiles">{tiles}</div>
 {''.join(sections)}
+<p>Words of the pages are explained in the <a href="glossary.html">glossary</a>.</p>
 </body></html>
 """
     index = out_dir / "index.html"
-    index.write_text(page, encoding="utf-8")
+    index.write_text(link_terms(page), encoding="utf-8")
     return index
 
 
@@ -470,6 +472,7 @@ def _write(data, inputs: dict, *, out: Path, quarter: str, stamp: pd.Timestamp, 
             for future in futures:
                 future.result()
         write_index(work, quarter, stamp, names)
+        write_glossary(work)
         with _on_signals(signal.SIG_IGN):  # the previous report is replaced whole or not at all
             if final.exists():
                 old = work.with_name(work.name + "-previous")

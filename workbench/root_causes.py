@@ -270,7 +270,8 @@ def adjusted_drivers(
         stage, attribute, group (the attribute's value), reference, n, rest_n
         (deals of the reference value), value, rest_value (raw win rate or
         median days of the group and the reference), diff, ci_low, ci_high, p_value, p_adjusted,
-        significant, ratio (odds ratio for win rate).
+        significant, ratio (odds ratio for win rate). ``attrs['notes']`` says in sentences what
+        could not be estimated.
     """
     import statsmodels.api as sm
     from statsmodels.regression.quantile_regression import QuantReg
@@ -287,7 +288,7 @@ def adjusted_drivers(
         raise WorkbenchError("root causes need deal attributes that vary (lead source, segment, team...), "
                              "and this log has none; skipped.",
                              hint="map such columns of your export to get this analysis.")
-    rows = []
+    rows, notes = [], []
     X, meta = _design(closed, references, min_n)
     won = closed["outcome"].eq("won").astype(float)
     if meta and len(closed) >= 2 * min_n and 0 < won.sum() < len(won):
@@ -297,7 +298,9 @@ def adjusted_drivers(
                 fit = sm.Logit(won, X).fit(disp=0, maxiter=200)
             rows += _fit_rows(fit, meta, "win_rate (adjusted log odds)", None, won, lambda y: float(y.mean()))
         except (np.linalg.LinAlgError, ConvergenceWarning, PerfectSeparationWarning, PerfectSeparationError):
-            pass  # an attribute that alone decides the outcome: its one-vs-rest comparison still shows it
+            # an attribute that alone decides the outcome: its one-vs-rest comparison still shows it
+            notes.append("The adjusted win-rate model could not be fitted (one attribute alone decides which "
+                         "deals are won, or the deals are too few), so adjusted win-rate effects are left out.")
     visits = _with_bands(stage_durations(log, profile=profile), bands)
     done = visits[visits["finished"]]
     stages = list(profile.stages if stages is None else stages)
@@ -317,14 +320,18 @@ def adjusted_drivers(
         rows += _fit_rows(fit, meta, f"days in {stage} (adjusted)", stage, days, lambda y: float(y.median()))
     out = stats.mark_findings(pd.DataFrame(rows, columns=[*COLUMNS, "reference"]), alpha=alpha)
     out["ratio"] = np.where(out["metric"].str.startswith("win_rate"), np.exp(out["diff"]), np.nan)
+    out.attrs["notes"] = notes
     return out
 
 
 def findings(table: pd.DataFrame) -> pd.DataFrame:
-    """The significant rows of a root-cause table, largest effect first within each metric."""
+    """The significant rows of a root-cause table, largest effect first within each metric (with the
+    table's ``attrs['notes']``: sentences on what could not be estimated)."""
     out = table[table["significant"].fillna(False).astype(bool)]
-    return out.assign(_size=out["diff"].abs()).sort_values(
+    out = out.assign(_size=out["diff"].abs()).sort_values(
         ["metric", "_size"], ascending=[True, False]).drop(columns="_size").reset_index(drop=True)
+    out.attrs = dict(table.attrs)
+    return out
 
 
 __all__ = ["DEFAULT_ATTRIBUTES", "amount_bands", "win_rate_drivers", "stage_time_drivers",

@@ -55,8 +55,8 @@ from ..schema import DEVIATION_KINDS as KINDS
 from .deviations import DEVIATION_COLUMNS, case_conformance, detect_deviations
 from .reference import prepared_events, reference_model
 from .replay import discovered_fitness, token_replay_fitness, variant_alignments
-from .summary import OUTCOME_NEUTRAL, conformance_summary, process_pays
+from .summary import OUTCOME_NEUTRAL, conformance_summary, conforming_by_quarter, process_pays
 
 __all__ = ["KINDS", "OUTCOME_NEUTRAL", "DEVIATION_COLUMNS", "prepared_events", "reference_model",
            "token_replay_fitness", "discovered_fitness", "variant_alignments", "detect_deviations",
-           "case_conformance", "conformance_summary", "process_pays"]
+           "case_conformance", "conformance_summary", "conforming_by_quarter", "process_pays"]

@@ -179,3 +179,32 @@ def process_pays(
          "ci_high": s["cycle_ci_high"], "p_value": s["cycle_p"]},
     ])
     return mark_findings(table, alpha=alpha)
+
+
+def conforming_by_quarter(cases: pd.DataFrame, quarters: Sequence[str], *, min_n: int = 30) -> pd.Series:
+    """Share of the deals closed in each of ``quarters`` that followed the process (a tile's trend).
+
+    Closed deals only, so that two quarters compare whole deals; a quarter with
+    fewer than ``min_n`` closed deals (and every quarter of a process whose
+    cases are never won or lost) gets NaN rather than a share of a handful.
+
+    Parameters
+    ----------
+    cases : the output of :func:`workbench.conformance.case_conformance`
+
+    Examples
+    --------
+    >>> cases = pd.DataFrame({"closed_at": pd.to_datetime(["2026-02-01", "2026-05-01", "2026-05-02"], utc=True),
+    ...                       "conforming": [True, False, True]})
+    >>> conforming_by_quarter(cases, ["2026Q1", "2026Q2"], min_n=1).tolist()
+    [1.0, 0.5]
+    """
+    from ..calendar import quarter_of
+
+    require(cases, ["conforming"], "conforming_by_quarter")
+    if "closed_at" not in cases:  # a process without won or lost cases closes none
+        return pd.Series(np.nan, index=list(quarters), name="share_conforming")
+    closed = cases[cases["closed_at"].notna()]
+    by = closed.groupby(quarter_of(closed["closed_at"]).to_numpy())["conforming"].agg(["mean", "size"])
+    by = by.reindex(list(quarters))
+    return by["mean"].where(by["size"] >= min_n).rename("share_conforming")

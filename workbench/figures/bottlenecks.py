@@ -85,19 +85,26 @@ def plot_wip(
     wip: pd.DataFrame,
     *,
     profile: SalesProcessProfile | str | None = None,
+    top: int = 10,
     ax: Axes | None = None,
 ) -> Figure:
-    """Deals in each stage over time.
+    """Deals in each stage over time, for at most the ``top`` stages holding the most deals.
 
     Parameters
     ----------
     wip : DataFrame
         The output of :func:`workbench.bottlenecks.wip` (without ``by``).
     """
+    stages = _stages_in(wip, get_profile(profile))
+    title = "Work in progress per stage"
+    if len(stages) > top:  # two dozen lines cannot be told apart: the stages that hold the most deals
+        busiest = set(wip.groupby("stage")["wip"].mean().nlargest(top).index)
+        stages = [s for s in stages if s in busiest]
+        title = f"Work in progress in the {top} stages holding the most deals"
     ax = axes_for(ax, (9, 4))
-    sns.lineplot(data=wip, x="period_end", y="wip", hue="stage",
-                 hue_order=_stages_in(wip, get_profile(profile)), ax=ax)
-    ax.set(xlabel="", ylabel="deals in stage", title="Work in progress per stage")
+    sns.lineplot(data=wip[wip["stage"].isin(stages)], x="period_end", y="wip", hue="stage", hue_order=stages, ax=ax)
+    ax.set(xlabel="", ylabel="deals in stage", title=title)
+    sns.move_legend(ax, "upper left", bbox_to_anchor=(1.01, 1), frameon=False, title=None)
     return ax.figure
 
 
