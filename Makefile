@@ -44,8 +44,9 @@ report: $(VENV)/.installed $(DEMO)/costs.csv
 report-screenshots: report $(VENV)/.installed-test
 	$(BIN)/python tools/report_screenshots.py reports
 
+# Two workers, a file each at a time (module fixtures build one report, not one per worker).
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n 2 --dist loadfile
 
 clean:
 	rm -rf $(VENV) reports/*/ .pytest_cache

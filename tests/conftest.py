@@ -1,4 +1,5 @@
-"""Fixtures every test module shares: demo data generated once per session, and the slow marker.
+"""Fixtures every test module shares: demo data generated once per session, and the slow marker;
+and the order the modules start in.
 
 Demo data is deterministic for a seed and a size, and generating it (up to 3 s for 'default') is
 the largest fixed cost of many modules; the session fixture makes each (seed, size) once. Tests must
@@ -23,3 +24,12 @@ def demo_data():
         return generate_demo_data(seed=seed, size=size)
 
     return make
+
+
+#: The longest modules, started first: with two workers (``make test``) the rest runs beside them.
+FIRST = ("test_forecast_acceptance.py", "test_foreign_reports.py")
+
+
+def pytest_collection_modifyitems(items: list) -> None:
+    items.sort(key=lambda item: (item.path.name not in FIRST,
+                                 FIRST.index(item.path.name) if item.path.name in FIRST else 0))
