@@ -44,9 +44,10 @@ report: $(VENV)/.installed $(DEMO)/costs.csv
 report-screenshots: report $(VENV)/.installed-test
 	$(BIN)/python tools/report_screenshots.py reports
 
-# Two workers, a file each at a time (module fixtures build one report, not one per worker).
+# Two workers, a file each at a time (module fixtures build one report, not one per worker), in
+# the order tests/conftest.py gives: the two longest modules start first, one on each worker.
 test: $(VENV)/.installed-test
-	$(BIN)/python -m pytest -n 2 --dist loadfile
+	$(BIN)/python -m pytest -n 2 --dist loadfile --no-loadscope-reorder
 
 clean:
 	rm -rf $(VENV) reports/*/ .pytest_cache

@@ -26,7 +26,7 @@ def demo_data():
     return make
 
 
-#: The longest modules, started first: with two workers (``make test``) the rest runs beside them.
+#: The longest modules, started first: with two workers (``make test``) one on each, the rest beside them.
 FIRST = ("test_forecast_acceptance.py", "test_foreign_reports.py")
 
 
