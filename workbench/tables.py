@@ -54,6 +54,8 @@ HEADERS: dict[str, str] = {
     "cycle_ci_low": "Cycle difference from, days", "cycle_ci_high": "Cycle difference to, days",
     "cycle_p": "p-value, cycle", "cycle_p_adjusted": "Adjusted p-value, cycle", "cycle_significant": "Cycles differ",
     "significant": "Differs", "fitness": "Fit to the process",
+    # root causes: the metric of a row
+    "win_rate (adjusted log odds)": "Win rate (adjusted log odds)",
 }
 
 #: Columns that hold money (written with thousands separators and the currency).
@@ -132,13 +134,20 @@ def write(value: object, how: str, currency: str = "") -> str:
     --------
     >>> write(1234567.8, "money", "€"), write(0.0336, "percent"), write(3.2e-07, "p"), write(0.0336, "number")
     ('€1,234,568', '3.4%', '< 0.001', '0.034')
+    >>> write(("Lead", "Won"), "text"), write([], "text"), write("win_rate", "text")
+    ('Lead → Won', '', 'Win rate')
     """
-    if not isinstance(value, (list, tuple, np.ndarray)) and pd.isna(value):  # None, NaN, NaT, pd.NA
+    if isinstance(value, tuple):  # a variant: its steps in order
+        return " → ".join(map(str, value))
+    if isinstance(value, (list, np.ndarray)):  # a set of activities (an alignment's moves)
+        return ", ".join(map(str, value))
+    if pd.isna(value):  # None, NaN, NaT, pd.NA
         return ""
     if isinstance(value, (bool, np.bool_)):
         return "yes" if value else "no"
     if how == "text":
-        return str(value)
+        # a measure named in a row ('win_rate') reads as its header does
+        return HEADERS.get(value, value) if isinstance(value, str) else str(value)
     if how == "date":
         stamp = pd.Timestamp(value)
         return stamp.strftime("%Y-%m-%d" if stamp == stamp.normalize() else "%Y-%m-%d %H:%M")
