@@ -17,7 +17,7 @@ needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None,
                                     reason="Debian's chromium is not installed (CI installs it)")
 
 
-def _launch(pw):
+def launch(pw):
     return pw.chromium.launch(executable_path=shutil.which("chromium"), args=[
         "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-component-update",
         "--disable-sync", "--no-first-run"])
@@ -28,7 +28,7 @@ def inspect_report(folder: Path) -> dict[str, dict]:
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     pages = {}
     with sync_playwright() as pw:
-        browser = _launch(pw)
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": WIDTH, "height": 900})
         for path in sorted(folder.glob("*.html")):
             errors: list[str] = []
@@ -69,7 +69,7 @@ def smallest_label_px(svg: Path, scale: float) -> float:
     """The height in pixels of the smallest label of an SVG figure shown at ``scale`` of its own size."""
     sync_playwright = pytest.importorskip("playwright.sync_api").sync_playwright
     with sync_playwright() as pw:
-        browser = _launch(pw)
+        browser = launch(pw)
         page = browser.new_page(viewport={"width": 3000, "height": 2000})
         page.goto(svg.as_uri())
         heights = page.evaluate("Array.from(document.querySelectorAll('text')).map(t => "

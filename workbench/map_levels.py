@@ -71,6 +71,7 @@ def _top_activities(dfg: DFG, keep: Sequence[str], n: int) -> list[str]:
 
 
 def _inner_edges(dfg: DFG) -> int:
+    """Paths between two different activities: what crowds a map (repeats are written on the boxes)."""
     e = dfg.edges
     return int((e["source"] != e["target"]).sum())
 
@@ -131,8 +132,11 @@ def readable_map(
     """
     profile = get_profile(profile, log)
     dfg, loops = readable_dfg(log, profile=profile, max_activities=max_activities, max_paths=max_paths)
-    return draw_map(dfg, measure=measure, backend=backend, title=title, order=profile.stages + profile.closing,
-                    loops=loops.to_dict())
+    return _draw(dfg, loops, profile, measure=measure, backend=backend, title=title)
+
+
+def _draw(dfg: DFG, loops: pd.Series, profile: SalesProcessProfile, **style: str | None) -> ProcessMap:
+    return draw_map(dfg, order=profile.stages + profile.closing, loops=loops.to_dict(), **style)
 
 
 @dataclass
@@ -205,8 +209,7 @@ def map_levels(
         if drawn in seen:
             continue
         seen.add(drawn)
-        maps.append(draw_map(dfg, measure=measure, backend=backend, title=title,
-                             order=profile.stages + profile.closing, loops=loops.to_dict()))
+        maps.append(_draw(dfg, loops, profile, measure=measure, backend=backend, title=title))
         labels.append(f"{len(dfg.activities):,} of {all_acts:,} activities, "
                       f"{_inner_edges(dfg):,} of {all_paths:,} paths")
     return MapLevels(maps=maps, labels=labels, default=min(1, len(maps) - 1))
