@@ -62,6 +62,17 @@ def shift_quarter(quarter: str, n: int) -> str:
     return str(pd.Period(check_quarter(quarter), freq="Q") + n)
 
 
+def last_instant(quarter: str) -> pd.Timestamp:
+    """The as-of date that sees the whole of ``quarter``: its last second.
+
+    Examples
+    --------
+    >>> last_instant("2026Q3")
+    Timestamp('2026-09-30 23:59:59+0000', tz='UTC')
+    """
+    return quarter_bounds(quarter)[1] - pd.Timedelta(seconds=1)
+
+
 #: Weeks of a quarter: days 85 to 92 of a quarter fold into the 13th.
 WEEKS = 13
 
@@ -141,8 +152,8 @@ def resolve_period(log: pd.DataFrame, quarter: str | None, as_of: str | None) ->
     if as_of is None:
         stamp = last
         if quarter is not None:
-            start, end = quarter_bounds(quarter)
-            stamp = min(last, end - pd.Timedelta(seconds=1))
+            start = quarter_bounds(quarter)[0]
+            stamp = min(last, last_instant(quarter))
             if stamp < start:
                 raise WorkbenchError(
                     f"quarter {quarter} starts after the last event of the log ({last:%Y-%m-%d}).",

@@ -129,6 +129,7 @@ class ProcessMap:
 MAX_WIDTH_PX = 1050
 _NODE_PT, _EDGE_PT = 9.0, 8.0  # 12 and 10.7 px: never smaller than 10 px unless a map is shrunk to fit
 _PX_PER_IN = 96
+_ROW = 0.8  # distance between two boxes of one layer, in layers: boxes are wider than tall
 
 
 @dataclass(frozen=True)
@@ -215,7 +216,7 @@ def layered_layout(g: nx.DiGraph, order: Sequence[str] | None = None) -> dict[st
     the activities named in ``order`` never go left of one named before them (so
     every closing stands right of every stage). START and END sit half a layer
     from the first and last activities. Within a layer nodes keep the order, top
-    to bottom.
+    to bottom, 0.8 of a layer apart.
     """
     nodes = node_order(g, order)
     rank = {n: i for i, n in enumerate(nodes)}
@@ -234,7 +235,7 @@ def layered_layout(g: nx.DiGraph, order: Sequence[str] | None = None) -> dict[st
         column = sorted((n for n in layer if layer[n] == x), key=rank.get)
         for i, n in enumerate(column):
             pos[n] = (0.0 if n == START else x - 0.5 * (START in layer) - 0.5 * (n == END),
-                      (len(column) - 1) / 2.0 - i)
+                      _ROW * ((len(column) - 1) / 2.0 - i))
     return pos
 
 
@@ -277,7 +278,7 @@ def _draw_graphviz(g: nx.DiGraph, measure: str, title: str | None, order: Sequen
     most = max(events, default=1) or 1
     for n in g.nodes:
         x, y = pos[n]
-        at = {"pos": f"{x * step:.1f},{y * step * 0.8:.1f}!"}
+        at = {"pos": f"{x * step:.1f},{y * step:.1f}!"}
         if n == START:
             dot.node(ids[n], "", shape="circle", style="filled", fillcolor="#66bb6a", width="0.3", **at)
         elif n == END:
@@ -293,7 +294,6 @@ def _draw_graphviz(g: nx.DiGraph, measure: str, title: str | None, order: Sequen
 # --------------------------------------------------------------------------- matplotlib
 def _draw_matplotlib(g: nx.DiGraph, measure: str, title: str | None, order: Sequence[str] | None) -> Figure:
     pos = layered_layout(g, order)
-    pos = {n: (x, 0.8 * y) for n, (x, y) in pos.items()}
     rank = {n: i for i, n in enumerate(node_order(g, order))}
     xs = [p[0] for p in pos.values()] or [0.0]
     ys = [p[1] for p in pos.values()] or [0.0]
