@@ -10,6 +10,8 @@ peak memory (``VmHWM``) is that step's alone:
 - ``dfg``, ``performance_dfg``, ``variants``, ``case_durations``: pm4py on the
   DataFrame already in memory (its read time excluded), the workbench straight
   from the Parquet file (its read time included);
+- ``discovery_bundle``: the four together, as the report uses them: pm4py's four calls
+  against one :func:`workbench.engine.discovery_bundle` (each case's events sorted once);
 - ``pipeline``: read the Parquet file -> DFG -> pm4py Petri net (inductive miner on
   the DFG) and the DFG's graphviz object, end to end on both sides;
 - ``case_table``, ``stage_visits`` (only when named in ``--steps``): the workbench alone,
@@ -36,10 +38,10 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 DATA = HERE / "data"
 RESULTS = HERE / "results"
-STEPS = ("dfg", "performance_dfg", "variants", "case_durations", "pipeline")
+STEPS = ("dfg", "performance_dfg", "variants", "case_durations", "discovery_bundle", "pipeline")
 #: Engine aggregations pm4py has no counterpart of: timed on the workbench side alone.
 ENGINE_ONLY = ("case_table", "stage_visits")
-SIZES = {"100k": 100_000, "1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
+SIZES = {"100k": 100_000, "250k": 250_000, "1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
 
 
 # --------------------------------------------------------------------------- data
@@ -93,28 +95,49 @@ def _pm4py_model(dfg, start, end):
     return net, gviz
 
 
-def run_pm4py(step: str, path: Path) -> float:
+def _pm4py_bundle(df) -> tuple:
+    """pm4py's four calls for what the report's discovery needs."""
+    import pm4py
+
+    return (pm4py.discover_dfg(df), pm4py.discover_performance_dfg(df), pm4py.get_variants(df),
+            pm4py.get_all_case_durations(df))
+
+
+def _workbench_bundle(path: Path) -> tuple:
+    from workbench import engine
+
+    d = engine.discovery_bundle(path)
+    return (engine.to_pm4py_dfg(d.edges, d.start_end), engine.to_pm4py_dfg(d.edges, d.start_end, measure="performance"),
+            d.variants, d.case_durations)
+
+
+def run_pm4py(step: str, path: Path) -> tuple[float, float]:
+    """pm4py's seconds for ``step`` and for reading the Parquet file into its DataFrame."""
     import pm4py
 
     if step == "pipeline":
         t0 = time.perf_counter()
         df = _pm4py_frame(path)
+        read = time.perf_counter() - t0
         dfg, start, end = pm4py.discover_dfg(df)
         _pm4py_model(dfg, start, end)
-        return time.perf_counter() - t0
+        return time.perf_counter() - t0, read
+    t0 = time.perf_counter()
     df = _pm4py_frame(path)
+    read = time.perf_counter() - t0
     fn = {
         "dfg": pm4py.discover_dfg,
         "performance_dfg": pm4py.discover_performance_dfg,
         "variants": pm4py.get_variants,
         "case_durations": pm4py.get_all_case_durations,
+        "discovery_bundle": _pm4py_bundle,
     }[step]
     t0 = time.perf_counter()
     fn(df)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, read
 
 
-def run_workbench(step: str, path: Path) -> float:
+def run_workbench(step: str, path: Path) -> tuple[float, float]:
     from workbench import engine
 
     engine.connect()  # start DuckDB outside the clock, as pm4py is imported outside it
@@ -130,10 +153,11 @@ def run_workbench(step: str, path: Path) -> float:
                                                              measure="performance"),
             "variants": engine.variants,
             "case_durations": engine.case_durations,
+            "discovery_bundle": _workbench_bundle,
             "case_table": engine.case_table,
             "stage_visits": engine.stage_visits,
         }[step](path)
-    return time.perf_counter() - t0
+    return time.perf_counter() - t0, 0.0  # the file is read inside the step
 
 
 def worker(side: str, step: str, path: Path, memory_limit: str | None, max_temp_size: str | None) -> None:
@@ -142,8 +166,8 @@ def worker(side: str, step: str, path: Path, memory_limit: str | None, max_temp_
         from workbench import engine
 
         engine.configure(memory_limit=memory_limit, max_temp_size=max_temp_size)
-    seconds = (run_pm4py if side == "pm4py" else run_workbench)(step, path)
-    print(json.dumps({"seconds": seconds, "peak_mb": peak_rss_mb()}))
+    seconds, read = (run_pm4py if side == "pm4py" else run_workbench)(step, path)
+    print(json.dumps({"seconds": seconds, "read_s": read, "peak_mb": peak_rss_mb()}))
 
 
 def peak_rss_mb() -> float:
@@ -179,7 +203,7 @@ def summarize(runs: list[dict]) -> dict:
     if not ok:
         return runs[-1]
     out = {"seconds": statistics.median(r["seconds"] for r in ok), "peak_mb": max(r["peak_mb"] for r in ok),
-           "runs_s": [r["seconds"] for r in ok]}
+           "runs_s": [r["seconds"] for r in ok], "read_s": statistics.median(r.get("read_s", 0.0) for r in ok)}
     if len(ok) < len(runs):
         out["failed_runs"] = [r["error"] for r in runs if "error" in r]
     return out
@@ -255,6 +279,10 @@ def main(argv: list[str] | None = None) -> int:
             p, w = r.get("pm4py", {}), r.get("workbench", {})
             if "seconds" in p and "seconds" in w:
                 r["speedup"] = p["seconds"] / w["seconds"]
+                # as a user meets it: pm4py's read of the file into pandas counted too (the pipeline
+                # step counts it already)
+                extra = 0.0 if step == "pipeline" else p["read_s"]
+                r["speedup_with_reading"] = (p["seconds"] + extra) / w["seconds"]
                 r["memory_ratio"] = w["peak_mb"] / p["peak_mb"]
         import pyarrow.parquet as pq
 
@@ -278,12 +306,13 @@ def print_table(size: str, rows: dict) -> None:
         return format(d[key], spec) if key in d else d.get("error", "-")[:12]
 
     print(f"\n{size} events")
-    print(f"{'step':<16}{'pm4py s':>10}{'wb s':>10}{'speedup':>9}{'pm4py MB':>10}{'wb MB':>9}{'mem':>7}")
+    print(f"{'step':<18}{'pm4py s':>10}{'wb s':>10}{'speedup':>9}{'w/ read':>9}{'pm4py MB':>10}{'wb MB':>9}"
+          f"{'mem':>7}")
     for step, r in rows.items():
         p, w = r.get("pm4py", {}), r.get("workbench", {})
-        print(f"{step:<16}{fmt(p, 'seconds', '.2f'):>10}{fmt(w, 'seconds', '.2f'):>10}"
-              f"{fmt(r, 'speedup', '.1f'):>9}{fmt(p, 'peak_mb', '.0f'):>10}{fmt(w, 'peak_mb', '.0f'):>9}"
-              f"{fmt(r, 'memory_ratio', '.2f'):>7}")
+        print(f"{step:<18}{fmt(p, 'seconds', '.2f'):>10}{fmt(w, 'seconds', '.2f'):>10}"
+              f"{fmt(r, 'speedup', '.1f'):>9}{fmt(r, 'speedup_with_reading', '.1f'):>9}{fmt(p, 'peak_mb', '.0f'):>10}"
+              f"{fmt(w, 'peak_mb', '.0f'):>9}{fmt(r, 'memory_ratio', '.2f'):>7}")
 
 
 if __name__ == "__main__":

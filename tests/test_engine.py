@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import math
 
+import ibis
+
 import numpy as np
 import pandas as pd
 import pm4py
@@ -292,6 +294,43 @@ def test_activity_counts_match_pandas(log):
     g = log.groupby("activity")
     assert ac["events"].to_dict() == g.size().to_dict()
     assert ac["cases"].to_dict() == g.case_id.nunique().to_dict()
+
+
+def _same_as_separate_calls(d: engine.Discovery, log) -> None:
+    pd.testing.assert_frame_equal(d.edges, engine.directly_follows(log))
+    pd.testing.assert_frame_equal(d.start_end, engine.start_end_activities(log))
+    pd.testing.assert_frame_equal(d.activities, engine.activity_counts(log))
+    pd.testing.assert_frame_equal(d.variants, engine.variants(log))
+    pd.testing.assert_frame_equal(d.case_durations, engine.case_durations(log))
+
+
+def test_discovery_bundle_matches_pm4py_and_the_single_calls(log, monkeypatch):
+    d = engine.discovery_bundle(log)
+    ref = reference(log)
+    assert engine.to_pm4py_dfg(d.edges, d.start_end) == pm4py.discover_dfg(ref)
+    perf, _, _ = engine.to_pm4py_dfg(d.edges, d.start_end, measure="performance")
+    theirs, _, _ = pm4py.discover_performance_dfg(ref)
+    for stat in ("mean", "median", "min", "max"):
+        assert {k: w[stat] for k, w in perf.items()} == pytest.approx({k: float(w[stat]) for k, w in theirs.items()})
+    assert dict(zip(d.variants["variant"], d.variants["count"])) == {
+        tuple(k): n for k, n in pm4py.get_variants(ref).items()}
+    assert sorted(d.case_durations["duration_s"]) == pytest.approx(sorted(pm4py.get_all_case_durations(ref)))
+    g = log.groupby("activity")
+    assert d.activities.set_index("activity")["cases"].to_dict() == g.case_id.nunique().to_dict()
+    _same_as_separate_calls(d, log)
+    _as_structs(monkeypatch)  # the same with (time, ordinal) structs as keys
+    _same_as_separate_calls(engine.discovery_bundle(log), log)
+
+
+def test_discovery_bundle_on_an_ibis_table_and_a_file(tmp_path):
+    log = random_log(5, n_cases=30)
+    expected = engine.discovery_bundle(log)
+    # a table has no input order (ties break by activity): as the single calls on that table
+    _same_as_separate_calls(engine.discovery_bundle(ibis.memtable(log)), ibis.memtable(log))
+    path = tmp_path / "log.parquet"
+    log.to_parquet(path)
+    for a, b in zip(vars(engine.discovery_bundle(path)).values(), vars(expected).values()):
+        pd.testing.assert_frame_equal(a, b)
 
 
 # ------------------------------------------------------------------- hand-computed

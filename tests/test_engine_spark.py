@@ -69,6 +69,13 @@ def test_spark_matches_duckdb(spark, aggregation):
     same(on_spark, on_duckdb)
 
 
+def test_discovery_bundle_on_spark_matches_duckdb(spark):
+    on_spark, on_duckdb = engine.discovery_bundle(mixed_log(), con=spark), engine.discovery_bundle(mixed_log())
+    for a, b in zip(vars(on_spark).values(), vars(on_duckdb).values()):
+        assert len(b) > 0
+        same(a, b)
+
+
 def test_backend_keyword_reaches_spark(spark):
     v = engine.variants(tie_log(), backend="pyspark")
     assert v["count"].sum() == tie_log().case_id.nunique()

@@ -190,14 +190,49 @@ def discover_dfg(
     _check_share("paths", paths)
     log = _events_input(log)
     kw = {"backend": backend, "con": con}
-    acts = engine.activity_counts(log, **kw)
-    start_end = engine.start_end_activities(log, **kw)
     if activities < 1:
+        acts, start_end = engine.activity_counts(log, **kw), engine.start_end_activities(log, **kw)
         log = _project(log, keep_activities(acts, start_end, activities), backend, con)
-        acts = engine.activity_counts(log, **kw)
-        start_end = engine.start_end_activities(log, **kw)
-    dfg = DFG(engine.directly_follows(log, **kw), start_end, acts)
+    dfg = discover(log, **kw).dfg
     return keep_paths(dfg, paths) if paths < 1 else dfg
+
+
+@dataclass(frozen=True)
+class DiscoveryResult:
+    """What discovery needs from every event of a log (:func:`discover`).
+
+    Attributes
+    ----------
+    dfg : DFG
+        The full directly-follows graph with waiting times (:func:`discover_dfg`).
+    variants : DataFrame
+        As :func:`variants`.
+    case_durations : DataFrame[case_id, start, end, duration_days]
+    """
+
+    dfg: DFG
+    variants: pd.DataFrame
+    case_durations: pd.DataFrame
+
+
+def discover(log: Any, *, backend: str = "duckdb", con: Any = None) -> DiscoveryResult:
+    """The DFG, the variants and the case durations of ``log``, from one sort of its events
+    (:func:`workbench.engine.discovery_bundle`).
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "b"], "activity": ["Ask", "Buy", "Ask"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-03", "2026-01-02"], utc=True)})
+    >>> found = discover(log)
+    >>> found.dfg.edges[["source", "target", "frequency"]].to_dict("records")
+    [{'source': 'Ask', 'target': 'Buy', 'frequency': 1}]
+    >>> found.case_durations["duration_days"].tolist()
+    [2.0, 0.0]
+    """
+    found = engine.discovery_bundle(_events_input(log), backend=backend, con=con)
+    durations = found.case_durations
+    durations["duration_days"] = durations.pop("duration_s") / DAY_S
+    return DiscoveryResult(DFG(found.edges, found.start_end, found.activities), _in_days(found.variants), durations)
 
 
 def variants(log: Any, *, backend: str = "duckdb", con: Any = None) -> pd.DataFrame:
@@ -214,9 +249,12 @@ def variants(log: Any, *, backend: str = "duckdb", con: Any = None) -> pd.DataFr
     >>> variants(log)[["variant", "count", "mean_duration_days"]].to_dict("records")
     [{'variant': ('Ask',), 'count': 1, 'mean_duration_days': 0.0}, {'variant': ('Ask', 'Buy'), 'count': 1, 'mean_duration_days': 2.0}]
     """
-    out = engine.variants(_events_input(log), backend=backend, con=con)
-    out["mean_duration_days"] = out.pop("mean_duration_s") / DAY_S
-    return out
+    return _in_days(engine.variants(_events_input(log), backend=backend, con=con))
+
+
+def _in_days(variants: pd.DataFrame) -> pd.DataFrame:
+    variants["mean_duration_days"] = variants.pop("mean_duration_s") / DAY_S
+    return variants
 
 
 # --------------------------------------------------------------------------- process models

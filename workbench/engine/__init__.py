@@ -23,11 +23,13 @@ Spark), :mod:`.sources` (what is read, prepared as one table), :mod:`.runner`
 """
 
 from .api import (
+    Discovery,
     activity_counts,
     case_durations,
     case_table,
     dfg,
     directly_follows,
+    discovery_bundle,
     kpis_by_period,
     stage_visits,
     start_end_activities,
@@ -39,6 +41,7 @@ from .sources import events
 
 __all__ = [
     "activity_counts", "case_durations", "case_table", "configure", "connect", "dfg", "directly_follows",
-    "events", "kpis_by_period", "stage_visits", "start_end_activities", "to_pm4py_dfg", "variants",
+    "discovery_bundle", "Discovery", "events", "kpis_by_period", "stage_visits", "start_end_activities",
+    "to_pm4py_dfg", "variants",
     "EngineConfig", "spark_session",
 ]

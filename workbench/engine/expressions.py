@@ -59,7 +59,12 @@ def dfg_expr(
     ``quantiles_by_sort`` computes them by sorting the waits (see :func:`_wait_quantiles`)
     instead of in memory. ``zipped_unnest`` (DuckDB only) pairs the events as below.
     """
-    seqs = case_sequences(t, key)
+    return dfg_of(case_sequences(t, key), performance, quantiles_by_sort, zipped_unnest)
+
+
+def dfg_of(seqs: Sequences, performance: bool = True, quantiles_by_sort: bool = False,
+           zipped_unnest: bool = False) -> ir.Table:
+    """:func:`dfg_expr` from the cases' sequences (:func:`case_sequences`)."""
     per_case, seq = seqs.table, seqs.table._seq
     if zipped_unnest:
         # DuckDB unnests two arrays of one select side by side, padding the shorter with
@@ -221,28 +226,37 @@ def case_sequences(t: ir.Table, key: EventKey) -> Sequences:
     # CPU than a window over the cases (2.4 against 3.4 s at 10M events). Ordinals are
     # unique, so codes beside them leave the order as it is; a missing activity (only
     # possible in an Ibis table) packs as all ones, so that it cannot move its event either.
-    codes = _key_codes(key)
-    c = _coded(t, codes)
+    c = _coded(t, _key_codes(key))
     span = 1 << key.code_bits
     ordinal_code = c[ORD] * span + c._code.fill_null(span - 1)
-    if key.unit_us is None:
-        packed, time, unit = (lambda e: e.low), (lambda e: e.t), 1
-    else:
-        shift = key.ord_bits + key.code_bits
-        packed, time, unit = (lambda e: e), (lambda e: e >> shift), key.unit_us
     # a column of its own: Ibis's null filter on the aggregate then tests it rather than
     # computing every key twice
     c = c.mutate(_k=order_key(c, key, ordinal_code))
     # sorted as part of the aggregate, so that what reads the array reads a column (Ibis
     # would otherwise repeat the sort wherever the array is used, even inside lambdas)
-    per_case = c.group_by(c[CASE]).agg(_seq=c._k.collect().sort())
-    return Sequences(per_case, lambda e: packed(e) & (span - 1), time, unit, codes)
+    return sequences_of(c.group_by(c[CASE]).agg(_seq=c._k.collect().sort()), key)
+
+
+def sequences_of(per_case: ir.Table, key: EventKey) -> Sequences:
+    """The :class:`Sequences` of a table of ``case_id`` and ``_seq`` keyed as ``key`` says
+    (the result of :func:`case_sequences`, or that result stored as a table)."""
+    span = 1 << key.code_bits
+    if key.unit_us is None:
+        packed, time, unit = (lambda e: e.low), (lambda e: e.t), 1
+    else:
+        shift = key.ord_bits + key.code_bits
+        packed, time, unit = (lambda e: e), (lambda e: e >> shift), key.unit_us
+    return Sequences(per_case, lambda e: packed(e) & (span - 1), time, unit, _key_codes(key))
 
 
 def case_variants_expr(t: ir.Table, key: EventKey) -> ir.Table:
     """One row per case: its activity sequence as codes of :func:`activity_codes` (array;
     all ones: missing) and its duration in seconds (``_d``), the events keyed as ``key`` says."""
-    seqs = case_sequences(t, key)
+    return case_variants_of(case_sequences(t, key), key)
+
+
+def case_variants_of(seqs: Sequences, key: EventKey) -> ir.Table:
+    """:func:`case_variants_expr` from the cases' sequences."""
     # the smallest integers that hold the codes: the variants group and sort on them
     small = next(f"int{n}" for n in (8, 16, 32, 64) if key.code_bits < n)
     per_case, seq = seqs.table, seqs.table._seq
@@ -259,7 +273,21 @@ def variants_expr(t: ir.Table, key: EventKey) -> ir.Table:
     Columns ``_codes``, ``count``, ``mean_duration_s``. Codes follow the names' order, so
     ordering by codes is ordering by names: ties in count come in variant order.
     """
-    c = case_variants_expr(t, key)
+    return variants_of(case_sequences(t, key), key)
+
+
+def case_spans_of(seqs: Sequences, key: EventKey) -> ir.Table:
+    """Each case's first and last event time (``_t0``, ``_t1``, microseconds since the epoch)
+    from the cases' sequences, ordered by case."""
+    per_case, seq = seqs.table, seqs.table._seq
+    at = lambda e: key.t0 + seqs.time(e) * seqs.unit_us  # noqa: E731
+    out = per_case.select(per_case[CASE], _t0=at(seq[0]), _t1=at(seq[seq.length() - 1]))
+    return out.order_by(out[CASE])
+
+
+def variants_of(seqs: Sequences, key: EventKey) -> ir.Table:
+    """:func:`variants_expr` from the cases' sequences."""
+    c = case_variants_of(seqs, key)
     v = c.group_by(c._codes).agg(count=c.count(), mean_duration_s=c._d.mean())
     return v.order_by([v["count"].desc(), v._codes])
 

@@ -7,6 +7,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+import uuid
 
 import duckdb
 import ibis
@@ -51,6 +52,9 @@ class Runner:
 
     execute: Callable[[Build, tuple, bool], "pd.DataFrame | pa.Table"]
     backend: str
+    #: ``store(build, args, name)``: the build's result kept as a table of the session, for
+    #: later builds to read (in their ``args``) instead of computing it again.
+    store: Callable[[Build, tuple, str], ir.Table]
 
     def __call__(self, build: Build, args: tuple = (), arrow: bool = False) -> pd.DataFrame | pa.Table:
         return self.execute(build, args, arrow)
@@ -147,14 +151,21 @@ def session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterator
                 _check_no_empty_cells(cur, Path(file), raw)
             schema = _schema(cur, _SRC)
 
-            def run(build: Build, args: tuple, arrow: bool) -> pd.DataFrame | pa.Table:
+            def compiled(build: Build, args: tuple) -> str:
                 sql, tables = _compiled(build, schema, args)
                 for name, data in tables:
                     cur.register(name, data)
-                tab = cur.sql(sql).to_arrow_table()
+                return sql
+
+            def run(build: Build, args: tuple, arrow: bool) -> pd.DataFrame | pa.Table:
+                tab = cur.sql(compiled(build, args)).to_arrow_table()
                 return tab if arrow else tab.to_pandas()
 
-            yield Runner(run, "duckdb")
+            def store(build: Build, args: tuple, name: str) -> ir.Table:
+                cur.execute(f"CREATE OR REPLACE TEMP TABLE {name} AS {compiled(build, args)}")
+                return ibis.table(_schema(cur, name), name=name)
+
+            yield Runner(run, "duckdb", store)
         except WorkbenchError:
             raise
         except duckdb.OutOfMemoryException as exc:
@@ -169,4 +180,21 @@ def session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterator
             cur.close()
         return
     t, con = events(log, backend=backend, con=con)
-    yield Runner(lambda build, args, arrow: (con.to_pyarrow if arrow else con.execute)(build(t, *args)), con.name)
+    temporary: list[str] = []
+
+    def store_generic(build: Build, args: tuple, name: str) -> ir.Table:
+        expr = build(t, *args)
+        unique = f"{name}_{uuid.uuid4().hex}"  # the connection may be shared by other sessions
+        try:
+            stored = con.create_table(unique, expr, temp=True)
+        except NotImplementedError:  # Spark through Ibis has no temporary tables: computed where read
+            return expr
+        temporary.append(unique)
+        return stored
+
+    try:
+        yield Runner(lambda build, args, arrow: (con.to_pyarrow if arrow else con.execute)(build(t, *args)),
+                     con.name, store_generic)
+    finally:
+        for name in temporary:  # Ibis's own drop_table writes a statement without the name here
+            con.raw_sql(f'DROP TABLE IF EXISTS "{name}"')
