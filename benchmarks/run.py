@@ -15,7 +15,10 @@ peak memory (``VmHWM``) is that step's alone:
 - ``pipeline``: read the Parquet file -> DFG -> pm4py Petri net (inductive miner on
   the DFG) and the DFG's graphviz object, end to end on both sides;
 - ``case_table``, ``stage_visits`` (only when named in ``--steps``): the workbench alone,
-  as pm4py has nothing that computes them.
+  as pm4py has nothing that computes them;
+- ``read_xes`` (only when named): the log written as XES once, read by pm4py's own reader
+  against ``workbench.io.read_event_log`` (the Rust parser when the ``fast-xes`` extra is
+  installed, and every check the report makes).
 
 Every step runs ``--repeat`` times (3) on each side, in rounds over all steps. Prints a
 table of the median times, their ratios and the highest peak memory, and writes
@@ -41,6 +44,8 @@ RESULTS = HERE / "results"
 STEPS = ("dfg", "performance_dfg", "variants", "case_durations", "discovery_bundle", "pipeline")
 #: Engine aggregations pm4py has no counterpart of: timed on the workbench side alone.
 ENGINE_ONLY = ("case_table", "stage_visits")
+#: Steps that read the log as XES, written once beside the Parquet file (only when named).
+XES_STEPS = ("read_xes",)
 SIZES = {"100k": 100_000, "250k": 250_000, "1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
 
 
@@ -111,9 +116,32 @@ def _workbench_bundle(path: Path) -> tuple:
             d.variants, d.case_durations)
 
 
+def xes_path(path: Path) -> Path:
+    """The log of ``path`` as XES (written once: about a minute per million events)."""
+    import warnings
+
+    import pandas as pd
+    import pm4py
+
+    from workbench.schema import to_pm4py
+
+    out = path.with_suffix(".xes")
+    if not out.exists():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            pm4py.write_xes(to_pm4py(pd.read_parquet(path)), str(out), variant_str="line_by_line",
+                            show_progress_bar=False)
+    return out
+
+
 def run_pm4py(step: str, path: Path) -> tuple[float, float]:
     """pm4py's seconds for ``step`` and for reading the Parquet file into its DataFrame."""
     import pm4py
+
+    if step == "read_xes":  # pm4py's own reader (its default when rustxes is not installed)
+        t0 = time.perf_counter()
+        pm4py.read_xes(str(xes_path(path)), variant="chunk_regex", show_progress_bar=False)
+        return time.perf_counter() - t0, 0.0
 
     if step == "pipeline":
         t0 = time.perf_counter()
@@ -141,6 +169,13 @@ def run_workbench(step: str, path: Path) -> tuple[float, float]:
     from workbench import engine
 
     engine.connect()  # start DuckDB outside the clock, as pm4py is imported outside it
+    if step == "read_xes":  # as the report reads it: rustxes when installed, then every check
+        from workbench.io import read_event_log
+
+        xes = xes_path(path)
+        t0 = time.perf_counter()
+        read_event_log(xes)
+        return time.perf_counter() - t0, 0.0
     if step == "pipeline":
         import pm4py  # noqa: F401  (imported outside the clock on both sides)
     t0 = time.perf_counter()
@@ -239,7 +274,7 @@ def machine() -> dict:
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", nargs="+", default=["1m", "10m"], help="1m, 10m, 100m or an integer")
-    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS + ENGINE_ONLY,
+    ap.add_argument("--steps", nargs="+", default=list(STEPS), choices=STEPS + ENGINE_ONLY + XES_STEPS,
                     help=f"default: the steps compared with pm4py; {', '.join(ENGINE_ONLY)} time the workbench alone")
     ap.add_argument("--no-pm4py", action="store_true", help="time the workbench only (e.g. at 100m)")
     ap.add_argument("--memory-limit", default=None, help="DuckDB memory limit, e.g. 8GB")
@@ -265,6 +300,8 @@ def main(argv: list[str] | None = None) -> int:
         generate_seconds = write_log(n, path, seed=args.seed, progress=not args.no_progress)
         if generate_seconds is not None:
             print(f"generated {size} events in {generate_seconds:.1f} s")
+        if set(args.steps) & set(XES_STEPS):
+            xes_path(path)
         runs: dict[tuple[str, str], list[dict]] = {}
         # rounds of every (step, side), so that a slow spell of the machine hits both sides
         jobs = [(step, side) for _ in range(args.repeat) for step in args.steps for side in sides

@@ -14,6 +14,7 @@ import pytest
 from workbench import engine
 from workbench.engine import api as engine_api, backends as engine_backends
 from workbench.engine import expressions as engine_expressions, runner as engine_runner, sources as engine_sources
+from workbench.engine import inmemory as engine_inmemory
 from workbench.errors import WorkbenchError
 from workbench.profile import PPVVC
 from workbench.schema import to_pm4py
@@ -84,6 +85,14 @@ LOGS = {
     "random": lambda: random_log(3),
     "random_shuffled": lambda: shuffled(random_log(4), 5),
 }
+
+
+@pytest.fixture(autouse=True, params=["in_memory", "columnar"])
+def engine_path(request, monkeypatch) -> str:
+    """Every test on both paths of the engine: NumPy for small logs, the Ibis expressions otherwise."""
+    if request.param == "columnar":
+        monkeypatch.setattr(engine_inmemory, "SMALL_EVENTS", 0)
+    return request.param
 
 
 @pytest.fixture(params=list(LOGS), scope="module")
@@ -195,6 +204,7 @@ def keys(monkeypatch):
 
     choose = engine_expressions.event_key
     monkeypatch.setattr(engine_api, "event_key", spy)
+    monkeypatch.setattr(engine_inmemory, "SMALL_EVENTS", 0)  # keys are the columnar path's
     return chosen
 
 
@@ -564,6 +574,41 @@ def test_bad_files_raise_workbench_errors(tmp_path):
         engine.variants(tmp_path / "no_time.csv")
 
 
+def _shapes(tmp_path) -> dict:
+    """Parquet files as exports write them: pm4py's names, naive times, integer case ids,
+    dictionary-encoded (categorical) columns, nanosecond times, several row groups."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    log = random_log(8, n_cases=40)
+    files = {}
+    to_pm4py(log).to_parquet(files.setdefault("pm4py_names", tmp_path / "pm4py.parquet"))
+    log.assign(timestamp=log.timestamp.dt.tz_localize(None)).to_parquet(
+        files.setdefault("naive", tmp_path / "naive.parquet"))
+    log.assign(case_id=log.case_id.str[1:].astype(int)).to_parquet(
+        files.setdefault("int_cases", tmp_path / "int.parquet"))
+    log.astype({"case_id": "category", "activity": "category"}).to_parquet(
+        files.setdefault("categorical", tmp_path / "cat.parquet"))
+    table = pa.Table.from_pandas(log.assign(timestamp=log.timestamp.dt.as_unit("ns")), preserve_index=False)
+    pq.write_table(table, files.setdefault("ns_row_groups", tmp_path / "ns.parquet"), row_group_size=37)
+    return files
+
+
+@pytest.mark.parametrize("shape", ["pm4py_names", "naive", "int_cases", "categorical", "ns_row_groups"])
+def test_the_in_memory_path_reads_exports_as_the_columnar_path_does(tmp_path, shape, engine_path):
+    path = _shapes(tmp_path)[shape]
+    ours = engine.discovery_bundle(path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(engine_inmemory, "SMALL_EVENTS", 0)
+        assert engine_inmemory.ordered(path, "duckdb", None) is None
+        theirs = engine.discovery_bundle(path)
+    if engine_path == "in_memory":
+        assert engine_inmemory.ordered(path, "duckdb", None) is not None
+    for a, b in zip(vars(ours).values(), vars(theirs).values()):
+        assert len(a) > 0
+        pd.testing.assert_frame_equal(a, b)
+
+
 def test_a_directory_of_parquet_files_keeps_the_input_order_across_files(tmp_path):
     log = tie_log()
     # case B's three tied events (input order: Lead Created, Qualification, First Contact)
@@ -611,6 +656,9 @@ def test_empty_log_gives_empty_results():
     assert engine.directly_follows(empty).empty
     assert engine.start_end_activities(empty).empty
     assert engine.variants(empty).empty
+    assert engine.case_durations(empty).empty
+    assert engine.activity_counts(empty).empty
+    assert all(frame.empty for frame in vars(engine.discovery_bundle(empty)).values())
     assert engine.case_table(empty).empty
 
 
@@ -659,7 +707,8 @@ def test_unknown_period_and_backend_raise_workbench_errors():
         engine.variants(tie_log(), backend="oracle")
 
 
-def test_running_out_of_memory_and_spill_space_is_a_workbench_error(tmp_path):
+def test_running_out_of_memory_and_spill_space_is_a_workbench_error(tmp_path, monkeypatch):
+    monkeypatch.setattr(engine_inmemory, "SMALL_EVENTS", 0)  # DuckDB's memory is the subject
     saved = (engine_backends.CONFIG.memory_limit, engine_backends.CONFIG.temp_directory, engine_backends.CONFIG.max_temp_size)
     n = 300_000
     big = pd.DataFrame({

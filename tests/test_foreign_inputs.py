@@ -117,6 +117,21 @@ def test_xes_lifecycle_keeps_complete_events_and_counts_the_others_on_their_own_
     assert everything.report.rows_kept == 38
 
 
+@pytest.mark.parametrize("lifecycle", ["complete", "all"])
+def test_both_xes_readers_give_the_same_log(monkeypatch, lifecycle):
+    from workbench.io import files
+
+    read = {}
+    for reader in files.XES_READERS:
+        monkeypatch.setattr(files, "XES_READERS", (reader,))
+        result = read_event_log(FOREIGN / "repair_lifecycle.xes", lifecycle=lifecycle)
+        read[reader] = result
+    rust, own = read.values()
+    pd.testing.assert_frame_equal(rust.log, own.log[rust.log.columns], check_dtype=False)
+    assert rust.report.counts.to_dict() == own.report.counts.to_dict()
+    assert rust.quarantine["source_row"].tolist() == own.quarantine["source_row"].tolist()
+
+
 def both_views(lifecycle: str) -> tuple[pd.DataFrame, pd.DataFrame]:
     """The repair log read by the workbench with ``lifecycle``, and by pm4py in the same view."""
     log = read_event_log(FOREIGN / "repair_lifecycle.xes", lifecycle=lifecycle).log

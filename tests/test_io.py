@@ -144,7 +144,7 @@ def test_xes_round_trip_with_lifecycle(tmp_path, name):
     path = tmp_path / name
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        pm4py.write_xes(to_pm4py(log), str(path), show_progress_bar=False)
+        pm4py.write_xes(to_pm4py(log), str(path), show_progress_bar=False, variant_str="line_by_line")
     result = read_event_log(path, lifecycle="all")
     out = result.log
     assert out["case_id"].tolist() == ["D1"] * 4
@@ -160,6 +160,18 @@ def test_xes_round_trip_with_lifecycle(tmp_path, name):
     assert complete.log["lifecycle"].tolist() == ["complete"] * 3
     assert complete.report.counts.to_dict() == {"lifecycle_not_complete": 1}
     assert complete.quarantine["source_row"].tolist() == [2]
+
+
+def test_a_log_handed_to_pm4py_writes_xes_with_its_dates_whichever_writer_pm4py_picks(tmp_path):
+    import re
+
+    import pm4py
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        pm4py.write_xes(to_pm4py(EXPECTED_EVENTS), str(tmp_path / "log.xes"))  # rustxes when installed
+    written = re.findall(r'time:timestamp" value="([^"]+)"', (tmp_path / "log.xes").read_text())
+    assert pd.to_datetime(written, utc=True).tolist() == EXPECTED_EVENTS["timestamp"].tolist()
 
 
 def test_pm4py_names_are_recognised_without_mapping():

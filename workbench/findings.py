@@ -194,14 +194,18 @@ def _near_duplicates(frame: pd.DataFrame, source_row: np.ndarray, table: str, sk
     for column in frame.columns:
         if column in skip or not is_category(frame[column]):
             continue
-        text = frame[column].astype(object).where(frame[column].notna(), None).dropna().astype("str").str.strip()
-        text = text[text != ""]
-        counts = text.value_counts()
+        # counted as written, then the few distinct values stripped (not every row)
+        written = frame[column].value_counts(dropna=True)
+        stripped = pd.Series(written.index.astype(object), dtype="str").str.strip()
+        counts = written.groupby(stripped.to_numpy()).sum()
+        counts = counts[counts.index != ""].sort_values(ascending=False, kind="stable")
         keys = normalised(pd.Series(counts.index, dtype="str"))
-        groups = pd.Series(counts.index, dtype="str").groupby(keys.to_numpy()).agg(list)
+        shared = keys.duplicated(keep=False).to_numpy()  # only these can be spelled two ways: group those
+        groups = pd.Series(counts.index[shared], dtype="str").groupby(keys.to_numpy()[shared]).agg(list)
         for spellings in groups[groups.map(len) > 1]:
             spellings = sorted(spellings, key=lambda s: -counts[s])
-            rows = [int(source_row[text.index[text == s][0]]) for s in spellings]
+            text = frame[column].astype(object).where(frame[column].notna(), None).astype("str").str.strip()
+            rows = [int(source_row[np.flatnonzero((text == s).to_numpy())[0]]) for s in spellings]
             n = int(counts[spellings].sum())
             listed = ", ".join(f"{s!r} ({counts[s]:,})" for s in spellings)
             out.append(Finding("near_duplicates", table, str(column), n,
@@ -218,7 +222,9 @@ def _id_collisions(frame: pd.DataFrame, source_row: np.ndarray, table: str, ids:
     uniques = pd.Series(written.unique(), dtype="str")
     if uniques.empty:
         return []
-    groups = uniques.groupby(as_id(uniques).fillna("").to_numpy()).agg(list)
+    keys = as_id(uniques).fillna("")
+    shared = keys.duplicated(keep=False).to_numpy()  # only these can be written two ways: group those
+    groups = uniques[shared].groupby(keys.to_numpy()[shared]).agg(list)
     groups = groups[(groups.map(len) > 1) & (groups.index != "")]
     if groups.empty:
         return []

@@ -63,11 +63,18 @@ class MissingColumnError(WorkbenchError):
 def to_pm4py(log: pd.DataFrame) -> pd.DataFrame:
     """Return a copy of a canonical log with pm4py's column names.
 
-    pm4py adds helper columns to the frames it is given, so it always gets a copy.
+    pm4py adds helper columns to the frames it is given, so it always gets a copy. Times are
+    in nanoseconds: with rustxes installed, pm4py.write_xes reads microsecond times as
+    nanoseconds and writes 1970 dates.
     """
     out = log.rename(columns={k: v for k, v in PM4PY_NAMES.items() if k in log.columns})
     out[PM4PY_NAMES[CASE]] = out[PM4PY_NAMES[CASE]].astype(str)
     out[PM4PY_NAMES[ACTIVITY]] = out[PM4PY_NAMES[ACTIVITY]].astype(str)
+    if TIMESTAMP in log.columns and isinstance(log[TIMESTAMP].dtype, pd.DatetimeTZDtype):
+        try:
+            out[PM4PY_NAMES[TIMESTAMP]] = out[PM4PY_NAMES[TIMESTAMP]].dt.as_unit("ns")
+        except pd.errors.OutOfBoundsDatetime:
+            pass  # beyond 2262: nanoseconds cannot hold it (and pm4py's own writer takes microseconds)
     return out
 
 

@@ -12,14 +12,19 @@ file's row number (a directory or glob of Parquet files: its files in path order
 then their rows), a CSV file's line order. (On Spark, files carry no row number:
 ties there fall back to the activity name unless the table has an ``_ord`` column.)
 
+Below :data:`.inmemory.SMALL_EVENTS` events, a DataFrame or a single Parquet file on
+DuckDB takes the in-memory path (:mod:`.inmemory`): the DFG, the variants and the
+activity counts are counted in NumPy from one sort of the events, with the same results,
+because there the columnar path's fixed costs exceed the work.
+
 Functions take the log as a canonical DataFrame, a Parquet/CSV path or an Ibis
 table, plus ``backend="duckdb" | "pyspark"`` or an Ibis connection ``con``.
 
 The engine is the event-level layer and speaks pm4py's unit, seconds; the
 analyses above it return days. Its modules: :mod:`.backends` (DuckDB settings,
 Spark), :mod:`.sources` (what is read, prepared as one table), :mod:`.runner`
-(a session per call), :mod:`.expressions` (the Ibis expressions) and
-:mod:`.api` (the functions below).
+(a session per call), :mod:`.expressions` (the Ibis expressions), :mod:`.inmemory` (small
+logs in NumPy) and :mod:`.api` (the functions below).
 """
 
 from .api import (

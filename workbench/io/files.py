@@ -202,16 +202,31 @@ def _read_parquet(path: Path) -> pd.DataFrame:
                              hint="write it again with pandas.DataFrame.to_parquet, or export CSV.") from None
 
 
-def _read_xes(path: Path, encoding: str) -> pd.DataFrame:
-    try:
-        import pm4py
+#: pm4py's XES readers, fastest first: the Rust parser (rustxes, the ``fast-xes`` extra; 4-5
+#: times faster than pm4py's own on a 250,000-event log), then pm4py's own, which reads what the
+#: first refuses and text in other encodings.
+XES_READERS = ("rustxes", "chunk_regex")
 
-        with _warnings.catch_warnings():
-            _warnings.simplefilter("ignore")
-            frame = pm4py.read_xes(str(path), encoding=encoding, show_progress_bar=False)
-    except Exception as exc:  # lxml, gzip and pm4py's own errors
-        raise WorkbenchError(f"the file cannot be read as XES ({plain_reason(exc)}).", file=str(path),
-                             hint="check that it is a complete XES export (for .xes.gz: a gzip of one).") from None
+
+def _read_xes(path: Path, encoding: str) -> pd.DataFrame:
+    import pm4py
+
+    readers = XES_READERS if encoding.lower().replace("_", "-") in ("utf-8", "utf8") else XES_READERS[1:]
+    for variant in readers:
+        try:
+            with _warnings.catch_warnings():
+                _warnings.simplefilter("ignore")
+                frame = pm4py.read_xes(str(path), variant=variant, encoding=encoding, show_progress_bar=False)
+            if variant == readers[-1] or (isinstance(frame, pd.DataFrame) and len(frame)):
+                break
+            # the Rust parser returns an empty table for a file it cannot make sense of
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # lxml, gzip, pm4py's errors; the Rust parser's panics are BaseExceptions
+            if variant != readers[-1]:
+                continue  # not installed, or refused the file: pm4py's own reader tries
+            raise WorkbenchError(f"the file cannot be read as XES ({plain_reason(exc)}).", file=str(path),
+                                 hint="check that it is a complete XES export (for .xes.gz: a gzip of one).") from None
     if not isinstance(frame, pd.DataFrame):
         raise WorkbenchError("the XES file did not give a table of events.", file=str(path),
                              hint="export the log again as XES.")
