@@ -173,3 +173,45 @@ def test_library_warnings_are_recorded_in_the_pages_json_and_never_printed(log_f
     assert "converge" not in captured.err + captured.out
     written = json.loads(results.write().read_text(encoding="utf-8"))
     assert written["library_warnings"] == ["RuntimeWarning: the model for Enterprise West did not converge"]
+
+
+def _compute_shared(args) -> int:
+    """In a process of its own, as a report notebook's kernel: the shared value of one key."""
+    inputs, log_path = args
+    import os
+    import time
+
+    os.environ[notebook.INPUTS_ENV] = inputs
+
+    def compute() -> int:
+        with open(log_path, "a") as f:
+            f.write("computed\n")
+        time.sleep(0.5)  # long enough for the other process to ask meanwhile
+        return 42
+
+    return notebook.shared(("backtest", 1), compute)
+
+
+def test_a_shared_result_is_computed_once_per_report_by_whichever_notebook_asks_first(tmp_path, monkeypatch):
+    import multiprocessing
+
+    inputs = tmp_path / "inputs.pickle"
+    inputs.write_bytes(b"")
+    computed = tmp_path / "computed.txt"
+    with multiprocessing.get_context("spawn").Pool(2) as pool:
+        values = pool.map(_compute_shared, [(str(inputs), str(computed))] * 2)
+    assert values == [42, 42]
+    assert computed.read_text() == "computed\n"
+    # outside a report every call computes
+    monkeypatch.delenv(notebook.INPUTS_ENV, raising=False)
+    calls = []
+    assert notebook.shared(("x",), lambda: calls.append(1) or 7) == 7
+    assert notebook.shared(("x",), lambda: calls.append(1) or 7) == 7
+    assert calls == [1, 1]
+
+
+def test_the_fingerprint_tells_logs_apart_and_knows_the_same_one():
+    a = pd.DataFrame({"case_id": ["a", "b"], "activity": ["x", "y"]})
+    assert notebook.fingerprint(a) == notebook.fingerprint(a.copy())
+    assert notebook.fingerprint(a) != notebook.fingerprint(a.assign(activity=["x", "z"]))
+    assert notebook.fingerprint(None) is None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import json
 import math
 import os
@@ -491,3 +492,75 @@ def setup(
     results["quarter"], results["as_of"] = quarter, as_of
     results["profile"] = {**data.profile.to_dict(), "derived": data.profile.derived, "note": data.profile_note}
     return data, quarter, as_of, results
+
+
+def shared(key: tuple, compute):
+    """``compute()``, once per report: inside a report (:data:`INPUTS_ENV`) the first notebook
+    to ask computes it while the others wait, then all read the same result; elsewhere it
+    is simply computed.
+
+    ``key`` must name everything the result depends on (see :func:`fingerprint`).
+    Pickled, in the report's private folder, as the validated inputs are.
+    """
+    inputs = os.environ.get(INPUTS_ENV)
+    try:
+        import fcntl
+    except ImportError:  # no advisory locks (Windows): each notebook computes its own
+        fcntl = None
+    if not inputs or fcntl is None:
+        return compute()
+    folder = Path(inputs).parent
+    digest = hashlib.sha256(repr(key).encode()).hexdigest()[:20]
+    target = folder / f"shared-{digest}.pickle"
+    with open(folder / f"shared-{digest}.lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # released when the file closes, or the process dies
+        if target.exists():
+            with target.open("rb") as f:
+                return pickle.load(f)
+        value = compute()
+        part = target.with_suffix(".part")
+        with part.open("wb") as f:
+            pickle.dump(value, f, protocol=pickle.HIGHEST_PROTOCOL)
+        os.replace(part, target)
+        return value
+
+
+def fingerprint(frame: pd.DataFrame | None) -> tuple | None:
+    """A frame's size, columns and a hash of its values: two notebooks of one report given
+    the same log agree on it."""
+    if frame is None:
+        return None
+    return (len(frame), tuple(map(str, frame.columns)),
+            int(pd.util.hash_pandas_object(frame, index=False).sum()) if len(frame) else 0)
+
+
+#: The report's backtest of the forecast (notebooks 03 and 04 share it): tested quarters,
+#: weeks of quarter (the as-of date's week is added), Monte Carlo draws per forecast.
+BACKTEST = {"n_quarters": 6, "weeks": (1, 3, 5, 7, 9, 11, 13), "draws": 2_000}
+
+
+def backtest(data, *, as_of: pd.Timestamp, seed: int, n_quarters: int = BACKTEST["n_quarters"],
+             weeks=BACKTEST["weeks"], draws: int = BACKTEST["draws"], cache: dict | None = None):
+    """The backtest of the report's forecaster on ``data.log``, computed once per report (:func:`shared`).
+
+    Tests the ``n_quarters`` complete quarters before the as-of date, at ``weeks`` and at the
+    as-of date's week of quarter (:class:`workbench.forecast.Backtest`); ``cache`` is shared
+    with the forecaster fitted on the same log.
+
+    Returns
+    -------
+    Backtest, fitted.
+    """
+    from . import forecast
+    from .calendar import week_of_quarter
+
+    weeks = sorted(set(int(w) for w in weeks) | {int(week_of_quarter(as_of))})
+
+    def compute():
+        estimator = forecast.QuotaForecaster(n_draws=draws, seed=seed, profile=data.profile)
+        bt = forecast.Backtest(estimator, n_quarters=n_quarters, weeks=weeks, progress=False)
+        return bt.fit(data.log, quotas=data.quotas, reps=data.reps, cache=cache)
+
+    key = ("backtest", fingerprint(data.log[["case_id", "activity", "timestamp"]]), fingerprint(data.quotas),
+           fingerprint(data.reps), data.profile.name, str(as_of), seed, n_quarters, tuple(weeks), draws)
+    return shared(key, compute)

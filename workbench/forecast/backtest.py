@@ -138,6 +138,7 @@ class Backtest(BaseEstimator):
         quotas: pd.DataFrame | None = None,
         reps: pd.DataFrame | None = None,
         quarters: list[str] | None = None,
+        cache: dict | None = None,
     ) -> Backtest:
         """Forecast every tested quarter at every chosen week and record what happened.
 
@@ -150,6 +151,9 @@ class Backtest(BaseEstimator):
             As for :meth:`QuotaForecaster.fit`.
         quarters : list of str, optional
             The quarters to test (default: :func:`backtest_quarters`).
+        cache : dict, optional
+            Shared with :meth:`QuotaForecaster.fit` on the same log (its weekly snapshots and
+            the calibration's past forecasts), so that neither computes them twice.
         """
         estimator = QuotaForecaster(n_draws=2_000) if self.estimator is None else self.estimator
         states = forecast_states(log, get_profile(estimator.profile, log))
@@ -163,7 +167,8 @@ class Backtest(BaseEstimator):
                                       "or lower min_history.")
         won = bookings(states)
         won = won.assign(rep=owner(won))
-        results, chosen, cache, skipped = [], {}, {}, {}
+        results, chosen, skipped = [], {}, {}
+        cache = {} if cache is None else cache
         bar = tqdm(total=len(self.quarters_) * len(weeks), disable=not self.progress, desc="backtest")
         for i, q in enumerate(self.quarters_):
             dates = [week_starts(q)[w - 1] for w in weeks]

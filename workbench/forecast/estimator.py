@@ -250,10 +250,11 @@ class QuotaForecaster(BaseEstimator):
                              imputed_amounts=imputed)
 
     def fit_predict(self, log: pd.DataFrame | DealStates, *, as_of: pd.Timestamp | str,
-                    quotas: pd.DataFrame | None = None, reps: pd.DataFrame | None = None) -> QuotaForecast:
+                    quotas: pd.DataFrame | None = None, reps: pd.DataFrame | None = None,
+                    cache: dict | None = None) -> QuotaForecast:
         """:meth:`fit`, then :meth:`predict` at the same date, reading the log once."""
         states = forecast_states(log, get_profile(self.profile, log))
-        return self.fit(states, as_of=as_of, quotas=quotas, reps=reps).predict(states)
+        return self.fit(states, as_of=as_of, quotas=quotas, reps=reps, cache=cache).predict(states)
 
     def _reps(self, deals: pd.DataFrame, closed: pd.DataFrame) -> pd.DataFrame:
         """The reps forecast (rep, team, region): those with open deals, wins so far or a quota."""
