@@ -15,13 +15,17 @@ import pandas as pd
 from .audit import data_quality, reps_findings
 from .errors import WorkbenchError
 from .io import LoadResult, load_table, read_event_log, read_table
+from .io.database import is_database_url, table_name
 from .validation import ValidationReport, fail_if_nothing_kept
 
 _MULTI_SUFFIXES = (".xes.gz",)
 
 
 def quarantine_path(path: str | Path) -> Path:
-    """Where the quarantine table of ``path`` goes: 'deals.csv' -> 'deals.quarantine.csv'."""
+    """Where the quarantine table of ``path`` goes: 'deals.csv' -> 'deals.quarantine.csv' (a
+    database table: '<table>.quarantine.csv' in the working folder)."""
+    if is_database_url(path):
+        return Path(f"{table_name(str(path))}.quarantine.csv")
     path = Path(path)
     name = path.name
     stem = next((name[: -len(s)] for s in _MULTI_SUFFIXES if name.lower().endswith(s)), path.stem)
@@ -37,9 +41,10 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
 
     Parameters
     ----------
-    path : path
+    path : path or database URL
         An event log (any kind), a reps table or a quota table, in any format
-        :func:`workbench.io.read_table` reads.
+        :func:`workbench.io.read_table` reads, or a table named by a URL
+        (:mod:`workbench.io.database`).
     kind : {'auto', 'events', 'stage_history', 'opportunities', 'reps', 'quotas'}
         'auto' guesses from the column names.
     mapping : dict or str, optional
@@ -74,7 +79,7 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
     >>> report, quarantine = check_file("data/acme/opportunity_history.csv")  # doctest: +SKIP
     >>> print(report)  # doctest: +SKIP
     """
-    path = Path(path)
+    path = path if is_database_url(path) else Path(path)
     raw = read_table(path, encoding=encoding, sheet=sheet)
     if log is not None and not isinstance(log, (LoadResult, pd.DataFrame)):
         log = read_event_log(log, dayfirst=dayfirst, timezone=timezone, encoding=encoding, profile=profile)

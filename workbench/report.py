@@ -384,18 +384,21 @@ def build_report(
     """
     from . import notebook
     from .anonymize import PSEUDONYM_KINDS, Pseudonymizer, default_salt
+    from .io.database import hide_password, is_database_url
     from .audit import parse_lookups
     from .profile import get_profile
 
     for label, path in (("--log", log), ("--quotas", quotas), ("--reps", reps), ("--costs", costs)):
-        if path is not None and not Path(path).exists():
+        if path is not None and not is_database_url(path) and not Path(path).exists():
             raise WorkbenchError(f"{label} file does not exist.", file=str(path), hint="check the path.")
     if profile is not None:
         get_profile(profile)
 
     def absolute(path: str | Path | None) -> str | None:
         # the notebooks run inside the report folder: relative paths would point elsewhere there
-        return str(Path(path).resolve()) if path is not None and Path(path).exists() else path
+        if path is None or is_database_url(path):
+            return path
+        return str(Path(path).resolve()) if Path(path).exists() else path
 
     lookups = {column: absolute(path) for column, path in parse_lookups(lookups).items()}
     inputs = {"log": absolute(log), "kind": kind, "mapping": absolute(mapping), "quotas": absolute(quotas),
@@ -404,6 +407,8 @@ def build_report(
               "lifecycle": lifecycle, "after_close": after_close}
     with _on_signals(_interrupt):
         data = notebook.load(**inputs, audit=True, lookups=lookups, costs=costs)
+        if is_database_url(log):  # the notebooks reuse the rows read here: no password in their parameters
+            inputs["log"] = hide_password(str(log))
         quarter, stamp = resolve_period(data.log, quarter, as_of)
         for column, value in (("team", team), ("region", region)):
             if value is not None and (column not in data.log.columns or not data.log[column].eq(value).any()):

@@ -17,8 +17,10 @@ DuckDB takes the in-memory path (:mod:`.inmemory`): the DFG, the variants and th
 activity counts are counted in NumPy from one sort of the events, with the same results,
 because there the columnar path's fixed costs exceed the work.
 
-Functions take the log as a canonical DataFrame, a Parquet/CSV path or an Ibis
-table, plus ``backend="duckdb" | "pyspark"`` or an Ibis connection ``con``.
+Functions take the log as a canonical DataFrame, a Parquet/CSV path, an Ibis
+table or a database table's URL (``postgresql://...?table=events``: the
+aggregation then runs in that database, :mod:`workbench.io.database`), plus
+``backend="duckdb" | "pyspark"`` or an Ibis connection ``con``.
 
 The engine is the event-level layer and speaks pm4py's unit, seconds; the
 analyses above it return days. Its modules: :mod:`.backends` (DuckDB settings,

@@ -24,6 +24,11 @@ from .backends import epoch_us
 from .sources import INTERNAL, ORD, US, T
 
 
+def ones(condition: ir.BooleanValue) -> ir.IntegerValue:
+    """1 where ``condition`` holds, else 0 (PostgreSQL has no cast from boolean to bigint)."""
+    return ibis.ifelse(condition, 1, 0).cast("int64")
+
+
 def order_key(t: ir.Table, key: EventKey, low: ir.IntegerValue | None = None) -> ir.Value:
     """A value that sorts the events of a case in log order: their time, then ``low``
     (the input ordinal, or the ordinal and the activity code as ``key`` packs them).
@@ -71,21 +76,27 @@ def dfg_of(seqs: Sequences, performance: bool = True, quantiles_by_sort: bool = 
         # NULL: each event beside the next, at half the cost of building pair structs.
         # Ibis leaves this to the backend (Spark refuses two generators in a select).
         pairs = per_case.select(a=seq.unnest(), b=seq[1:].unnest(), _head=seq[0])
-        pairs = pairs.select("a", "b", opens=pairs.a == pairs._head)  # keys are unique in a case
+        pairs = pairs.select("a", "b", opens=pairs.a == pairs._head, more=pairs.b.notnull())  # keys are unique
     else:
+        # After the last event comes a key of all ones (its code reads as missing: no target name),
+        # not NULL: PostgreSQL keeps these structs as JSON, whose null it cannot cast back.
+        ones_key = ibis.literal(-1, "int64")
+        end = ones_key if seq.type().value_type.is_integer() else ibis.struct({"t": ones_key, "low": ones_key})
+
         def pair(e: ir.Value, i: ir.IntegerValue) -> ir.StructValue:
-            """The event, the next one (none after the last), whether it opens the case."""
-            after = ibis.ifelse(i + 1 < seq.length(), seq[i + 1], ibis.null(seq.type().value_type))
-            return ibis.struct({"a": e, "b": after, "opens": i == 0})
+            """The event, the next one (the end key after the last), whether it opens the case, whether one follows."""
+            more = i + 1 < seq.length()
+            return ibis.struct({"a": e, "b": ibis.ifelse(more, seq[i + 1], end), "opens": i == 0, "more": more})
 
         u = per_case.select(_p=seq.map(pair).unnest())
-        pairs = u.select(a=u._p.a, b=u._p.b, opens=u._p.opens)
+        pairs = u.select(a=u._p.a, b=u._p.b, opens=u._p.opens, more=u._p.more)
     # a missing activity keeps its code (all ones), which has no name: NULL after the join
     cols: dict[str, Any] = {"_src": seqs.code(pairs.a), "_tgt": seqs.code(pairs.b), "_first": pairs.opens}
     if performance:
-        cols["_wait"] = (seqs.time(pairs.b) - seqs.time(pairs.a)) / (US / seqs.unit_us)
+        wait = (seqs.time(pairs.b) - seqs.time(pairs.a)) / (US / seqs.unit_us)
+        cols["_wait"] = ibis.ifelse(pairs.more, wait, ibis.null("float64"))
     e = pairs.select(**cols)
-    aggs: dict[str, Any] = {"frequency": e.count(), "_starts": e._first.cast("int64").sum()}
+    aggs: dict[str, Any] = {"frequency": e.count(), "_starts": ones(e._first).sum()}
     if performance:
         aggs.update(wait_mean_s=e._wait.mean(), wait_min_s=e._wait.min(), wait_max_s=e._wait.max())
         if not quantiles_by_sort:
@@ -350,7 +361,7 @@ def case_table_expr(t: ir.Table, profile: SalesProcessProfile, order: EventKey) 
 def stage_visits_expr(t: ir.Table, profile: SalesProcessProfile) -> ir.Table:
     """Ibis expression of :func:`stage_visits` over a prepared table, in the order it documents."""
     rel = t.filter(t[ACTIVITY].isin(list(profile.stages) + list(profile.closing)))
-    close = _closing(rel, profile).cast("int64")
+    close = ones(_closing(rel, profile))
     w = case_window(rel)
     rel = rel.mutate(
         _prev=rel[ACTIVITY].lag().over(w),
@@ -400,8 +411,8 @@ def closed_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str, 
     closed = c.filter(c.outcome != "open")
     won = closed.outcome == "won"
     agg = {
-        "won": won.cast("int64").sum(),
-        "lost": (closed.outcome == "lost").cast("int64").sum(),
+        "won": ones(won).sum(),
+        "lost": ones(closed.outcome == "lost").sum(),
         "mean_cycle_days": ((closed._close_t - closed._start_t) / (US * 86400)).mean(),
     }
     if AMOUNT in t.columns:

@@ -24,6 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from ..io.database import is_database_url
 from ..schema import ACTIVITY, CASE, PM4PY_NAMES, REQUIRED, TIMESTAMP
 from .sources import US, canonical_frame, file_kind, no_value, parquet_set
 
@@ -68,7 +69,7 @@ def ordered(log: Any, backend: str, con: Any) -> Ordered | None:
             columns = {c: _chunked(pa.array(frame[c])) for c in REQUIRED}
         except (pa.ArrowException, TypeError, ValueError):
             return None  # mixed objects: the columnar path says what to do
-    elif isinstance(log, (str, Path)):
+    elif isinstance(log, (str, Path)) and not is_database_url(log):
         columns = _parquet_columns(Path(log))
         if columns is None:
             return None

@@ -18,6 +18,7 @@ import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
 from ..errors import WorkbenchError
+from ..io.database import is_database_url
 from ..schema import (
     PM4PY_NAMES,
     REQUIRED,
@@ -124,7 +125,8 @@ def session(log: Any, *, backend: str, con: ibis.BaseBackend | None) -> Iterator
     on a fresh cursor and the SQL Ibis compiled for its schema is reused, which
     keeps a call on a small log at a few milliseconds.
     """
-    if con is None and backend == "duckdb" and isinstance(log, (pd.DataFrame, str, Path)):
+    if (con is None and backend == "duckdb" and isinstance(log, (pd.DataFrame, str, Path))
+            and not is_database_url(log)):
         cur = connect("duckdb").con.cursor()
         file = str(log) if isinstance(log, (str, Path)) else None
         try:

@@ -1,4 +1,5 @@
-"""What the engine reads: DataFrames, Parquet and CSV files (one, a folder, a glob), prepared as one table.
+"""What the engine reads: DataFrames, Parquet and CSV files (one, a folder, a glob), Ibis tables and
+database tables named by a URL (:mod:`workbench.io.database`), prepared as one table.
 
 The prepared table has the canonical columns plus two internal ones: the input
 ordinal and the time in microseconds.
@@ -16,6 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import WorkbenchError
+from ..io.database import database_table, hide_password, is_database_url
 from ..schema import (
     ACTIVITY,
     CASE,
@@ -174,6 +176,10 @@ def events(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = 
             except ibis.common.exceptions.IbisError:  # an in-memory table: run it on ``backend``
                 con = connect(backend)
     else:
+        if is_database_url(log):  # the aggregations run in that database
+            t, con = database_table(str(log))
+            file = hide_password(str(log))
+            return prepare(t, con.name, file=file), con
         con = con or connect(backend)
         if isinstance(log, pd.DataFrame):
             t = _memtable(canonical_frame(log))

@@ -14,6 +14,7 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 from ..validation import RowFlags, plain_reason
+from .database import hide_password, is_database_url, read_database
 
 #: Cell separators tried on a CSV's header line, most common first.
 SEPARATORS = (",", ";", "\t", "|")
@@ -271,8 +272,12 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8",
     WorkbenchError
         Missing or unreadable file, unknown format, wrong encoding.
     """
+    fmt = None
     if isinstance(source, pd.DataFrame):
         frame, name, wrong = source.reset_index(drop=True), "<DataFrame>", np.zeros(len(source), dtype=bool)
+    elif is_database_url(source):
+        frame, name = read_database(str(source)), hide_password(str(source))
+        wrong = np.zeros(len(frame), dtype=bool)
     else:
         path = Path(source)
         name = str(path)
@@ -298,7 +303,7 @@ def read_table(source: str | Path | pd.DataFrame, *, encoding: str = "utf-8",
     frame.columns = _dedupe_header([str(c) for c in frame.columns])
     source_row = np.arange(1, len(frame) + 1)
     warnings: list[str] = []
-    if not isinstance(source, pd.DataFrame) and fmt == "excel" and sheet is None \
+    if fmt == "excel" and sheet is None \
             and len(sheets := sheet_names(path)) > 1:
         warnings.append(f"the workbook has {len(sheets)} sheets ({', '.join(repr(s) for s in sheets[:6])}); the first, "
                         f"{sheets[0]!r}, was read. Pass sheet= (--sheet) to read another.")
