@@ -40,10 +40,10 @@ _LAZY = {
 
 #: The modules, reachable as ``wb.kpis`` without importing them first.
 _MODULES = (
-    "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "discovery", "engine", "errors",
-    "figures", "filters", "findings", "forecast", "glossary", "groups", "io", "kpis", "map_explorer", "map_levels",
-    "maps", "notebook", "performers", "profile", "profile_fit", "progress", "references", "report", "root_causes",
-    "schema", "snapshot", "stats", "synth", "tables", "validation",
+    "anonymize", "audit", "bottlenecks", "calendar", "check", "conformance", "database", "discovery", "engine",
+    "errors", "figures", "filters", "findings", "forecast", "glossary", "groups", "io", "kpis", "map_explorer",
+    "map_levels", "maps", "notebook", "performers", "profile", "profile_fit", "progress", "references", "report",
+    "root_causes", "schema", "snapshot", "stats", "synth", "tables", "validation",
 )
 
 __all__ = ["WorkbenchError", "SalesProcessProfile", "PPVVC", "SALESFORCE", "get_profile", "load_profile", *_LAZY]

@@ -15,7 +15,7 @@ import pandas as pd
 from .audit import data_quality, reps_findings
 from .errors import WorkbenchError
 from .io import LoadResult, load_table, read_event_log, read_table
-from .io.database import is_database_url, table_name
+from .database import is_database_url, table_name
 from .validation import ValidationReport, fail_if_nothing_kept
 
 _MULTI_SUFFIXES = (".xes.gz",)

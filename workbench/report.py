@@ -384,7 +384,7 @@ def build_report(
     """
     from . import notebook
     from .anonymize import PSEUDONYM_KINDS, Pseudonymizer, default_salt
-    from .io.database import hide_password, is_database_url
+    from .database import hide_password, is_database_url
     from .audit import parse_lookups
     from .profile import get_profile
 

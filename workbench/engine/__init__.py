@@ -19,7 +19,7 @@ because there the columnar path's fixed costs exceed the work.
 
 Functions take the log as a canonical DataFrame, a Parquet/CSV path, an Ibis
 table or a database table's URL (``postgresql://...?table=events``: the
-aggregation then runs in that database, :mod:`workbench.io.database`), plus
+aggregation then runs in that database, :mod:`workbench.database`), plus
 ``backend="duckdb" | "pyspark"`` or an Ibis connection ``con``.
 
 The engine is the event-level layer and speaks pm4py's unit, seconds; the

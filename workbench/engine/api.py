@@ -42,7 +42,7 @@ from .expressions import (
 )
 from . import inmemory
 from .runner import Runner, session
-from .sources import US, memory_limit_bytes, n_events
+from .sources import memory_limit_bytes, n_events
 
 
 def dfg(
@@ -142,11 +142,16 @@ def activity_counts(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend 
     """Events and distinct cases per activity: DataFrame[activity, events, cases]."""
     o = inmemory.ordered(log, backend, con)
     if o is not None:
-        return _sorted(inmemory.activity_counts(o), ["events", "activity"], [False, True])
+        return _activities_in_order(inmemory.activity_counts(o))
     with session(log, backend=backend, con=con) as run:
         out = run(activity_counts_expr)
     out[["events", "cases"]] = out[["events", "cases"]].astype("int64")
-    return _sorted(out, ["events", "activity"], [False, True])
+    return _activities_in_order(out)
+
+
+def _activities_in_order(counts: pd.DataFrame) -> pd.DataFrame:
+    """Activity counts most frequent first, ties by name."""
+    return _sorted(counts, ["events", ACTIVITY], [False, True])
 
 
 def variants(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend | None = None) -> pd.DataFrame:
@@ -244,8 +249,7 @@ def discovery_bundle(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend
     o = inmemory.ordered(log, backend, con)
     if o is not None:
         g = inmemory.dfg_groups(o, True)
-        return Discovery(_edges(g, True), _start_end(g),
-                         _sorted(inmemory.activity_counts(o), ["events", ACTIVITY], [False, True]),
+        return Discovery(_edges(g, True), _start_end(g), _activities_in_order(inmemory.activity_counts(o)),
                          _variant_frame(inmemory.variants(o), _in_memory_key(o)), inmemory.case_durations(o))
     with session(log, backend=backend, con=con) as run:
         by_sort = quantiles_by_sort(log, run.backend)
@@ -263,14 +267,9 @@ def discovery_bundle(log: Any, *, backend: str = "duckdb", con: ibis.BaseBackend
     cases = cases.set_index(cases["_code"].map(names))["cases"]
     activities = pd.DataFrame({ACTIVITY: events.index, "events": events.to_numpy().astype("int64"),
                                "cases": cases.reindex(events.index).to_numpy().astype("int64")})
-    t0 = spans["_t0"].to_numpy(zero_copy_only=False)
-    t1 = spans["_t1"].to_numpy(zero_copy_only=False)
-    durations = pd.DataFrame({
-        CASE: spans[CASE].to_pandas(),
-        "start": pd.to_datetime(t0, unit="us", utc=True), "end": pd.to_datetime(t1, unit="us", utc=True),
-        "duration_s": (t1 - t0) / US})
-    return Discovery(edges, start_end, _sorted(activities, ["events", ACTIVITY], [False, True]),
-                     variants_out, durations)
+    durations = inmemory.durations_frame(spans[CASE].to_pandas(), spans["_t0"].to_numpy(zero_copy_only=False),
+                                         spans["_t1"].to_numpy(zero_copy_only=False))
+    return Discovery(edges, start_end, _activities_in_order(activities), variants_out, durations)
 
 
 def _bundle_sequences(t: Any, key: EventKey) -> Any:

@@ -24,7 +24,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from ..io.database import is_database_url
+from ..database import is_database_url
 from ..schema import ACTIVITY, CASE, PM4PY_NAMES, REQUIRED, TIMESTAMP
 from .sources import US, canonical_frame, file_kind, no_value, parquet_set
 
@@ -250,10 +250,13 @@ def variants(o: Ordered) -> pa.Table:
 
 def case_durations(o: Ordered) -> pd.DataFrame:
     """DataFrame[case_id, start, end, duration_s], ordered by case."""
-    t0, t1 = o.t[o.first], o.t[o.last]
+    return durations_frame(pd.Series(o.cases, dtype="str"), o.t[o.first], o.t[o.last])
+
+
+def durations_frame(cases: pd.Series, t0: np.ndarray, t1: np.ndarray) -> pd.DataFrame:
+    """:func:`~.api.case_durations`' frame from each case's first and last time (microseconds)."""
     return pd.DataFrame({
-        CASE: pd.Series(o.cases, dtype="str"),
-        "start": pd.to_datetime(t0, unit="us", utc=True), "end": pd.to_datetime(t1, unit="us", utc=True),
+        CASE: cases, "start": pd.to_datetime(t0, unit="us", utc=True), "end": pd.to_datetime(t1, unit="us", utc=True),
         "duration_s": (t1 - t0) / US})
 
 

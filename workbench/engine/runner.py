@@ -18,7 +18,7 @@ import pyarrow as pa
 from ibis.backends.sql.datatypes import DuckDBType
 
 from ..errors import WorkbenchError
-from ..io.database import is_database_url
+from ..database import is_database_url
 from ..schema import (
     PM4PY_NAMES,
     REQUIRED,

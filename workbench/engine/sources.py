@@ -1,5 +1,5 @@
 """What the engine reads: DataFrames, Parquet and CSV files (one, a folder, a glob), Ibis tables and
-database tables named by a URL (:mod:`workbench.io.database`), prepared as one table.
+database tables named by a URL (:mod:`workbench.database`), prepared as one table.
 
 The prepared table has the canonical columns plus two internal ones: the input
 ordinal and the time in microseconds.
@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ..errors import WorkbenchError
-from ..io.database import database_table, hide_password, is_database_url
+from ..database import database_table, hide_password, is_database_url
 from ..schema import (
     ACTIVITY,
     CASE,

@@ -14,7 +14,7 @@ import pandas as pd
 
 from ..errors import WorkbenchError
 from ..validation import RowFlags, plain_reason
-from .database import hide_password, is_database_url, read_database
+from ..database import hide_password, is_database_url, read_database
 
 #: Cell separators tried on a CSV's header line, most common first.
 SEPARATORS = (",", ";", "\t", "|")

@@ -14,8 +14,8 @@ from urllib.parse import parse_qs, urlencode, urlsplit, urlunsplit
 
 import pandas as pd
 
-from ..errors import WorkbenchError
-from ..validation import plain_reason
+from .errors import WorkbenchError
+from .validation import plain_reason
 
 #: URL schemes read as a database table through Ibis (its backend must be installed: PostgreSQL
 #: comes with ``pip install 'ibis-framework[postgres]'``, the ``postgres`` extra).
