@@ -87,6 +87,36 @@ def test_failing_notebook_fails_the_report_naming_it_and_leaves_nothing(tmp_path
     assert any(o.get("ename") == "ValueError" for c in cells if c.cell_type == "code" for o in c.get("outputs", []))
 
 
+def test_a_kernel_that_dies_while_starting_is_started_again(tmp_path, monkeypatch):
+    import papermill
+
+    notebooks, out = tmp_path / "nbs", tmp_path / "out"
+    notebooks.mkdir()
+    out.mkdir()
+    _notebook(notebooks / "01_ok.ipynb", "open('ran.txt', 'w').write('yes')")
+    real, calls = papermill.execute_notebook, []
+
+    def flaky(*args, **kw):
+        calls.append(1)
+        if len(calls) == 1:  # as when another process took one of the kernel's ports
+            raise RuntimeError("Kernel died before replying to kernel_info")
+        return real(*args, **kw)
+
+    monkeypatch.setattr(papermill, "execute_notebook", flaky)
+    run_notebook("01_ok", {}, out, timeout=60, notebook_dir=notebooks)
+    assert len(calls) == 2 and (out / "ran.txt").read_text() == "yes"
+
+    def broken(*args, **kw):
+        calls.append(1)
+        raise RuntimeError("something else")
+
+    calls.clear()
+    monkeypatch.setattr(papermill, "execute_notebook", broken)
+    with pytest.raises(RuntimeError, match="something else"):
+        run_notebook("01_ok", {}, out, timeout=60, notebook_dir=notebooks)
+    assert len(calls) == 1  # only a kernel that died starting is started again
+
+
 def test_notebooks_run_on_a_kernel_with_encrypted_channels(tmp_path, capfd):
     from jupyter_client.manager import AsyncKernelManager
 

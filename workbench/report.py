@@ -49,6 +49,8 @@ KERNEL = "workbench"
 #: Below this many events the notebooks run two at a time: a kernel holds the log three or four
 #: times over at its peak (3.3 GB at a million events), so two fit easily in memory there.
 PARALLEL_BELOW = 2_000_000
+#: Times a notebook's kernel is started when it dies while starting.
+KERNEL_STARTS = 3
 #: The variables that cap the BLAS libraries' threads (a user's own setting is kept).
 BLAS_THREADS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
 #: Started first: the forecast page takes the longest, and the audit page reads its backtest
@@ -199,14 +201,24 @@ def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, no
     target = out_dir / f"{name}.ipynb"
     declared = _declared_parameters(source)
     try:
-        papermill.execute_notebook(
-            str(source), str(target), parameters={k: v for k, v in parameters.items() if k in declared},
-            kernel_name=_kernel_name(),
-            progress_bar=True, execution_timeout=timeout, kernel_manager_class=_kernel_manager_class(),
-            # The kernel starts in the report folder. Not papermill's cwd=, which changes this
-            # process's folder and, with notebooks run side by side, fails to change it back.
-            resources={"metadata": {"path": str(out_dir)}},
-        )
+        for attempt in range(KERNEL_STARTS):
+            try:
+                papermill.execute_notebook(
+                    str(source), str(target), parameters={k: v for k, v in parameters.items() if k in declared},
+                    kernel_name=_kernel_name(),
+                    progress_bar=True, execution_timeout=timeout, kernel_manager_class=_kernel_manager_class(),
+                    # The kernel starts in the report folder. Not papermill's cwd=, which changes this
+                    # process's folder and, with notebooks run side by side, fails to change it back.
+                    resources={"metadata": {"path": str(out_dir)}},
+                )
+                break
+            except RuntimeError as exc:
+                # jupyter_client chooses a kernel's ports before the kernel binds them, and another
+                # process can take one in between ("Address already in use"): such a kernel dies
+                # before running anything, and a new one is started.
+                died_starting = "before replying to kernel_info" in str(exc)
+                if not died_starting or attempt == KERNEL_STARTS - 1 or _STOPPING.is_set():
+                    raise
     except PapermillExecutionError as exc:
         kept = source
         if failed_dir is not None and target.exists():
