@@ -389,6 +389,18 @@ def sales_log() -> pd.DataFrame:
     )
 
 
+def mixed_log() -> pd.DataFrame:
+    """Ties, single-event cases, random cases and a sales case with attributes, in one log
+    (the backend tests run every aggregation on it)."""
+    return pd.concat([tie_log(), random_log(11, n_cases=25), sales_log()], ignore_index=True)
+
+
+def same_result(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
+    """Equal results of two backends: the same rows and values, whatever each calls their types."""
+    pd.testing.assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True),
+                                  check_dtype=False, check_exact=False, rtol=1e-9)
+
+
 def test_case_table_by_hand():
     ct = engine.case_table(sales_log(), PPVVC).set_index("case_id")
     assert list(ct.index) == ["D1", "D2", "D3"]

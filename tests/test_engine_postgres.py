@@ -27,12 +27,7 @@ if not URL:
     pytest.skip("no PostgreSQL server: set WORKBENCH_TEST_POSTGRES (.ci/run starts one and sets it)",
                 allow_module_level=True)
 
-from test_engine import random_log, sales_log, tie_log  # noqa: E402
-
-
-def mixed_log() -> pd.DataFrame:
-    """Ties, single-event cases, random cases and a sales case with attributes, in one log."""
-    return pd.concat([tie_log(), random_log(11, n_cases=25), sales_log()], ignore_index=True)
+from test_engine import mixed_log, same_result as same  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -44,11 +39,6 @@ def database():
     con.create_table(name, log.assign(_ord=range(len(log))))
     yield con, name, log
     con.raw_sql(f'DROP TABLE IF EXISTS "{name}"').close()  # Ibis's drop_table writes no name here
-
-
-def same(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(ours.reset_index(drop=True), theirs.reset_index(drop=True),
-                                  check_dtype=False, check_exact=False, rtol=1e-9)
 
 
 AGGREGATIONS = {

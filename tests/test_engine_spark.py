@@ -5,7 +5,6 @@ from __future__ import annotations
 import shutil
 import warnings
 
-import pandas as pd
 import pytest
 
 from workbench import engine
@@ -20,7 +19,7 @@ if shutil.which("java") is None:
     pytest.skip("no Java runtime: Spark cannot start (CI installs default-jre-headless)",
                 allow_module_level=True)
 
-from test_engine import random_log, sales_log, tie_log  # noqa: E402
+from test_engine import mixed_log, same_result as same, tie_log  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -32,19 +31,6 @@ def spark():
     yield con
     con._session.stop()
     engine_backends.CONNECTIONS.pop("pyspark", None)
-
-
-def mixed_log() -> pd.DataFrame:
-    """Ties, single-event cases, random cases and a sales case with attributes, in one log."""
-    a = pd.concat([tie_log(), random_log(11, n_cases=25)], ignore_index=True)
-    return pd.concat([a, sales_log()], ignore_index=True)
-
-
-def same(ours: pd.DataFrame, theirs: pd.DataFrame) -> None:
-    pd.testing.assert_frame_equal(
-        ours.reset_index(drop=True), theirs.reset_index(drop=True),
-        check_dtype=False, check_exact=False, rtol=1e-9,
-    )
 
 
 @pytest.mark.parametrize(

@@ -44,7 +44,7 @@ def check_file(path: str | Path, *, kind: str = "auto", mapping: Mapping[str, An
     path : path or database URL
         An event log (any kind), a reps table or a quota table, in any format
         :func:`workbench.io.read_table` reads, or a table named by a URL
-        (:mod:`workbench.io.database`).
+        (:mod:`workbench.database`).
     kind : {'auto', 'events', 'stage_history', 'opportunities', 'reps', 'quotas'}
         'auto' guesses from the column names.
     mapping : dict or str, optional

@@ -76,5 +76,3 @@ def read_database(url: str) -> pd.DataFrame:
     except Exception as exc:
         raise WorkbenchError(f"cannot read the table ({plain_reason(exc)}).", file=hide_password(url),
                              hint="check that the user may read it.") from None
-
-

@@ -202,9 +202,12 @@ def _near_duplicates(frame: pd.DataFrame, source_row: np.ndarray, table: str, sk
         keys = normalised(pd.Series(counts.index, dtype="str"))
         shared = keys.duplicated(keep=False).to_numpy()  # only these can be spelled two ways: group those
         groups = pd.Series(counts.index[shared], dtype="str").groupby(keys.to_numpy()[shared]).agg(list)
-        for spellings in groups[groups.map(len) > 1]:
+        if groups.empty:
+            continue
+        # every row stripped once, only for a column that spells a value several ways
+        text = frame[column].astype(object).where(frame[column].notna(), None).astype("str").str.strip()
+        for spellings in groups:
             spellings = sorted(spellings, key=lambda s: -counts[s])
-            text = frame[column].astype(object).where(frame[column].notna(), None).astype("str").str.strip()
             rows = [int(source_row[np.flatnonzero((text == s).to_numpy())[0]]) for s in spellings]
             n = int(counts[spellings].sum())
             listed = ", ".join(f"{s!r} ({counts[s]:,})" for s in spellings)
@@ -224,8 +227,8 @@ def _id_collisions(frame: pd.DataFrame, source_row: np.ndarray, table: str, ids:
         return []
     keys = as_id(uniques).fillna("")
     shared = keys.duplicated(keep=False).to_numpy()  # only these can be written two ways: group those
-    groups = uniques[shared].groupby(keys.to_numpy()[shared]).agg(list)
-    groups = groups[(groups.map(len) > 1) & (groups.index != "")]
+    groups = uniques[shared].groupby(keys.to_numpy()[shared]).agg(list)  # each of two spellings or more
+    groups = groups[groups.index != ""]
     if groups.empty:
         return []
     first = {s: int(source_row[written.index[written == s][0]]) for g in groups[:MAX_EXAMPLES] for s in g}

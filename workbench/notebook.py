@@ -561,6 +561,6 @@ def backtest(data, *, as_of: pd.Timestamp, seed: int, n_quarters: int = BACKTEST
         bt = forecast.Backtest(estimator, n_quarters=n_quarters, weeks=weeks, progress=False)
         return bt.fit(data.log, quotas=data.quotas, reps=data.reps, cache=cache)
 
-    key = ("backtest", fingerprint(data.log[["case_id", "activity", "timestamp"]]), fingerprint(data.quotas),
+    key = ("backtest", fingerprint(data.log), fingerprint(data.quotas),
            fingerprint(data.reps), data.profile.name, str(as_of), seed, n_quarters, tuple(weeks), draws)
     return shared(key, compute)
