@@ -144,3 +144,26 @@ def test_adjusted_drivers_drop_an_attribute_another_determines():
     log["region"] = log["team"].map({"T1": "East", "T2": "West"})
     out = rc.adjusted_drivers(log, attributes=["team", "region", "customer_type"], stages=[], progress=False)
     assert set(out["attribute"]) == {"team", "customer_type"}
+
+
+def test_adjusted_drivers_pool_an_attribute_beyond_its_most_common_values(monkeypatch):
+    # 8 teams of 12-26 deals (team t0 the largest, the reference); with room for 3 values beside the
+    # reference, the 3 next largest keep their own effect and the 4 smallest are pooled, with a note.
+    monkeypatch.setattr(rc, "MAX_LEVELS", 3)
+    rows = []
+    for k in range(8):
+        for i in range(26 - 2 * k):
+            t = T0 + pd.Timedelta(days=i)
+            for activity, gap in [("Lead Created", 0), ("Qualification", 1), ("Proposal", 2 + i % 4),
+                                  ("Closed Won" if i % 3 else "Closed Lost", 2)]:
+                t = t + pd.Timedelta(days=gap)
+                rows.append({"case_id": f"t{k}-{i:02d}", "activity": activity, "timestamp": t, "team": f"t{k}",
+                             "customer_type": ["new", "existing"][(i + k) % 2]})
+    log = pd.DataFrame(rows)
+    out = rc.adjusted_drivers(log, attributes=["team", "customer_type"], stages=["Qualification"], progress=False)
+    win = out[(out["metric"] == "win_rate (adjusted log odds)") & (out["attribute"] == "team")]
+    assert list(win["group"]) == ["(other)", "t1", "t2", "t3"] and set(win["reference"]) == {"t0"}
+    other = win.set_index("group").loc["(other)"]
+    assert other["n"] == 18 + 16 + 14 + 12  # teams t4..t7
+    assert out.attrs["notes"] == ["team: only its 3 most common values get an adjusted effect; the 4 rarer ones "
+                                  "are pooled as '(other)'."]

@@ -203,13 +203,25 @@ def _references(frame: pd.DataFrame, attributes: list[str]) -> dict[str, object]
     return out
 
 
-def _design(frame: pd.DataFrame, references: dict[str, object], min_n: int) -> tuple[pd.DataFrame, list[dict]]:
-    """Treatment-coded dummies against ``references``; values under ``min_n`` pooled as '(other)'."""
+#: Values of one attribute that get their own column in the adjusted models; the rarer ones are
+#: pooled as '(other)'. It keeps the models' memory linear in the deals: 420 teams of 900,000
+#: deals made a dense design of 3 GB, which statsmodels then copied.
+MAX_LEVELS = 30
+
+
+def _design(frame: pd.DataFrame, references: dict[str, object], min_n: int,
+            pooled: dict[str, int] | None = None) -> tuple[pd.DataFrame, list[dict]]:
+    """Treatment-coded dummies against ``references``; values under ``min_n`` deals, and those beyond
+    the :data:`MAX_LEVELS` most frequent, pooled as '(other)' (``pooled`` counts the latter per attribute)."""
     columns, meta = {"const": np.ones(len(frame))}, []
     for a, reference in references.items():
         v = labelled(frame[a])
         counts = v.value_counts()
-        v = v.where(~v.isin(counts.index[counts < min_n]) | v.eq(reference), "(other)")
+        kept = counts[(counts >= min_n) & (counts.index != reference)]
+        kept = kept.iloc[np.lexsort((kept.index.astype(str), -kept.to_numpy()))]
+        if len(kept) > MAX_LEVELS and pooled is not None:
+            pooled[a] = max(pooled.get(a, 0), len(kept) - MAX_LEVELS)
+        v = v.where(v.isin(kept.index[:MAX_LEVELS]) | v.eq(reference), "(other)")
         # masks from integer codes: comparing the object values once per level is slow on many deals
         code, values = pd.factorize(v)
         position = {value: i for i, value in enumerate(values)}
@@ -260,8 +272,9 @@ def adjusted_drivers(
     it: the later one in ``attributes`` is dropped. By default every attribute
     of :data:`DEFAULT_ATTRIBUTES` but ``rep`` (which would absorb team and
     region; pass it to get adjusted rep effects). Values with fewer than
-    ``min_n`` deals are pooled as '(other)'. The baseline of each attribute is
-    its most frequent value among closed deals.
+    ``min_n`` deals, and those beyond an attribute's :data:`MAX_LEVELS` most
+    frequent (a note says so), are pooled as '(other)'. The baseline of each
+    attribute is its most frequent value among closed deals.
 
     Returns
     -------
@@ -288,8 +301,8 @@ def adjusted_drivers(
         raise WorkbenchError("root causes need deal attributes that vary (lead source, segment, team...), "
                              "and this log has none; skipped.",
                              hint="map such columns of your export to get this analysis.")
-    rows, notes = [], []
-    X, meta = _design(closed, references, min_n)
+    rows, notes, pooled = [], [], {}
+    X, meta = _design(closed, references, min_n, pooled)
     won = closed["outcome"].eq("won").astype(float)
     if meta and len(closed) >= 2 * min_n and 0 < won.sum() < len(won):
         try:
@@ -309,7 +322,7 @@ def adjusted_drivers(
         usable = _nested(at, [a for a in references if at[a].nunique() > 1])
         if len(at) < 2 * min_n or not usable:
             continue
-        X, meta = _design(at, {a: references[a] for a in usable}, min_n)
+        X, meta = _design(at, {a: references[a] for a in usable}, min_n, pooled)
         if not meta:
             continue
         days = at["duration_days"]
@@ -318,6 +331,9 @@ def adjusted_drivers(
             warnings.simplefilter("ignore", IterationLimitWarning)
             fit = QuantReg(days, X).fit(q=0.5)
         rows += _fit_rows(fit, meta, f"days in {stage} (adjusted)", stage, days, lambda y: float(y.median()))
+    for a, n in pooled.items():
+        notes.append(f"{a}: only its {MAX_LEVELS} most common values get an adjusted effect; the {n:,} rarer "
+                     f"ones are pooled as '(other)'.")
     out = stats.mark_findings(pd.DataFrame(rows, columns=[*COLUMNS, "reference"]), alpha=alpha)
     out["ratio"] = np.where(out["metric"].str.startswith("win_rate"), np.exp(out["diff"]), np.nan)
     out.attrs["notes"] = notes
