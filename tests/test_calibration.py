@@ -52,6 +52,17 @@ def test_calibration_recovers_the_spread_the_cases_were_drawn_with(kappa2, phi):
     assert cal.source == "past quarters" and len(cal.quarters) == 60
 
 
+def test_the_deals_variance_is_never_scaled_to_nothing():
+    from workbench.forecast.calibration import KAPPA2_MAX, KAPPA2_MIN
+
+    # Past quarters whose totals landed exactly on the forecast ask for kappa^2 = 0: drawn as they ask,
+    # every open deal would be certain and every range a point. The factor stays within 4x either way.
+    cal = calibrate(_cases(0.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=4), combine=False)
+    assert (cal.spread["kappa2"] == KAPPA2_MIN).all() and KAPPA2_MIN == 1 / KAPPA2_MAX == 0.25
+    assert (cal.spread[["company", "team", "rep"]] == 0).all().all()
+    assert cal.df() == {"company": 4.0, "team": 16.0}  # 4 quarters; 4 teams in each
+
+
 def test_the_run_rate_gets_no_weight_when_it_adds_nothing():
     cal = calibrate(_cases(1.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=12))
     assert (cal.weights == 0).all().all()
@@ -122,22 +133,21 @@ def test_quantile_recalibration_reads_the_past_cases_pit():
     assert few.levels([0.1], 5) == pytest.approx([0.1])
 
 
-def test_p_hit_is_rescaled_as_the_past_cases_say():
+def test_p_hit_is_read_from_the_same_recalibration_as_the_ranges():
     from dataclasses import replace
 
-    from scipy.special import expit, logit
-
-    from workbench.forecast.calibration import hit_map
-
-    # Past cases whose draws said p but who hit with probability expit(-0.5 + 2 logit(p)).
-    rng = np.random.default_rng(0)
-    p = rng.uniform(0.02, 0.98, 20_000)
-    hit = (rng.uniform(size=p.size) < expit(-0.5 + 2 * logit(p))).astype(float)
-    a, b = hit_map(pd.DataFrame({"week": 5, "pit": 0.5, "p_hit": p, "hit": hit}))
-    assert (a, b) == pytest.approx((-0.5, 2.0), abs=0.08)
+    # Past reps whose actuals fell only in the middle half of their draws (too wide), and a
+    # recalibration from them; p(hit) is 1 - G(1 - p), G the PIT values' distribution function.
+    pit = pd.DataFrame({"week": 5, "pit": np.linspace(0.25, 0.75, 2001)})
     cal = replace(calibrate(_cases(1.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=4), combine=False),
-                  hit_scaling=(a, b))
-    out = cal.p_hit(np.array([0.0, 0.3, 0.5, 1.0]))
-    assert out[0] == 0.0 and out[-1] == 1.0  # where every draw agrees, nothing to rescale
-    assert out[1:3] == pytest.approx(expit(-0.5 + 2 * logit([0.3, 0.5])), abs=0.03)
-    assert hit_map(pd.DataFrame({"week": 5, "pit": 0.5, "p_hit": [0.5] * 10, "hit": [1.0] * 10})) is None
+                  pit=pit)
+    out = cal.p_hit(np.array([0.0, 0.1, 0.3, 0.5, 0.6, 1.0]), 5)
+    assert out[0] == 0.0 and out[-1] == 1.0  # where every draw agrees, nothing to recalibrate
+    assert out[1:5] == pytest.approx([0.0, 0.1, 0.5, 0.7], abs=0.002)
+    # Coherent with the ranges: a quota at the rep's calibrated P90 (its draws' level L) is hit
+    # with probability 0.1, and one at its calibrated P10 with 0.9.
+    (l10, l90) = cal.levels([0.1, 0.9], 5)
+    assert cal.p_hit(np.array([1 - l90, 1 - l10]), 5) == pytest.approx([0.1, 0.9], abs=0.002)
+    # Too few past cases: the draws' share as it is.
+    few = replace(cal, pit=pit.iloc[:10])
+    assert few.p_hit(np.array([0.3]), 5) == pytest.approx([0.3])

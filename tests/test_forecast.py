@@ -369,6 +369,25 @@ def test_shocks_make_reps_move_together_as_specified():
     assert abs(np.corrcoef(reps[:, 0], reps[:, 2])[0, 1]) < 0.01
 
 
+def test_a_spread_measured_on_few_quarters_gives_student_t_shocks():
+    from scipy import stats
+
+    team = np.array([0, 0, 1, 1])
+    s, n, z = 0.01, 400_000, 1.2816  # small s: the log-normal's mean correction is negligible
+
+    def company(**kw):
+        return np.log(shock_factors(n, team, {"company": s}, rng=np.random.default_rng(2), **kw)[:, 0])
+
+    assert (np.abs(company()) < z * s).mean() == pytest.approx(0.80, abs=0.003)
+    # With the SD measured on 4 quarters, s * t(4): its +/- 1.28 s holds 2 F_t4(1.28) - 1 = 73%.
+    assert (np.abs(company(df={"company": 4})) < z * s).mean() == pytest.approx(2 * stats.t.cdf(z, 4) - 1, abs=0.004)
+    # A team's share: twice the variance (E[4 / chi2_4] = 2), and the shares still add up.
+    known = shock_factors(n, team, {"team": s}, rng=np.random.default_rng(3))
+    measured = shock_factors(n, team, {"team": s}, df={"team": 4}, rng=np.random.default_rng(3))
+    assert np.allclose(measured.sum(axis=1), 4.0)
+    assert measured[:, 0].var() / known[:, 0].var() == pytest.approx(2.0, rel=0.1)
+
+
 def test_pipeline_draws_are_independent_bernoulli_sums():
     n = 400
     p = np.linspace(0.05, 0.95, n)

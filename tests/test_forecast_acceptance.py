@@ -14,7 +14,8 @@ Claims, pooled over the seeds, quarters and weeks of each source:
 - company error, mean and median of the cases' relative errors, below the weighted pipeline's and
   the run rate's (both as a CRM computes them);
 - company bias (sum of errors over the sum of actuals) within 3%;
-- the 80% interval (P10..P90) covers 70% to 90% of the actuals at company and at rep level;
+- the 80% interval (P10..P90) covers 70% to 90% of the actuals at every level: company, region,
+  team and rep;
 - the Brier score of the reps' P(hit quota) below the weighted pipeline's and below the base rate's
   (always the historical hit frequency);
 - in every tenth of P(hit quota) holding 30 rep cases or more, the observed hit frequency within 0.1
@@ -76,7 +77,7 @@ def test_company_error_is_below_both_baselines_and_unbiased(results, source):
 
 
 @pytest.mark.parametrize("source", SOURCES)
-@pytest.mark.parametrize("level", ["company", "rep"])
+@pytest.mark.parametrize("level", ["company", "region", "team", "rep"])
 def test_the_80_percent_interval_covers_70_to_90_percent(results, source, level):
     s = score(results[source].query("level == @level"))
     assert s["n_interval"] >= 36
@@ -91,9 +92,11 @@ def test_rep_p_hit_beats_the_weighted_pipeline_and_the_base_rate(results, source
     assert s["brier"] < s["brier_base_rate"]
 
 
-@pytest.mark.xfail(reason="not met yet: with 3 seeds, 2-4 of the ten bins of each source miss by 0.11-0.13 "
-                          "(sim: -0.11, -0.13; demo: 0.13, -0.12, -0.12, -0.11), in bins of 38-149 cases. "
-                          "Open in issue 19; the method must improve.",
+@pytest.mark.xfail(reason="not met with the 3 seeds run here: largest gaps 0.13 (demo: +0.13, -0.11, -0.11 in bins "
+                          "of 57-65 cases) and 0.16 (simulator: -0.16 in a bin of 80). Met with 5 seeds (0.0999 and "
+                          "0.074), which take 2-3 minutes more. Hits drawn from the forecasts themselves (perfectly "
+                          "calibrated, cases independent) miss this claim in 49% (demo) and 20% (simulator) of draws "
+                          "with 3 seeds, 22% and 2% with 5. Open in issue 19.",
                    strict=False)
 @pytest.mark.parametrize("source", SOURCES)
 def test_rep_p_hit_is_calibrated_in_every_well_filled_bin(results, source):

@@ -81,10 +81,13 @@ number with the run rate and the weighted pipeline beat the model on quarters
 left out, and with which weights; the forecast then says which method
 produced its number (:attr:`QuotaForecast.method`). The past forecasts are
 then drawn again with this calibration: where each rep's actual fell in its
-draws recalibrates the reps' P10..P90 (quantile recalibration), and what the
-draws said of hitting quota against who hit rescales the reps' P(hit quota)
-(Platt scaling). With fewer than two past quarters the spread is measured in
-sample and nothing is combined or rescaled.
+draws recalibrates the reps' P10..P90 (quantile recalibration) and, read at
+the quota, their P(hit quota), so that the two agree. The company's and the
+teams' shocks carry the uncertainty of a spread measured on a few quarters
+(each draw takes its own size from the measurement's posterior: a Student t,
+not a normal), and the factor on the deals' variance stays within a factor of
+4 of their own variance either way. With fewer than two past quarters the
+spread is measured in sample and nothing is combined or rescaled.
 
 *Baselines* (:meth:`QuotaForecast.baselines`), as a CRM computes them: the
 *weighted pipeline* (closed so far + each open deal due this quarter, at its

@@ -15,7 +15,6 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 from scipy.optimize import nnls
-from scipy.special import expit, logit
 
 from .. import schema
 from ..calendar import DAY, WEEKS, quarter_bounds, week_starts
@@ -37,9 +36,6 @@ MIN_PIT = 200
 #: recalibration map per week from four quarters was noisier than the miscalibration it corrects.
 PIT_WINDOW = WEEKS
 
-#: Probabilities are kept this far from 0 and 1 before a logit.
-P_CLIP = 0.005
-
 #: Draws per past forecast when measuring where the actuals fell (PIT).
 PIT_DRAWS = 500
 
@@ -54,8 +50,11 @@ COMBINED = ("run_rate", "weighted_pipeline")
 MIN_GAIN = 0.1
 MIN_SHARE_BETTER = 1.0
 
-#: The most the open deals' variance may be scaled up (a bound on what a few quarters can say).
+#: The most the open deals' variance may be scaled up or down (a bound on what a few quarters can
+#: say). Down to 0, the open deals would be drawn as certain: a few quarters whose company totals
+#: happened to land close to the forecast made every range of the early weeks a point.
 KAPPA2_MAX = 4.0
+KAPPA2_MIN = 1 / KAPPA2_MAX
 
 
 @dataclass(frozen=True)
@@ -85,10 +84,8 @@ class Calibration:
         where in its forecast distribution (drawn with this calibration) each
         rep's actual bookings fell. Uniform if the reps' forecasts are
         calibrated; :meth:`levels` corrects the reps' ranges where they are not
-        (with the cases within :data:`PIT_WINDOW` weeks of the forecast's week).
-    hit_scaling : (a, b) or None
-        The reps' P(hit quota) recalibrated on the same past cases (:func:`hit_map`):
-        what the draws said against whether the rep hit.
+        (with the cases within :data:`PIT_WINDOW` weeks of the forecast's week),
+        and :meth:`p_hit` their P(hit quota) the same way.
     """
 
     quarters: list[str]
@@ -97,13 +94,20 @@ class Calibration:
     cases: pd.DataFrame
     source: str = "past quarters"
     pit: pd.DataFrame | None = None
-    hit_scaling: tuple[float, float] | None = None
 
     def sd(self, week: int) -> dict[str, float]:
         """The log-normal SDs ``sqrt(log(1 + phi))`` of the shocks in ``week``
         (:func:`~workbench.forecast.simulation.shock_factors`)."""
         row = self.spread.loc[int(np.clip(week, 1, WEEKS))].clip(lower=0.0)
         return {level: float(np.sqrt(np.log1p(row[level]))) for level in SPREAD_LEVELS}
+
+    def df(self) -> dict[str, float]:
+        """The independent cases behind the company's and the teams' spread: one per past quarter at the
+        company, one per team and quarter at team level (none in sample)."""
+        if not self.quarters or self.cases.empty:
+            return {}
+        teams = self.cases[self.cases["level"] == "team"].groupby("quarter")["entity"].nunique().sum()
+        return {"company": float(len(self.quarters)), "team": float(teams)}
 
     def kappa(self, week: int) -> float:
         """The factor on the open deals' deviations from their expectation in ``week`` (sqrt of ``kappa2``)."""
@@ -123,16 +127,28 @@ class Calibration:
         pit = self._pit(week)
         return probs if pit is None else np.quantile(pit, probs)
 
-    def p_hit(self, p: np.ndarray) -> np.ndarray:
-        """Calibrated P(hit quota) of reps from the share ``p`` of their draws at or above quota, by
-        :attr:`hit_scaling` (a share of 0 or 1, where the draws agree, is left as it is)."""
+    def p_hit(self, p, week: int) -> np.ndarray:
+        """Calibrated P(hit quota) of reps whose share ``p`` of draws is at or above quota in ``week``.
+
+        The quantile recalibration of :meth:`levels` read at the quota: the share of the past cases'
+        PIT values above ``1 - p``, so that a rep's P(hit quota) and its P10..P90 tell the same story
+        (a quota at the calibrated P90 is hit with probability 0.1). ``p`` itself without enough past
+        cases, and a share of 0 or 1, where every draw agrees, as it is.
+
+        Examples
+        --------
+        >>> cal = in_sample(0.0, 0.0)
+        >>> cal = Calibration([], cal.spread, cal.weights, cal.cases,
+        ...                   pit=pd.DataFrame({"week": 5, "pit": np.linspace(0.25, 0.75, 1001)}))
+        >>> cal.p_hit([0.0, 0.3, 0.5, 0.6], week=5).round(2).tolist()  # draws too wide: sharper
+        [0.0, 0.1, 0.5, 0.7]
+        """
         p = np.asarray(p, float)
-        if self.hit_scaling is None:
+        pit = self._pit(week)
+        if pit is None:
             return p
-        a, b = self.hit_scaling
-        inside = (p > 0) & (p < 1)
-        scaled = expit(a + b * logit(np.clip(p, P_CLIP, 1 - P_CLIP)))
-        return np.where(inside, scaled, p)
+        recalibrated = 1 - np.searchsorted(pit, 1 - p, side="right") / pit.size
+        return np.where((p > 0) & (p < 1), recalibrated, p)
 
     def weight(self, week: int) -> dict[str, float]:
         """The weight of each of :data:`COMBINED` in the company number in ``week``."""
@@ -230,24 +246,6 @@ def pit_values(forecasts: list, calibration: Calibration, *, seed: int = 0) -> p
             else pd.DataFrame({"week": [], "pit": [], "p_hit": [], "hit": []}))
 
 
-def hit_map(pit: pd.DataFrame) -> tuple[float, float] | None:
-    """Platt scaling of the reps' P(hit quota): ``a, b`` of ``logit(P) = a + b logit(p)``, fitted on the
-    past cases whose share of draws at or above quota ``p`` was strictly between 0 and 1; None with
-    fewer than :data:`MIN_PIT` of them."""
-    import statsmodels.api as sm
-
-    rows = pit[(pit["p_hit"] > 0) & (pit["p_hit"] < 1) & pit["hit"].notna()]
-    if len(rows) < MIN_PIT or rows["hit"].nunique() < 2:
-        return None
-    x = logit(np.clip(rows["p_hit"].to_numpy(float), P_CLIP, 1 - P_CLIP))
-    try:
-        fit = sm.Logit(rows["hit"].to_numpy(float), np.column_stack([np.ones(len(x)), x])).fit(disp=0)
-    except (np.linalg.LinAlgError, ValueError):
-        return None
-    a, b = map(float, fit.params)
-    return (a, b) if b > 0 else None
-
-
 def level_cases(per_rep: pd.DataFrame, quarter_days: pd.Series) -> pd.DataFrame:
     """The rep cases summed to each level.
 
@@ -294,7 +292,8 @@ def calibrate(per_rep: pd.DataFrame, *, combine: bool = True) -> Calibration:
     ``kappa^2`` scales the open deals' Bernoulli variance: a model that cannot
     tell a deal's chances as sharply as the deal's own history decides them
     overstates it (``kappa < 1``), one that misses what moves deals together
-    understates it; ``phi_c`` is the relative variance of a common shock (a good
+    understates it (kept between :data:`KAPPA2_MIN` and :data:`KAPPA2_MAX`);
+    ``phi_c`` is the relative variance of a common shock (a good
     or bad quarter for everyone). How the total splits among teams, and a
     team's among its reps, is less certain than the company total: the team
     cases then give the variance ``phi_t`` of a team's share and the rep cases
@@ -370,13 +369,14 @@ def _spread(comp: pd.DataFrame, team: pd.DataFrame, rep: pd.DataFrame) -> list[f
         X.append(x[ok] / size[ok, None] * w)
         y.append(cases["excess"].to_numpy(float)[ok] / size[ok] * w)
     kappa2, phi_c, phi_t, phi_r = nnls(np.vstack(X), np.concatenate(y))[0]
-    if kappa2 > KAPPA2_MAX:
-        return _spread_with_kappa2(KAPPA2_MAX, X, y)
+    if not KAPPA2_MIN <= kappa2 <= KAPPA2_MAX:
+        return _spread_with_kappa2(float(np.clip(kappa2, KAPPA2_MIN, KAPPA2_MAX)), X, y)
     return [float(kappa2), float(phi_c), float(phi_t), float(phi_r)]
 
 
 def _spread_with_kappa2(kappa2: float, X: list[np.ndarray], y: list[np.ndarray]) -> list[float]:
-    """The phis given kappa^2 (used where the data would ask for more than :data:`KAPPA2_MAX`)."""
+    """The phis given kappa^2 (used where the data would ask for more than :data:`KAPPA2_MAX` or less than
+    :data:`KAPPA2_MIN`)."""
     A, b = np.vstack(X), np.concatenate(y)
     phi = nnls(A[:, 1:], b - kappa2 * A[:, 0])[0]
     return [float(kappa2), *map(float, phi)]

@@ -20,7 +20,7 @@ from .baselines import baseline_sigma, hit_rates, stage_win_rates
 from .hierarchy import NO_REGION, NO_TEAM, lookup, org_table, owner
 from .new_business import fit_new_business
 from .results import QuotaForecast
-from .calibration import MIN_QUARTERS, calibrate, hit_map, in_sample, past_cases, pit_values
+from .calibration import MIN_QUARTERS, calibrate, in_sample, past_cases, pit_values
 from .win_model import (amount_ratios, fit_win_model, forecast_states, imputed_amount, in_sample_spread, shrunk_factors,
                         training_snapshots)
 
@@ -156,7 +156,7 @@ class QuotaForecaster(BaseEstimator):
             if len(cases) and cases["quarter"].nunique() >= MIN_QUARTERS:
                 calibration = calibrate(cases)
                 pit = pit_values(forecasts, calibration, seed=self.seed)
-                self.calibration_ = replace(calibration, pit=pit, hit_scaling=hit_map(pit))
+                self.calibration_ = replace(calibration, pit=pit)
         return self
 
     def _learn(self, past: DealStates, reps: pd.DataFrame | None, cache: dict) -> tuple[float, float]:

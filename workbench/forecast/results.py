@@ -177,7 +177,7 @@ class QuotaForecast:
             pipeline = np.clip(expected + kappa * (pipeline - expected), 0.0, None)
         team = pd.factorize(self.reps[schema.TEAM])[0]
         still_to_come = moments[["pipeline", "new_business"]].sum(axis=1).to_numpy()
-        factor = shock_factors(n_draws, team, cal.sd(self.week), weight=still_to_come,
+        factor = shock_factors(n_draws, team, cal.sd(self.week), weight=still_to_come, df=cal.df(),
                                rng=shock_rng) * self.combination(cal)[1]
         closed = self.closed.reindex(self.reps[schema.REP], fill_value=0.0)
         return Simulation(self.reps, closed.to_numpy(float), pipeline, new, factor)
@@ -209,7 +209,7 @@ class QuotaForecast:
             team, region and company level P10..P90 are the draws' deciles and
             P(hit quota) their share at or above quota; a rep's are the draws'
             after the quantile recalibration measured on past quarters, and
-            their P(hit quota) recalibrated on the same quarters
+            their P(hit quota) read from the same recalibration
             (:meth:`~workbench.forecast.calibration.Calibration.levels`, ``p_hit``).
             ``attrs`` holds quarter, as_of, new_business_model and method
             (:attr:`method`).
@@ -254,7 +254,7 @@ class QuotaForecast:
             with np.errstate(divide="ignore", invalid="ignore"):
                 base["expected_attainment"] = base["expected_bookings"] / quota
                 p_hit = (draws >= quota[None, :]).mean(axis=0)
-                p_hit = cal.p_hit(p_hit) if level == "rep" else p_hit
+                p_hit = cal.p_hit(p_hit, self.week) if level == "rep" else p_hit
                 base["p_hit_quota"] = np.where(np.isnan(quota), np.nan, p_hit)
                 base["gap_to_quota"] = quota - base["closed_won_to_date"].to_numpy(float)
             frames.append(base)

@@ -81,6 +81,7 @@ def shock_factors(
     sd: dict[str, float],
     *,
     weight: np.ndarray | None = None,
+    df: dict[str, float] | None = None,
     rng: np.random.Generator,
 ) -> np.ndarray:
     """Multipliers of each rep's bookings still to come, per draw.
@@ -96,6 +97,13 @@ def shock_factors(
     less for the others. For small ``s`` a member with share ``w`` varies by
     about ``(exp(s^2) - 1) (1 - 2w + sum of w^2)``.
 
+    ``df`` gives, for the company and the team level, the degrees of freedom of
+    the measurement behind ``s`` (a few past quarters): each draw then takes its
+    own ``s`` from the scaled inverse chi-square posterior of a variance
+    measured on ``df`` cases, so the ranges carry the uncertainty of the spread
+    itself (a Student t in place of a normal: with 4 quarters a normal 80% range
+    holds about 73% of outcomes).
+
     Returns
     -------
     ndarray (n_draws, n_reps)
@@ -110,13 +118,19 @@ def shock_factors(
     """
     n = len(team)
     s_c, s_t, s_r = (float(sd.get(k, 0.0)) for k in ("company", "team", "rep"))
+    df = df or {}
+
+    def measured(s: float, level: str) -> float | np.ndarray:
+        k = float(df.get(level, 0.0))
+        return s if k <= 0 else s * np.sqrt(k / rng.chisquare(k, (n_draws, 1)))
+
     w = np.ones(n) if weight is None else np.clip(np.asarray(weight, float), 0.0, None)
     w = w / w.sum() if w.sum() > 0 else np.full(n, 1.0 / max(n, 1))
     factor = np.ones((n_draws, n))
     teams, idx = np.unique(team, return_inverse=True)
     team_w = np.bincount(idx, weights=w, minlength=len(teams))
     if s_t > 0 and n:
-        g = np.exp(rng.normal(0.0, s_t, (n_draws, len(teams))))
+        g = np.exp(measured(s_t, "team") * rng.normal(0.0, 1.0, (n_draws, len(teams))))
         factor *= (g / (g @ team_w)[:, None])[:, idx]
     if s_r > 0 and n:
         g = np.exp(rng.normal(0.0, s_r, (n_draws, n)))
@@ -127,7 +141,8 @@ def shock_factors(
                                              1.0 / size)
         factor *= g / (g @ onehot)[:, idx]
     if s_c > 0:
-        factor *= np.exp(rng.normal(0.0, s_c, (n_draws, 1)) - s_c ** 2 / 2)
+        s = measured(s_c, "company")
+        factor *= np.exp(s * rng.normal(0.0, 1.0, (n_draws, 1)) - s ** 2 / 2)
     return factor
 
 

@@ -15,7 +15,7 @@ from ..calendar import WEEKS, quarter_bounds, week_starts
 from ..errors import WorkbenchError
 from ..profile import SalesProcessProfile
 from ..snapshot import CLOSE_DATE, DealStates, deal_states, snapshots
-from .hierarchy import lookup, owner, positions, team_of
+from .hierarchy import NO_TEAM, owner, positions, team_of
 
 #: Categorical attributes used by the win model when the log has them.
 CATEGORICAL = ("customer_type",)
@@ -124,9 +124,18 @@ def shrunk_factors(frame: pd.DataFrame, org: pd.DataFrame, k: float) -> pd.Serie
     {'ann': 1.6, 'bob': 0.8}
     """
     # Summed per rep first: a rep has one team, and the table has up to millions of rows.
-    f = pd.DataFrame({schema.REP: frame[schema.REP], "o": frame["won"] * frame["weight"],
-                      "e": frame["p"] * frame["weight"]})
-    sums = f.groupby(schema.REP, dropna=False)[["o", "e"]].sum()
+    return _shrunk(_observed_expected(frame, [schema.REP]), org, k)
+
+
+def _observed_expected(frame: pd.DataFrame, by: list[str]) -> pd.DataFrame:
+    """Weighted wins (o), expected wins (e) and rows (n) of ``frame`` summed by ``by``."""
+    f = pd.DataFrame({**{c: frame[c] for c in by}, "o": frame["won"] * frame["weight"],
+                      "e": frame["p"] * frame["weight"], "n": 1})
+    return f.groupby(by, dropna=False, sort=False)[["o", "e", "n"]].sum()
+
+
+def _shrunk(sums: pd.DataFrame, org: pd.DataFrame, k: float) -> pd.Series:
+    """:func:`shrunk_factors` from the per-rep sums of :func:`_observed_expected`."""
     team_by_rep = pd.Series(team_of(sums.index, org), index=sums.index)
     team = sums.groupby(team_by_rep.to_numpy())[["o", "e"]].sum()
     team_factor = (team["o"] + k) / (team["e"] + k)
@@ -199,15 +208,24 @@ class _Logit(sm.Logit):
         super().__init__(endog, exog, **kwargs)
         self.penalty = np.r_[0.0, np.full(exog.shape[1] - 1, 1 / PRIOR_SD**2)]
 
+    def _linear(self, params: np.ndarray) -> np.ndarray:
+        """``X @ params``, kept for the last ``params``: Newton asks for the likelihood, the
+        score and the Hessian at the same point, and each product is a pass over the design."""
+        memo = getattr(self, "_memo", None)
+        if memo is None or not np.array_equal(memo[0], params):
+            memo = self._memo = (np.array(params, copy=True), self.exog @ params)
+        return memo[1]
+
     def loglike(self, params: np.ndarray) -> float:
-        return super().loglike(params) - 0.5 * float(np.sum(self.penalty * params**2))
+        q = 2 * self.endog - 1
+        return float(np.sum(np.log(self.cdf(q * self._linear(params))))) - 0.5 * float(np.sum(self.penalty * params**2))
 
     def score(self, params: np.ndarray) -> np.ndarray:
-        return super().score(params) - self.penalty * params
+        return np.dot(self.endog - self.cdf(self._linear(params)), self.exog) - self.penalty * params
 
     def hessian(self, params: np.ndarray) -> np.ndarray:
         X = self.exog
-        L = self.cdf(X @ params)
+        L = self.cdf(self._linear(params))
         root = np.sqrt(L * (1 - L))
         H = -np.diag(self.penalty)
         for start in range(0, len(X), self.BLOCK):
@@ -245,6 +263,27 @@ class WinModel:
             return np.clip(self.result.predict(X), 1e-6, 1 - 1e-6)
 
 
+#: Rows above which Newton starts from the fit on an evenly spaced subsample of this size.
+WARM_ROWS = 50_000
+
+
+def _warm_start(y: np.ndarray, X: np.ndarray) -> np.ndarray | None:
+    """Starting coefficients for the full fit: the fit on every k-th row (None on small data).
+
+    Newton from zero takes about a dozen steps over every row; from here it converges to the
+    same maximum in a few (the answer does not depend on the start, only the time does).
+    """
+    step = len(y) // WARM_ROWS
+    if step < 2 or y[::step].sum() == 0:
+        return None
+    try:
+        # A contiguous copy: the strided view made every step of the small fit slow.
+        sub = np.asfortranarray(X[::step])
+        return _Logit(y[::step], sub, check_rank=False).fit(method="newton", maxiter=50, disp=0).params
+    except np.linalg.LinAlgError:
+        return None
+
+
 def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> tuple[WinModel, np.ndarray]:
     """Fit the logistic win model on :func:`training_snapshots` (``amount_used`` filled in).
 
@@ -262,10 +301,14 @@ def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> tuple[Wi
     categories = {c: sorted(train[c].dropna().astype(str).unique()) for c in CATEGORICAL
                   if c in train.columns and train[c].notna().any()}
     X = design(train, stages, categories)
-    # Constant columns (e.g. no deal ever skipped a stage) carry no information.
+    # Constant columns (e.g. no deal ever skipped a stage) carry no information. They are
+    # dropped in place: a fancy-indexed copy of a million-row design took as long as the fit.
     columns = np.r_[True, X[:, 1:].max(axis=0) > X[:, 1:].min(axis=0)]
-    if not columns.all():
-        X = X[:, columns]
+    keep = np.flatnonzero(columns)
+    for j, k in enumerate(keep):
+        if j != k:
+            X[:, j] = X[:, k]
+    X = X[:, :len(keep)]
     y = train["won"].to_numpy()
     if y.sum() == 0:
         raise WorkbenchError("no deal of the history was won, so win probabilities cannot be learned.",
@@ -276,7 +319,8 @@ def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> tuple[Wi
             # Newton on the Hessian (p x p) is far cheaper than IRLS's least squares on ~10^5 rows.
             # The rank check (a QR of X: 2 s on a million snapshot rows) is not needed: a
             # rank-deficient X makes the Hessian singular, and the fallback below takes over.
-            result = _Logit(y, X, check_rank=False).fit(method="newton", maxiter=50, disp=0)
+            result = _Logit(y, X, check_rank=False).fit(method="newton", maxiter=50, disp=0,
+                                                         start_params=_warm_start(y, X))
         except np.linalg.LinAlgError:
             # Collinear features: IRLS with a pseudo-inverse copes with them.
             result = sm.GLM(y, X, family=sm.families.Binomial()).fit(wls_method="pinv")
@@ -334,23 +378,36 @@ def in_sample_spread(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame
     absorb the very team-quarter deviations being measured. ``train`` has the
     model's ``p`` and ``amount_if_won``.
     """
-    p = np.empty(len(train))
-    slim = train[[schema.REP, "won", "weight", "p"]]  # rows are copied once per quarter
-    for q in quarters:
-        rows = (train["quarter"] == q).to_numpy()
-        factor = shrunk_factors(slim[~rows], org, prior_strength) if (~rows).any() else pd.Series(dtype=float)
-        p[rows] = expit(logit(train.loc[rows, "p"].to_numpy()) + np.log(lookup(train.loc[rows, schema.REP], factor, 1.0)))
+    # The other quarters' sums are all quarters' less this one's: the rows are summed once.
+    by_quarter = _observed_expected(train, ["quarter", schema.REP])
+    total = by_quarter.groupby(level=schema.REP, dropna=False, sort=False).sum()
+    rep_code, reps = pd.factorize(train[schema.REP])
+    # log factor per quarter and rep; the extra last row and column (code -1) keep a row's p as it is.
+    log_factor = np.zeros((len(quarters) + 1, len(reps) + 1))
+    for i, q in enumerate(quarters):
+        known = q in by_quarter.index.get_level_values("quarter")
+        mine = by_quarter.xs(q, level="quarter") if known else total.iloc[:0]
+        others = total.sub(mine, fill_value=0.0)
+        others = others[others["n"] > 0]  # a rep seen only in this quarter has no factor from the others
+        if len(others):
+            log_factor[i, :-1] = np.log(_shrunk(others, org, prior_strength).reindex(reps).fillna(1.0).to_numpy())
+    quarter_code = pd.Categorical(train["quarter"], categories=quarters).codes
+    p = expit(logit(train["p"].to_numpy()) + log_factor[quarter_code, rep_code])
     amt = train["amount_if_won"].to_numpy()
     won = (train["won"] * train["closed_amount"].fillna(train["amount_used"])).to_numpy()
-    team = team_of(train[schema.REP], org)
-    frame = pd.DataFrame({"quarter": train["quarter"], "week": train["week"], "team": team,
-                          "o": won, "e": p * amt, "v": p * (1 - p) * amt ** 2})
+    # Grouped on integer codes: the string keys of a million snapshot rows were most of the time.
+    team_code = pd.factorize(np.append(team_of(pd.Index(reps), org), NO_TEAM)[rep_code])[0]
+    week = train["week"].to_numpy()
+    cell = (quarter_code.astype(np.int64) * (WEEKS + 1) + week) * (team_code.max(initial=0) + 1)
+    values = np.column_stack([won, p * amt, p * (1 - p) * amt ** 2])
 
-    def phi(keys: list[str]) -> float:
-        g = frame.groupby(keys)[["o", "e", "v"]].sum()
-        excess = ((g["o"] - g["e"]) ** 2 - g["v"]).groupby(level="week").sum()
-        scale = (g["e"] ** 2).groupby(level="week").sum()
+    def phi(key: np.ndarray) -> float:
+        groups, idx = np.unique(key, return_inverse=True)
+        g = np.column_stack([np.bincount(idx, weights=v, minlength=len(groups)) for v in values.T])
+        week_of_group = (groups // (team_code.max(initial=0) + 1)) % (WEEKS + 1)
+        excess = pd.Series((g[:, 0] - g[:, 1]) ** 2 - g[:, 2]).groupby(week_of_group).sum()
+        scale = pd.Series(g[:, 1] ** 2).groupby(week_of_group).sum()
         return float(np.mean(np.clip(excess / scale.where(scale > 0), 0, None).fillna(0.0)))
 
-    company = phi(["quarter", "week"])
-    return company, max(0.0, phi(["quarter", "week", "team"]) - company)
+    company = phi(cell)
+    return company, max(0.0, phi(cell + team_code) - company)
