@@ -240,6 +240,8 @@ def test_win_model_is_calibrated_on_its_training_data(fitted, log):
     assert p.sum() == pytest.approx(train["won"].sum(), rel=1e-4)
     _, in_sample = fit_win_model(train, fitted.profile_)  # what the fit hands on without a second design
     np.testing.assert_allclose(in_sample, p, rtol=1e-9)
+    # The fitted model does not keep its design (a backtest keeps every fitted model it made).
+    assert fitted.win_model_.result.model.exog is None and fitted.win_model_.result.model.endog is None
 
 
 def test_same_seed_same_numbers_other_seed_other_draws(log, forecast):

@@ -326,6 +326,9 @@ def fit_win_model(train: pd.DataFrame, profile: SalesProcessProfile) -> tuple[Wi
             result = sm.GLM(y, X, family=sm.families.Binomial()).fit(wls_method="pinv")
     with np.errstate(over="ignore"):
         fitted = np.clip(result.predict(X), 1e-6, 1 - 1e-6)
+    # The results keep the design (hundreds of MB on a large log) and every fitted model is kept by
+    # the forecasts that use it, a backtest's cache among them; predict() is handed its own design.
+    result.remove_data()
     return WinModel(stages, categories, columns, result), fitted
 
 
