@@ -60,7 +60,7 @@ def test_the_deals_variance_is_never_scaled_to_nothing():
     cal = calibrate(_cases(0.0, {"company": 0.0, "team": 0.0, "rep": 0.0}, n_quarters=4), combine=False)
     assert (cal.spread["kappa2"] == KAPPA2_MIN).all() and KAPPA2_MIN == 1 / KAPPA2_MAX == 0.25
     assert (cal.spread[["company", "team", "rep"]] == 0).all().all()
-    assert cal.df() == {"company": 4.0, "team": 16.0}  # 4 quarters; 4 teams in each
+    assert cal.df == {"company": 4.0, "team": 16.0}  # 4 quarters; 4 teams in each
 
 
 def test_the_run_rate_gets_no_weight_when_it_adds_nothing():

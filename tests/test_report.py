@@ -158,6 +158,17 @@ def test_notebooks_side_by_side_run_in_the_report_folder_and_leave_the_callers_f
     index = build_report(log="log.csv", out="reports", notebooks=names, notebook_dir=notebooks, timeout=60, jobs=2)
     assert Path.cwd() == tmp_path
     assert all((index.parent / f"{name}.txt").exists() for name in names)
+    # papermill's file handler is one per process, and notebooks run side by side used to leave it
+    # set to the folder of the report's caller: a later notebook read from another folder then
+    # changed the process's folder back to it (the process ended in an earlier test's folder).
+    from papermill.iorw import papermill_io
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (elsewhere / "mine.ipynb").write_text("{}")
+    monkeypatch.chdir(elsewhere)
+    assert papermill_io.read("mine.ipynb") == "{}"
+    assert Path.cwd() == elsewhere
 
 
 def test_relative_output_folder_gets_the_index_and_the_pages(tmp_path, small_log, monkeypatch):

@@ -78,6 +78,24 @@ def _kernel_name() -> str:
     return KERNEL if KERNEL in KernelSpecManager().find_kernel_specs() else "python3"
 
 
+def _use_absolute_paths() -> None:
+    """Make papermill read and write notebooks without changing this process's folder.
+
+    papermill's local file handler is one object for the whole process: each execution sets its
+    folder to the caller's on entry and puts the previous one back on exit, and each read or write
+    changes the process's folder to it and back. Two notebooks run side by side end in the wrong
+    order, so a folder of an earlier report stayed set, and the process was left in it after a
+    later one (seen in the tests). The report passes absolute paths, so the handler needs no folder.
+    """
+    from papermill.iorw import LocalHandler, papermill_io
+
+    class AbsolutePathHandler(LocalHandler):
+        def cwd(self, new_path):
+            return None
+
+    papermill_io.register("local", AbsolutePathHandler())
+
+
 def _kernel_manager_class() -> type:
     """nbclient's kernel manager, encrypting the kernel's channels (CurveZMQ) where the
     installed jupyter_client and pyzmq can.
@@ -197,8 +215,9 @@ def run_notebook(name: str, parameters: dict, out_dir: Path, *, timeout: int, no
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
-    source = notebook_dir / f"{name}.ipynb"
-    target = out_dir / f"{name}.ipynb"
+    source = (notebook_dir / f"{name}.ipynb").absolute()
+    target = (out_dir / f"{name}.ipynb").absolute()
+    _use_absolute_paths()
     declared = _declared_parameters(source)
     try:
         for attempt in range(KERNEL_STARTS):

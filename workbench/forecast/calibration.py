@@ -11,6 +11,7 @@ its weeks, what each rep would still book; the answers are compared with what wa
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 import pandas as pd
@@ -101,9 +102,11 @@ class Calibration:
         row = self.spread.loc[int(np.clip(week, 1, WEEKS))].clip(lower=0.0)
         return {level: float(np.sqrt(np.log1p(row[level]))) for level in SPREAD_LEVELS}
 
+    @cached_property
     def df(self) -> dict[str, float]:
         """The independent cases behind the company's and the teams' spread: one per past quarter at the
-        company, one per team and quarter at team level (none in sample)."""
+        company, one per team and quarter at team level (none in sample). Computed once: every forecast
+        drawn with this calibration reads it."""
         if not self.quarters or self.cases.empty:
             return {}
         teams = self.cases[self.cases["level"] == "team"].groupby("quarter")["entity"].nunique().sum()

@@ -177,7 +177,7 @@ class QuotaForecast:
             pipeline = np.clip(expected + kappa * (pipeline - expected), 0.0, None)
         team = pd.factorize(self.reps[schema.TEAM])[0]
         still_to_come = moments[["pipeline", "new_business"]].sum(axis=1).to_numpy()
-        factor = shock_factors(n_draws, team, cal.sd(self.week), weight=still_to_come, df=cal.df(),
+        factor = shock_factors(n_draws, team, cal.sd(self.week), weight=still_to_come, df=cal.df,
                                rng=shock_rng) * self.combination(cal)[1]
         closed = self.closed.reindex(self.reps[schema.REP], fill_value=0.0)
         return Simulation(self.reps, closed.to_numpy(float), pipeline, new, factor)

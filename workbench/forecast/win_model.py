@@ -400,14 +400,19 @@ def in_sample_spread(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame
     won = (train["won"] * train["closed_amount"].fillna(train["amount_used"])).to_numpy()
     # Grouped on integer codes: the string keys of a million snapshot rows were most of the time.
     team_code = pd.factorize(np.append(team_of(pd.Index(reps), org), NO_TEAM)[rep_code])[0]
+    if (quarter_code < 0).any():
+        raise ValueError("in_sample_spread: every training row's quarter must be one of `quarters`")
     week = train["week"].to_numpy()
-    cell = (quarter_code.astype(np.int64) * (WEEKS + 1) + week) * (team_code.max(initial=0) + 1)
+    # One integer per (quarter, week) cell, with room for a team code below it:
+    # cell = (quarter * (WEEKS + 1) + week) * n_teams, and cell + team is the team's cell.
+    n_teams = int(team_code.max(initial=0)) + 1
+    cell = (quarter_code.astype(np.int64) * (WEEKS + 1) + week) * n_teams
     values = np.column_stack([won, p * amt, p * (1 - p) * amt ** 2])
 
     def phi(key: np.ndarray) -> float:
         groups, idx = np.unique(key, return_inverse=True)
         g = np.column_stack([np.bincount(idx, weights=v, minlength=len(groups)) for v in values.T])
-        week_of_group = (groups // (team_code.max(initial=0) + 1)) % (WEEKS + 1)
+        week_of_group = (groups // n_teams) % (WEEKS + 1)
         excess = pd.Series((g[:, 0] - g[:, 1]) ** 2 - g[:, 2]).groupby(week_of_group).sum()
         scale = pd.Series(g[:, 1] ** 2).groupby(week_of_group).sum()
         return float(np.mean(np.clip(excess / scale.where(scale > 0), 0, None).fillna(0.0)))
