@@ -269,3 +269,53 @@ def test_conforming_by_quarter_compares_closed_deals_and_says_nothing_of_a_handf
     assert shares["2026Q1"] == pytest.approx(0.8) and shares[["2026Q2", "2026Q3"]].isna().all()  # 29 and 0 deals
     assert conforming_by_quarter(cases, ["2026Q2"], min_n=29)["2026Q2"] == 1.0  # the 5 open deals do not count
     assert conforming_by_quarter(cases.drop(columns="closed_at"), ["2026Q1"]).isna().all()
+
+
+def _many_variants(n_cases: int = 1_500, seed: int = 3) -> pd.DataFrame:
+    """A log of an order process whose cases follow one main path with random detours: a few common
+    variants and a long tail of rare ones, as real logs have."""
+    rng = np.random.default_rng(seed)
+    main = ["Order", "Check", "Approve", "Ship", "Invoice", "Pay"]
+    rows = []
+    for case in range(n_cases):
+        trace = list(main)
+        for _ in range(rng.poisson(1.2)):  # detours: an extra step, a step skipped, two swapped
+            i = int(rng.integers(1, len(trace)))
+            kind = rng.integers(3)
+            if kind == 0:
+                trace.insert(i, str(rng.choice(["Call", "Remind", "Edit", "Reject", "Check"])))
+            elif kind == 1 and len(trace) > 2:
+                del trace[i]
+            elif i < len(trace) - 1:
+                trace[i], trace[i + 1] = trace[i + 1], trace[i]
+        start = pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(days=case)
+        rows += [(f"o{case}", a, start + pd.Timedelta(hours=k)) for k, a in enumerate(trace)]
+    return pd.DataFrame(rows, columns=["case_id", "activity", "timestamp"])
+
+
+KEYS = ("log_fitness", "average_trace_fitness", "percentage_of_fitting_traces")
+
+
+def test_discovered_fitness_of_a_long_tail_is_estimated_from_a_sample_with_an_honest_error():
+    log = _many_variants()
+    exact = cf.discovered_fitness(log, progress=False)
+    counts = log.groupby("case_id")["activity"].agg(tuple).value_counts()
+    assert exact["variants"] == len(counts) > 200 and exact["replayed_sample"] == 0
+    net, im, fm = pm4py.discover_petri_net_inductive(to_pm4py(log), noise_threshold=0.2)
+    theirs = pm4py.fitness_token_based_replay(to_pm4py(log), net, im, fm)
+    assert {k: exact[k] for k in KEYS} == pytest.approx({k: theirs[k] for k in KEYS})
+
+    runs = [cf.discovered_fitness(log, max_replayed=100, seed=s, progress=False) for s in range(30)]
+    first = runs[0]
+    assert (first["replayed_most_frequent"], first["replayed_sample"]) == (50, 50)
+    rare = counts.sort_values(ascending=False, kind="stable").iloc[50:].sum()
+    assert first["share_of_cases_sampled"] == pytest.approx(rare / counts.sum())
+    assert cf.discovered_fitness(log, max_replayed=100, seed=0, progress=False) == first  # seeded
+    for key in KEYS:
+        estimates = np.array([r[key] for r in runs])
+        errors = np.array([r["standard_error"][key] for r in runs])
+        assert (errors > 0).all()
+        # Unbiased: the mean of 30 independent samples lies within 3 of its standard errors of the truth,
+        assert abs(estimates.mean() - exact[key]) <= 3 * errors.mean() / np.sqrt(len(runs))
+        # and the standard error it states is the spread its samples really have (within sampling noise).
+        assert 0.6 <= estimates.std(ddof=1) / errors.mean() <= 1.5

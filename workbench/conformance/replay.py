@@ -32,23 +32,56 @@ _REPLAY_CHUNK = 2_000
 #: a few seconds; pm4py's replay takes about a millisecond per variant).
 _PARALLEL_FROM = 10_000
 
+#: The most variants :func:`discovered_fitness` replays. Beyond, the most frequent half of them are
+#: replayed and a random sample of the rest stands for the rarer variants: a log of a million events
+#: had 35,909 variants, 28,781 of them seen once, and replaying them all took a minute.
+MAX_REPLAYED = 10_000
 
-def _replay(variants: list[tuple], profile: SalesProcessProfile, closed: bool) -> list[dict]:
-    """pm4py's token replay of ``variants`` on :func:`reference_model` (its ``open_cases`` form
-    unless ``closed``), one row per variant."""
+_TOKENS = ("missing", "remaining", "consumed", "produced")
+
+
+def _replay_on(variants: list[tuple], net, im, fm) -> list[dict]:
+    """pm4py's token replay of ``variants`` on the net, one row per variant."""
     from pm4py.algo.conformance.tokenreplay.variants import token_replay
 
-    net, im, fm = reference_model(profile, open_cases=not closed)
     params = {token_replay.Parameters.CONSIDER_ACTIVITIES_NOT_IN_MODEL_IN_FITNESS: True,
               token_replay.Parameters.SHOW_PROGRESS_BAR: False}
     return [{"fitness": float(r["trace_fitness"]), "is_fit": bool(r["trace_is_fit"]),
-             "missing": int(r["missing_tokens"]), "remaining": int(r["remaining_tokens"]),
-             "consumed": int(r["consumed_tokens"]), "produced": int(r["produced_tokens"]), "closed": closed}
+             **{k: int(r[f"{k}_tokens"]) for k in _TOKENS}}
             for r in token_replay.apply(traces(variants), net, im, fm, parameters=params)]
+
+
+def _replay(variants: list[tuple], profile: SalesProcessProfile, closed: bool) -> list[dict]:
+    """:func:`_replay_on` :func:`reference_model` (its ``open_cases`` form unless ``closed``)."""
+    return [{**row, "closed": closed} for row in _replay_on(variants, *reference_model(profile, open_cases=not closed))]
 
 
 def _cores() -> int:
     return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
+
+
+def _replay_chunks(replay, work: list[tuple], *, n_jobs: int | None, n_variants: int, progress: bool,
+                   desc: str) -> list[list[dict]]:
+    """``replay(*args)`` for every ``args`` of ``work`` (variants first), side by side in one process
+    per core from :data:`_PARALLEL_FROM` variants on (or ``n_jobs``); the results in ``work``'s order."""
+    if n_jobs is None:
+        n_jobs = _cores() if n_variants >= _PARALLEL_FROM else 1
+    bar = tqdm(total=n_variants, desc=desc, unit="variant", disable=not progress)
+    done = []
+    with contextlib.ExitStack() as stack:
+        run = map
+        if n_jobs > 1 and len(work) > 1:
+            # Forked where the system can: a spawned worker re-runs the caller's script, which
+            # fails in a script without an ``if __name__ == "__main__"`` guard. The workers only
+            # replay in pure Python, so the threads a forked process leaves behind do not matter.
+            method = "fork" if "fork" in get_all_start_methods() else "spawn"
+            pool = stack.enter_context(ProcessPoolExecutor(min(n_jobs, len(work)), mp_context=get_context(method)))
+            run = pool.map
+        for args, replayed in zip(work, run(replay, *zip(*work)) if work else []):
+            done.append(replayed)
+            bar.update(len(args[0]))
+    bar.close()
+    return done
 
 
 def token_replay_fitness(
@@ -73,32 +106,22 @@ def token_replay_fitness(
     profile = get_profile(profile, log)
     per_case = _variant_per_case(prepared_events(log))
     unique = list(dict.fromkeys(per_case))
-    if n_jobs is None:
-        n_jobs = _cores() if len(unique) >= _PARALLEL_FROM else 1
     work = []
     for closed in (True, False):
         group = [v for v in unique if is_closed(v, profile) == closed]
         work += [(group[i:i + _REPLAY_CHUNK], profile, closed) for i in range(0, len(group), _REPLAY_CHUNK)]
-    bar = tqdm(total=len(unique), desc="token replay", unit="variant", disable=not progress)
     rows: dict[tuple, dict] = {}
-    with contextlib.ExitStack() as stack:
-        run = map
-        if n_jobs > 1 and len(work) > 1:
-            # Forked where the system can: a spawned worker re-runs the caller's script, which
-            # fails in a script without an ``if __name__ == "__main__"`` guard. The workers only
-            # replay in pure Python, so the threads a forked process leaves behind do not matter.
-            method = "fork" if "fork" in get_all_start_methods() else "spawn"
-            pool = stack.enter_context(ProcessPoolExecutor(min(n_jobs, len(work)), mp_context=get_context(method)))
-            run = pool.map
-        for (variants, _, _), replayed in zip(work, run(_replay, *zip(*work)) if work else []):
-            rows.update(zip(variants, replayed))
-            bar.update(len(variants))
-    bar.close()
+    for (variants, _, _), replayed in zip(work, _replay_chunks(_replay, work, n_jobs=n_jobs, n_variants=len(unique),
+                                                                progress=progress, desc="token replay")):
+        rows.update(zip(variants, replayed))
     out = pd.DataFrame([rows[v] for v in per_case], index=per_case.index)
     return out.rename_axis(CASE).reset_index()
 
 
-def discovered_fitness(log: pd.DataFrame, *, noise_threshold: float = 0.2) -> dict:
+def discovered_fitness(
+    log: pd.DataFrame, *, noise_threshold: float = 0.2, max_replayed: int = MAX_REPLAYED, seed: int = 0,
+    n_jobs: int | None = None, progress: bool = True,
+) -> dict:
     """How well the process discovered from the log itself explains its cases (pm4py's token replay).
 
     The reference-profile fitness says whether deals follow the process a
@@ -109,37 +132,79 @@ def discovered_fitness(log: pd.DataFrame, *, noise_threshold: float = 0.2) -> di
     was read with, like the map); each variant is replayed once and counted
     for its cases.
 
+    A log with more than ``max_replayed`` variants is not replayed whole: its
+    ``max_replayed // 2`` most frequent variants are, and a random sample (``seed``)
+    of the same number of the rarer ones stands for those: each sampled variant's
+    tokens and fitness per case count for the rarer variants' cases (a ratio
+    estimator). ``standard_error`` says how far that may be from replaying
+    everything (0 when everything was replayed).
+
     Returns
     -------
     dict
         ``log_fitness`` (pm4py's token-based log fitness), ``average_trace_fitness``,
         ``percentage_of_fitting_traces`` (0-100), as
-        ``pm4py.fitness_token_based_replay`` gives them on the same log.
+        ``pm4py.fitness_token_based_replay`` gives them on the same log;
+        ``variants`` (in the log), ``replayed_most_frequent``, ``replayed_sample``
+        (of the rarer variants), ``share_of_cases_sampled`` (the rarer variants'
+        share of the cases) and ``standard_error`` (of each of the three figures).
 
     Examples
     --------
     >>> log = pd.DataFrame({"case_id": ["a", "a", "b", "b"], "activity": ["Ask", "Buy", "Ask", "Buy"],
     ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02"] * 2, utc=True)})
-    >>> discovered_fitness(log)["log_fitness"]
+    >>> discovered_fitness(log, progress=False)["log_fitness"]
     1.0
     """
-    from pm4py.algo.conformance.tokenreplay.variants import token_replay
-
     ev = check_log(log).sort_values([CASE, TIMESTAMP], kind="stable", ignore_index=True)
-    var = discovery.variants(ev)
+    var = discovery.variants(ev).sort_values("count", ascending=False, kind="stable", ignore_index=True)
     net, im, fm = discovery.discover_petri_net(ev, noise_threshold=noise_threshold)
-    params = {token_replay.Parameters.CONSIDER_ACTIVITIES_NOT_IN_MODEL_IN_FITNESS: True,
-              token_replay.Parameters.SHOW_PROGRESS_BAR: False}
-    replayed = token_replay.apply(traces(list(var["variant"])), net, im, fm, parameters=params)
-    n = var["count"].to_numpy(float)
-    tokens = {k: float(np.dot(n, [r[f"{k}_tokens"] for r in replayed]))
-              for k in ("missing", "remaining", "consumed", "produced")}
-    fitness = np.array([r["trace_fitness"] for r in replayed], dtype=float)
-    fit = np.array([r["trace_is_fit"] for r in replayed], dtype=bool)
-    log_fitness = 0.5 * (1 - tokens["missing"] / tokens["consumed"]) if tokens["consumed"] else 0.5
-    log_fitness += 0.5 * (1 - tokens["remaining"] / tokens["produced"]) if tokens["produced"] else 0.5
-    return {"log_fitness": float(log_fitness), "average_trace_fitness": float(np.dot(n, fitness) / n.sum()),
-            "percentage_of_fitting_traces": float(100 * n[fit].sum() / n.sum())}
+    count = var["count"].to_numpy(float)
+    head = len(var) if len(var) <= max_replayed else max(1, max_replayed // 2)
+    rng = np.random.default_rng(seed)
+    sample = np.sort(rng.choice(np.arange(head, len(var)), size=min(len(var) - head, max_replayed - head),
+                                replace=False))
+    chosen = np.r_[np.arange(head), sample].astype(int)
+    variants = [var["variant"].iat[i] for i in chosen]
+    work = [(variants[i:i + _REPLAY_CHUNK], net, im, fm) for i in range(0, len(variants), _REPLAY_CHUNK)]
+    rows = [r for chunk in _replay_chunks(_replay_on, work, n_jobs=n_jobs, n_variants=len(variants),
+                                          progress=progress, desc="token replay (discovered map)") for r in chunk]
+    per_case = pd.DataFrame(rows, dtype=float).rename(columns={"is_fit": "fit"})
+    n = count[chosen]
+    is_head = np.arange(len(chosen)) < head
+    tail_cases = count[head:].sum()
+
+    def total(x: np.ndarray) -> float:
+        """The total of per-case ``x`` over every case: the head's exactly, the tail's by the ratio estimator."""
+        tail = np.dot(n[~is_head], x[~is_head]) / n[~is_head].sum() * tail_cases if (~is_head).any() else 0.0
+        return float(np.dot(n[is_head], x[is_head]) + tail)
+
+    def se(x: np.ndarray) -> float:
+        """Standard error of :func:`total` of ``x`` (sampling the rarer variants without replacement)."""
+        s, k = int((~is_head).sum()), len(var) - head
+        if s < 2 or s == k:
+            return 0.0
+        n_s, x_s = n[~is_head], x[~is_head]
+        d = n_s * (x_s - np.dot(n_s, x_s) / n_s.sum())
+        return float(k * np.sqrt((1 - s / k) * d.var(ddof=1) / s))
+
+    tokens = {k: total(per_case[k].to_numpy()) for k in _TOKENS}
+    m, r, c, p = (tokens[k] for k in _TOKENS)  # missing, remaining, consumed, produced
+    log_fitness = (0.5 * (1 - m / c) if c else 0.5) + (0.5 * (1 - r / p) if p else 0.5)
+    # log_fitness is a ratio of totals: its error is that of the total of its linearisation per case.
+    linear = np.zeros(len(per_case))
+    if c:
+        linear -= 0.5 * (per_case["missing"] - m / c * per_case["consumed"]).to_numpy() / c
+    if p:
+        linear -= 0.5 * (per_case["remaining"] - r / p * per_case["produced"]).to_numpy() / p
+    cases = count.sum()
+    fitness, fit = per_case["fitness"].to_numpy(), per_case["fit"].to_numpy()
+    return {"log_fitness": float(log_fitness), "average_trace_fitness": float(total(fitness) / cases),
+            "percentage_of_fitting_traces": float(100 * total(fit) / cases),
+            "variants": len(var), "replayed_most_frequent": int(head), "replayed_sample": int(len(sample)),
+            "share_of_cases_sampled": float(tail_cases / cases) if len(sample) else 0.0,
+            "standard_error": {"log_fitness": se(linear), "average_trace_fitness": float(se(fitness) / cases),
+                               "percentage_of_fitting_traces": float(100 * se(fit) / cases)}}
 
 
 def variant_alignments(
