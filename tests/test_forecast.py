@@ -450,3 +450,31 @@ def test_hit_rates_count_the_historys_entities_at_quota():
     assert rates["rep"] == pytest.approx(0.25)
     assert rates["team"] == pytest.approx(0.5)  # Q1: 140 >= 140; Q2: 30 < 100
     assert np.isnan(hit_rates(won, None, ["2025Q1"], org)["rep"])
+
+
+def test_the_win_models_newton_reaches_the_maximum_where_whole_steps_diverge():
+    """A rare flag under which every deal but one was won almost separates the outcomes: the likelihood
+    is nearly flat along it. Whole Newton steps from a start on the wrong side (statsmodels') end at
+    -25 without converging; halving steps reaches the penalised maximum, which scikit-learn's
+    logistic regression with the same prior (C = PRIOR_SD ** 2, intercept free) finds too."""
+    import warnings
+
+    from sklearn.linear_model import LogisticRegression
+
+    from workbench.forecast.win_model import PRIOR_SD, _Logit
+
+    rng = np.random.default_rng(0)
+    x1 = rng.normal(size=5_000)
+    flag = (rng.random(5_000) < 0.01).astype(float)
+    y = ((x1 + rng.logistic(size=5_000) > 2) | (flag == 1)).astype(float)
+    y[np.flatnonzero(flag)[0]] = 0
+    X = np.column_stack([np.ones(5_000), x1, flag])
+    sk = LogisticRegression(C=PRIOR_SD**2, tol=1e-12, max_iter=10_000).fit(X[:, 1:], y)
+    start = np.array([0.0, 0.0, -3.0])
+    ours = _Logit(y, X, check_rank=False).maximize(start)
+    np.testing.assert_allclose(ours, np.r_[sk.intercept_, sk.coef_[0]], atol=1e-5)
+    assert ours[2] > 5
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        whole_steps = _Logit(y, X, check_rank=False).fit(method="newton", start_params=start, maxiter=50, disp=0)
+    assert not whole_steps.mle_retvals["converged"] and whole_steps.params[2] < -20  # what the fit did before
