@@ -319,3 +319,29 @@ def test_discovered_fitness_of_a_long_tail_is_estimated_from_a_sample_with_an_ho
         assert abs(estimates.mean() - exact[key]) <= 3 * errors.mean() / np.sqrt(len(runs))
         # and the standard error it states is the spread its samples really have (within sampling noise).
         assert 0.6 <= estimates.std(ddof=1) / errors.mean() <= 1.5
+
+
+def test_a_process_that_finishes_without_an_outcome_reaches_the_end_of_its_reference_model():
+    """The repair log of the XES test file, finished by 'Archive Repair' (``ends``), not won or lost.
+    By hand: Repair and Test Repair are optional, so R1, R3 and R4 fit; R5 is still open; R2 repeats
+    Repair and Test Repair: one token missing for the second Repair and one left after the second
+    Test Repair, of 9 consumed and 9 produced: fitness (1 - 1/9 + 1 - 1/9) / 2 = 8/9."""
+    from pathlib import Path
+
+    from workbench.profile import SalesProcessProfile
+
+    profile = SalesProcessProfile(name="repair", stages=("Register", "Analyze Defect", "Repair", "Test Repair",
+                                                         "Inform User"),
+                                  won=(), lost=(), optional=("Repair", "Test Repair"), ends=("Archive Repair",),
+                                  events_after_close="keep")
+    log = read_event_log(Path(__file__).parent / "data" / "foreign" / "repair_lifecycle.xes").log
+    fit = cf.token_replay_fitness(log, profile=profile, progress=False).set_index("case_id")
+    assert fit["fitness"].to_dict() == pytest.approx({"R1": 1.0, "R2": 8 / 9, "R3": 1.0, "R4": 1.0, "R5": 1.0})
+    assert (fit.loc["R2", ["missing", "remaining", "consumed", "produced"]] == [1, 1, 9, 9]).all()
+    aligned = cf.variant_alignments(log, profile=profile, progress=False).set_index("variant")
+    assert aligned["aligned"].all()  # before, no finished case could reach the model's end
+    straight = ("Register", "Analyze Defect", "Inform User", "Archive Repair")
+    assert aligned.loc[[straight], "deviations"].item() == "conforms"
+    loop = ("Register", "Analyze Defect", "Repair", "Test Repair", "Repair", "Test Repair", "Inform User",
+            "Archive Repair")
+    assert aligned.loc[[loop], "deviations"].item() == "out of order or unexpected: Repair, Test Repair"

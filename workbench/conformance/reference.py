@@ -34,8 +34,9 @@ def reference_model(profile: SalesProcessProfile | str | None = None, *, open_ca
     """The profile's reference Petri net ``(net, initial_marking, final_marking)``.
 
     Stages in order, each optional stage skippable by a silent transition; loop
-    activities may occur at any point before the close; a won activity closes
-    after the last stage, a lost activity from every stage. With
+    activities may occur at any point before the close; a won activity, or one
+    that finishes the process without an outcome (``ends``), closes after the
+    last stage, a lost activity from every stage. With
     ``open_cases=True`` the net may also stop silently after any stage, so that a
     deal still open replays as fitting as long as what it did so far fits.
     """
@@ -64,6 +65,10 @@ def reference_model(profile: SalesProcessProfile | str | None = None, *, open_ca
             transition(f"loop_{j}_{i}", loop, p, p)
     for j, won in enumerate(profile.won):
         transition(f"won_{j}", won, places[-1], end)
+    # Without them a process that finishes without an outcome (a repair archived) could never reach
+    # the end: no case of it aligned, and its finish counted as an activity the model lacks.
+    for j, finish in enumerate(profile.ends):
+        transition(f"ends_{j}", finish, places[-1], end)
     for j, lost in enumerate(profile.lost):
         for i, p in enumerate(places[1:], start=1):
             transition(f"lost_{j}_{i}", lost, p, end)
