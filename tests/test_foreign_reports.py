@@ -139,6 +139,9 @@ def test_repair_xes_by_hand(reports):
     # Against the reference process derived from it, which ends with 'Archive Repair': four cases fit,
     # one repeats Repair and Test Repair (8/9; test_conformance works it out).
     assert one["mean_fitness"] == pytest.approx((4 + 8 / 9) / 5)
+    html = (reports["xes"] / "01_process_discovery.html").read_text(encoding="utf-8")
+    # Every variant aligns, and the alignment table shows fit and moves, not pm4py's cost (10,000 per move).
+    assert "not aligned" not in html and "20,000" not in html and "<th>Cost</th>" not in html
     assert one["profile"]["ends"] == ["Archive Repair"]
     dfg = {(e["source"], e["target"]): e["frequency"] for e in one["dfg"]}
     assert dfg == {("Register", "Analyze Defect"): 4, ("Analyze Defect", "Repair"): 2, ("Repair", "Test Repair"): 3,
