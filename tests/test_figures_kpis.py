@@ -90,6 +90,21 @@ def test_stage_time_boxes_one_per_stage_in_profile_order():
     assert [t.get_text() for t in split.get_legend().get_texts()] == ["T1", "T2"]
     with pytest.raises(WorkbenchError, match="kind"):
         fb.plot_stage_times(visits, kind="pie")
+    assert ax.get_xlabel() == "days in stage"
+
+
+@pytest.mark.parametrize("days, unit, shown", [(1 / 96, "minutes", 15.0), (0.25, "hours", 6.0), (3.0, "days", 3.0)])
+def test_stage_times_are_drawn_in_a_unit_a_reader_can_use(days, unit, shown):
+    """A repair desk's visits last minutes, a deal's stages days: 0.0104 days is 15 minutes."""
+    import matplotlib.pyplot as plt
+
+    visits = pd.DataFrame({"stage": ["Proposal"] * 3, "duration_days": [days / 2, days, days * 1.5], "finished": True})
+    ax = fb.plot_stage_times(visits).axes[0]
+    assert ax.get_xlabel() == f"{unit} in stage"
+    # The box's median: the vertical line as tall as the box (the whiskers' caps are shorter).
+    median = max(ax.get_lines(), key=lambda line: abs(line.get_ydata()[-1] - line.get_ydata()[0]))
+    assert median.get_xdata()[0] == pytest.approx(shown)
+    plt.close(ax.figure)
 
 
 def test_heatmap_cells_are_the_ranking_values():

@@ -31,7 +31,10 @@ def plot_stage_times(
     profile: SalesProcessProfile | str | None = None,
     ax: Axes | None = None,
 ) -> Figure:
-    """Days in each stage as box or violin plots, optionally split by team, rep or segment.
+    """Time in each stage as box or violin plots, optionally split by team, rep or segment.
+
+    In days, or in hours or minutes when most visits last less than two days or an hour (a
+    repair desk's log is not read in hundredths of a day).
 
     Parameters
     ----------
@@ -42,12 +45,15 @@ def plot_stage_times(
     if kind not in ("box", "violin"):
         raise WorkbenchError(f"unknown plot kind {kind!r}.", hint="use 'box' or 'violin'.")
     done = visits[visits["finished"]]
+    typical = float(done["duration_days"].quantile(0.9)) if len(done) else 0.0
+    unit, per_day = ("minutes", 24 * 60) if typical < 1 / 24 else ("hours", 24) if typical < 2 else ("days", 1)
+    done = done.assign(duration=done["duration_days"] * per_day)
     order = _stages_in(done, get_profile(profile))
     ax = axes_for(ax, (8, 0.6 * len(order) + 2))
     draw = sns.boxplot if kind == "box" else sns.violinplot
     extra = {"showfliers": False} if kind == "box" else {"cut": 0}
-    draw(data=done, x="duration_days", y="stage", hue=by, order=order, ax=ax, **extra)
-    ax.set(xlabel="days in stage", ylabel="", title="Time in stage" + (f" by {by}" if by else ""))
+    draw(data=done, x="duration", y="stage", hue=by, order=order, ax=ax, **extra)
+    ax.set(xlabel=f"{unit} in stage", ylabel="", title="Time in stage" + (f" by {by}" if by else ""))
     return ax.figure
 
 
