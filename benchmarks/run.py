@@ -14,8 +14,8 @@ peak memory (``VmHWM``) is that step's alone:
   against one :func:`workbench.engine.discovery_bundle` (each case's events sorted once);
 - ``pipeline``: read the Parquet file -> DFG -> pm4py Petri net (inductive miner on
   the DFG) and the DFG's graphviz object, end to end on both sides;
-- ``case_table``, ``stage_visits`` (only when named in ``--steps``): the workbench alone,
-  as pm4py has nothing that computes them;
+- ``case_table``, ``stage_visits``, ``deal_states`` (only when named in ``--steps``): the
+  workbench alone, as pm4py has nothing that computes them;
 - ``read_xes`` (only when named): the log written as XES once, read by pm4py's own reader
   against ``workbench.io.read_event_log`` (the Rust parser when the ``fast-xes`` extra is
   installed, and every check the report makes).
@@ -43,7 +43,7 @@ DATA = HERE / "data"
 RESULTS = HERE / "results"
 STEPS = ("dfg", "performance_dfg", "variants", "case_durations", "discovery_bundle", "pipeline")
 #: Engine aggregations pm4py has no counterpart of: timed on the workbench side alone.
-ENGINE_ONLY = ("case_table", "stage_visits")
+ENGINE_ONLY = ("case_table", "stage_visits", "deal_states")
 #: Steps that read the log as XES, written once beside the Parquet file (only when named).
 XES_STEPS = ("read_xes",)
 SIZES = {"100k": 100_000, "250k": 250_000, "1m": 1_000_000, "10m": 10_000_000, "100m": 100_000_000}
@@ -191,6 +191,7 @@ def run_workbench(step: str, path: Path) -> tuple[float, float]:
             "discovery_bundle": _workbench_bundle,
             "case_table": engine.case_table,
             "stage_visits": engine.stage_visits,
+            "deal_states": engine.deal_states,
         }[step](path)
     return time.perf_counter() - t0, 0.0  # the file is read inside the step
 

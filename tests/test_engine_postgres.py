@@ -53,6 +53,24 @@ AGGREGATIONS = {
 }
 
 
+@pytest.mark.parametrize("name", ["mixed", "history", "salesforce"])
+def test_deal_states_in_postgresql_equal_duckdbs(demo_data, name):
+    from test_snapshot import _comparable, state_logs
+
+    profile, log = state_logs(demo_data)[name]
+    con = ibis.connect(URL)
+    table = f"states_{uuid.uuid4().hex[:12]}"
+    stored = log.assign(_ord=range(len(log)))
+    stored.attrs = {}
+    con.create_table(table, stored)
+    try:
+        in_postgres = engine.deal_states(con.table(table), profile)
+    finally:
+        con.raw_sql(f'DROP TABLE IF EXISTS "{table}"').close()
+    assert len(in_postgres) == len(log)
+    same(_comparable(in_postgres), _comparable(engine.deal_states(log, profile)))
+
+
 @pytest.mark.parametrize("aggregation", list(AGGREGATIONS))
 def test_every_aggregation_in_postgresql_equals_duckdbs(database, aggregation):
     con, name, log = database

@@ -72,3 +72,14 @@ def test_spark_with_structs_matches_duckdbs_packed_keys(spark, monkeypatch):
     monkeypatch.setattr(engine_expressions, "_KEY_TIME_BITS", -1)  # no time fits in a key: structs
     same(engine.variants(mixed_log(), con=spark), packed[0])
     same(engine.directly_follows(mixed_log(), con=spark), packed[1])
+
+
+@pytest.mark.parametrize("name", ["mixed", "history", "salesforce"])
+def test_deal_states_on_spark_match_duckdb(spark, demo_data, name):
+    from test_snapshot import _comparable, state_logs
+
+    profile, log = state_logs(demo_data)[name]
+    on_spark = engine.deal_states(log, profile, con=spark)
+    on_duckdb = engine.deal_states(log, profile)
+    assert len(on_duckdb) == len(log)
+    same(_comparable(on_spark), _comparable(on_duckdb))

@@ -250,6 +250,13 @@ def test_same_seed_same_numbers_other_seed_other_draws(log, forecast):
     assert not np.array_equal(forecast.simulation.rep_draws, other.simulation.rep_draws)
 
 
+def test_states_computed_by_the_engine_give_the_same_forecast(log, forecast):
+    from workbench.snapshot import deal_states
+
+    states = deal_states(log, profile="ppvvc", backend="duckdb")  # as a log on Spark or in a database would
+    pd.testing.assert_frame_equal(fit(states).predict(states).table(), forecast.table())
+
+
 def test_observing_a_later_week_returns_a_new_forecast_and_changes_nothing(log, fitted, forecast):
     before = forecast.table()
     later = forecast.observe(log, AS_OF + pd.Timedelta(days=14))

@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from workbench.errors import WorkbenchError
+from workbench.io import read_event_log
 from workbench.profile import PPVVC
 from workbench.snapshot import bookings, closed_won_to_date, deal_states, snapshot, snapshots
 
@@ -239,8 +242,9 @@ HISTORY = [
 ]
 
 
-def test_pushes_and_amount_changes_are_counted_before_the_close():
-    states = deal_states(_history(HISTORY), profile="salesforce")
+@pytest.mark.parametrize("where", [{}, {"backend": "duckdb"}], ids=["numpy", "engine"])
+def test_pushes_and_amount_changes_are_counted_before_the_close(where):
+    states = deal_states(_history(HISTORY), profile="salesforce", **where)
     snap = snapshot(states, as_of="2026-02-10").set_index("case_id")
     assert snap.loc["a", ["close_date_pushes", "amount_changes"]].tolist() == [2, 1]
     assert snap.loc["a", "days_to_close_date"] == pytest.approx(33.0)
@@ -273,3 +277,45 @@ def test_closing_times_and_due_this_quarter_on_a_hand_log():
     # Stale: older than the 90th percentile of the won cycle.
     old = snap.loc[["b"]].assign(age_days=60.0)
     assert due_this_quarter(old, times, days_left=58.0, elapsed=31.0).tolist() == [False]
+
+
+def _comparable(states: pd.DataFrame) -> pd.DataFrame:
+    """Deal states with one type per kind of value (pandas and Arrow name theirs differently)."""
+    out = states.drop(columns=["_case_code"], errors="ignore").reset_index(drop=True)
+    for c in out.columns:
+        if isinstance(out[c].dtype, pd.DatetimeTZDtype):
+            out[c] = out[c].dt.as_unit("us")
+        elif not pd.api.types.is_numeric_dtype(out[c]) and not pd.api.types.is_bool_dtype(out[c]):
+            out[c] = out[c].astype(object).where(out[c].notna(), None)
+    return out
+
+
+def state_logs(demo_data) -> dict:
+    """Logs whose deal states the engine and NumPy must agree on: ties, a stage history with pushes
+    and amount changes, two CRM exports, a demo log (profile, log)."""
+    from test_engine import mixed_log
+
+    foreign = Path(__file__).parent / "data" / "foreign"
+    logs = {"mixed": (PPVVC, mixed_log()), "history": ("salesforce", _history(HISTORY)),
+            "demo": (PPVVC, demo_data(7, "tiny").events.head(3000))}
+    for name in ("salesforce_opportunity_history.csv", "hubspot_dealstage_history.csv"):
+        r = read_event_log(foreign / name)
+        logs[name.split("_")[0]] = (r.profile, r.log)
+    return logs
+
+
+@pytest.mark.parametrize("name", ["mixed", "history", "demo", "salesforce", "hubspot"])
+def test_deal_states_in_the_engine_equal_numpys(demo_data, name, tmp_path):
+    profile, log = state_logs(demo_data)[name]
+    numpy_states = deal_states(log, profile=profile)
+    in_engine = deal_states(log, profile=profile, backend="duckdb")
+    assert len(numpy_states.events) == len(log) > 0
+    pd.testing.assert_frame_equal(_comparable(in_engine.events), _comparable(numpy_states.events), check_dtype=False)
+    assert in_engine.attributes == numpy_states.attributes
+    np.testing.assert_array_equal(in_engine.events["_case_code"], numpy_states.events["_case_code"])
+    path = tmp_path / "log.parquet"  # read where it lies: the same states from the file
+    stored = log.copy()
+    stored.attrs = {}  # the profile the loader put there is not for Parquet's metadata
+    stored.to_parquet(path)
+    pd.testing.assert_frame_equal(_comparable(deal_states(str(path), profile=profile).events),
+                                  _comparable(numpy_states.events), check_dtype=False)

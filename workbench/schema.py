@@ -33,6 +33,8 @@ REP = "rep"
 TEAM = "team"
 REGION = "region"
 AMOUNT = "amount"
+#: The expected close date a CRM stage history records with each change (optional column).
+CLOSE_DATE = "close_date"
 
 REQUIRED = (CASE, ACTIVITY, TIMESTAMP)
 

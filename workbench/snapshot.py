@@ -20,6 +20,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -27,11 +28,9 @@ import pandas as pd
 from . import schema
 from .calendar import happened, quarter_bounds, to_utc
 from .profile import SalesProcessProfile, get_profile
+from .schema import CLOSE_DATE
 
 DAY = pd.Timedelta(days=1)
-
-#: The expected close date a CRM stage history records with each change (optional column).
-CLOSE_DATE = "close_date"
 
 #: Running counts of changes of plan, when the log records close dates / amounts (see deal_states).
 CHANGES = ("close_date_pushes", "amount_changes")
@@ -65,22 +64,27 @@ class DealStates:
 
 
 def deal_states(
-    log: pd.DataFrame,
+    log: Any,
     *,
     profile: SalesProcessProfile | str | None = None,
     attributes: tuple[str, ...] | None = None,
+    backend: str | None = None,
+    con: Any = None,
 ) -> DealStates:
     """Running state of every deal after each of its events.
 
     Parameters
     ----------
-    log : DataFrame
+    log : DataFrame, or a path, Ibis table or database URL (computed by the engine, where it lives)
         Canonical event log.
     profile : SalesProcessProfile or str
         What the activities mean.
     attributes : tuple of str, optional
         Extra columns to carry (last value seen so far); default: every
         non-canonical column.
+    backend, con : optional
+        Compute the states in the engine (``backend="pyspark"``, an Ibis connection...), not in
+        NumPy: the same rows, for logs beyond pandas (:func:`workbench.engine.deal_states`).
 
     Returns
     -------
@@ -94,6 +98,8 @@ def deal_states(
         ``amount_changes`` (changes of the amount so far), counted before the close.
     """
     profile = get_profile(profile, log)
+    if backend is not None or con is not None or not isinstance(log, pd.DataFrame):
+        return _engine_states(log, profile, attributes, backend or "duckdb", con)
     log = schema.check_log(log)
     if attributes is None:
         known = set(schema.REQUIRED) | set(_CARRIED)
@@ -164,6 +170,18 @@ def deal_states(
     ev["closed"] = closed_before > 0
     ev["_case_code"] = case
     return DealStates(ev, profile, tuple(a for a in attributes if a in ev.columns))
+
+
+def _engine_states(log: Any, profile: SalesProcessProfile, attributes: tuple[str, ...] | None,
+                   backend: str, con: Any) -> DealStates:
+    """:func:`deal_states` computed by the engine."""
+    from . import engine
+
+    carried = None if attributes is None else (*_CARRIED, *attributes)
+    ev = engine.deal_states(log, profile, carried=carried, backend=backend, con=con)
+    ev["_case_code"] = pd.factorize(ev[schema.CASE], sort=True)[0]
+    cols = list(ev.columns)  # case, time, activity, the carried columns, then the states
+    return DealStates(ev, profile, tuple(c for c in cols[3:cols.index("created")] if c not in _CARRIED))
 
 
 class _Runs:

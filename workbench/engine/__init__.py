@@ -34,6 +34,7 @@ from .api import (
     activity_counts,
     case_durations,
     case_table,
+    deal_states,
     dfg,
     directly_follows,
     discovery_bundle,
@@ -47,7 +48,7 @@ from .backends import EngineConfig, configure, connect, spark_session
 from .sources import events
 
 __all__ = [
-    "activity_counts", "case_durations", "case_table", "configure", "connect", "dfg", "directly_follows",
+    "activity_counts", "case_durations", "case_table", "configure", "connect", "deal_states", "dfg", "directly_follows",
     "discovery_bundle", "Discovery", "events", "kpis_by_period", "stage_visits", "start_end_activities",
     "to_pm4py_dfg", "variants",
     "EngineConfig", "spark_session",

@@ -20,6 +20,7 @@ from ..schema import (
     AMOUNT,
     CASE,
     ORG,
+    REQUIRED,
 )
 from .expressions import (
     EventKey,
@@ -29,12 +30,15 @@ from .expressions import (
     case_sequences,
     case_spans_of,
     case_table_expr,
+    deal_states_expr,
     closed_by_period_expr,
     created_by_period_expr,
     dfg_expr,
     dfg_of,
     event_key,
     key_stats_expr,
+    no_rows,
+    null_counts,
     sequences_of,
     stage_visits_expr,
     variants_expr,
@@ -42,7 +46,7 @@ from .expressions import (
 )
 from . import inmemory
 from .runner import Runner, session
-from .sources import memory_limit_bytes, n_events
+from .sources import INTERNAL, memory_limit_bytes, n_events
 
 
 def dfg(
@@ -369,6 +373,54 @@ def stage_visits(
     with session(log, backend=backend, con=con) as run:
         out = run(stage_visits_expr, (profile,))
     out["visit"] = out["visit"].astype("int64")
+    return out
+
+
+def deal_states(
+    log: Any,
+    profile: SalesProcessProfile | str | None = None,
+    *,
+    carried: Sequence[str] | None = None,
+    backend: str = "duckdb",
+    con: ibis.BaseBackend | None = None,
+) -> pd.DataFrame:
+    """The running state of every deal after each of its events, computed where the log lives.
+
+    The rows and columns of :func:`workbench.snapshot.deal_states` (its ``events``,
+    without ``_case_code``), built from window functions that run on DuckDB, Spark
+    or a database: a log too large for pandas gets its states there.
+
+    Parameters
+    ----------
+    carried : sequence of str, optional
+        Columns filled forward (their last value so far): default, every column but
+        case_id, activity and timestamp. ``amount`` and ``close_date``, when carried,
+        also count their changes before the close.
+
+    Returns
+    -------
+    DataFrame, one row per event, sorted by case_id, then time, then input order.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "a"], "activity": ["Research", "Proposal", "Closed Won"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-09", "2026-02-01"], utc=True)})
+    >>> deal_states(log)[["stage", "n_events", "stages_skipped", "closed"]].values.tolist()
+    [['Research', 1, 1, False], ['Proposal', 2, 4, False], ['Proposal', 3, 4, True]]
+    """
+    profile = get_profile(profile, log)
+    with session(log, backend=backend, con=con) as run:
+        columns = run(no_rows).columns
+        if carried is None:
+            carried = [c for c in columns if c not in REQUIRED and c not in INTERNAL]
+        carried = tuple(c for c in carried if c in columns)
+        # Filling a column forward costs a sort of its own: only those with empty cells need it.
+        empty = run(null_counts, (carried,)).iloc[0] if carried else pd.Series(dtype="int64")
+        out = run(deal_states_expr, (profile, carried, tuple(c for c in carried if empty[c] > 0)))
+    for c in ("n_events", "n_followups", "regressions", "stages_skipped", "close_date_pushes", "amount_changes"):
+        if c in out.columns:
+            out[c] = out[c].astype("int64")
+    out["closed"] = out["closed"].astype(bool)
     return out
 
 

@@ -16,11 +16,12 @@ from ..schema import (
     ACTIVITY,
     AMOUNT,
     CASE,
+    CLOSE_DATE,
     ORG,
     REQUIRED,
     TIMESTAMP,
 )
-from .backends import epoch_us
+from .backends import UTC_TS, epoch_us
 from .sources import INTERNAL, ORD, US, T
 
 
@@ -418,3 +419,92 @@ def closed_by_period_expr(t: ir.Table, profile: SalesProcessProfile, unit: str, 
     if AMOUNT in t.columns:
         agg["won_amount"] = closed[AMOUNT].sum(where=won)
     return closed.group_by(period_start=closed.closed_at.truncate(unit)).agg(**agg)
+
+
+def no_rows(t: ir.Table) -> ir.Table:
+    """The prepared table's columns, without its rows."""
+    return t.limit(0)
+
+
+def null_counts(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
+    """How many events have no value in each of ``columns`` (one row)."""
+    return t.aggregate(**{c: ones(t[c].isnull()).sum() for c in columns}, _n=t.count())
+
+
+def deal_states_expr(t: ir.Table, profile: SalesProcessProfile, carried: tuple[str, ...],
+                     gaps: tuple[str, ...] = ()) -> ir.Table:
+    """Ibis expression of :func:`workbench.engine.deal_states` over a prepared table: the running
+    state of each deal after each of its events, in (case, time, input order) order.
+
+    ``carried``: the attribute columns filled forward (the amount and the expected close date,
+    when carried, count their changes too); ``gaps``: those of them that have empty cells.
+    Every window but the filling of ``gaps`` shares one partition and order, which the engine
+    sorts once per layer."""
+    close_date = CLOSE_DATE if CLOSE_DATE in carried else None
+    # The windows sort only the columns they read; the other carried ones join back after.
+    worked = tuple(c for c in carried if c in (AMOUNT, close_date) or c in gaps)
+    wide, t = t, t.select(CASE, ACTIVITY, TIMESTAMP, ORD, T, *worked)
+    act = t[ACTIVITY]
+    k = len(profile.stages) + 1  # a row's position in its case and a stage rank, packed in one int
+    rank = ibis.cases(*[(act == s, i) for i, s in enumerate(profile.stages)], else_=ibis.null("int64"))
+    flags: dict[str, Any] = {"_rank": rank, "_close": ones(_closing(t, profile)),
+                             "_won": ones(_among(act, profile.won)), "_loop": ones(_among(act, profile.loops))}
+    flags.update({f"_seen{i}": ones(act == s) for i, s in enumerate(profile.mandatory)})
+    if close_date is not None and not t[close_date].type().is_timestamp():
+        flags[close_date] = t[close_date].cast(UTC_TS)
+    if AMOUNT in carried:
+        flags[AMOUNT] = t[AMOUNT].cast("float64")
+    t = t.mutate(**flags)
+    run, w, before = (case_window(t, rows=r) for r in ((None, 0), None, (None, -1)))
+    t = t.mutate(
+        created=t[TIMESTAMP].min().over(ibis.window(group_by=t[CASE])),
+        n_events=ibis.row_number().over(w) + 1,
+        n_followups=t._loop.sum().over(run),
+        _closes=t._close.sum().over(run),
+        _max=t._rank.max().over(run),
+        _prev_max=t._rank.max().over(before),
+        **{f"_g{i}": t[c].count().over(run) for i, c in enumerate(gaps)},
+        **{f"_seen{i}": t[f"_seen{i}"].sum().over(run) for i in range(len(profile.mandatory))},
+    )
+    # The rank of the case's last stage event so far (and before this row): the largest packed
+    # (position, rank), as positions increase along the case.
+    stage_key = ibis.ifelse(t._rank.notnull(), t.n_events * k + t._rank, ibis.null("int64"))
+    t = t.mutate(
+        _key=stage_key.max().over(run), _prev_key=stage_key.max().over(before),
+        regressions=ones(t._rank < t._prev_max).sum().over(run),  # NULL compares to nothing
+        **{c: t[c].max().over(ibis.window(group_by=[t[CASE], t[f"_g{i}"]]))  # a run's only value
+           for i, c in enumerate(gaps)},
+        **{f"_raw_{c}": t[c] for c in (AMOUNT, close_date) if c in carried},
+    )
+    stage_rank, prev_rank = t._key % k, t._prev_key % k
+    new_visit = t._rank.notnull() & (prev_rank.isnull() | (t._rank != prev_rank))
+    t = t.mutate(
+        stage_rank=stage_rank.cast("float64"),
+        stage_entered=ibis.ifelse(new_visit, t[TIMESTAMP], ibis.null(t[TIMESTAMP].type())).max().over(run),
+        **{f"_prev_{c}": t[c].lag().over(w) for c in (AMOUNT, close_date) if c in carried},
+    )
+    open_ = t._closes == 0
+    changes = {}
+    if close_date in carried:  # a later expected close date, before the close
+        changes["close_date_pushes"] = ones(open_ & (t[f"_raw_{close_date}"] > t[f"_prev_{close_date}"]))
+    if AMOUNT in carried:  # another amount, before the close
+        changes["amount_changes"] = ones(open_ & (t[f"_raw_{AMOUNT}"] != t[f"_prev_{AMOUNT}"]))
+    if changes:
+        t = t.mutate(**{name: flag.sum().over(run) for name, flag in changes.items()})
+    skipped = sum((ones((t[f"_seen{i}"] == 0) & (t._max > profile.stages.index(s)))
+                   for i, s in enumerate(profile.mandatory)), ibis.literal(0, "int64"))
+    first_close = (t._close == 1) & (t._closes == 1)
+    stage = ibis.cases(*[(t.stage_rank == float(i), s) for i, s in enumerate(profile.stages)],
+                       else_=ibis.null("string"))
+    out = t.select(
+        CASE, TIMESTAMP, ACTIVITY, *worked, "created", "n_events", "n_followups", *changes,
+        stage=stage, stage_rank=t.stage_rank, stage_entered=t.stage_entered, max_rank=t._max.cast("float64"),
+        regressions=t.regressions, stages_skipped=skipped,
+        closing=ibis.ifelse(first_close, ibis.ifelse(t._won == 1, "won", "lost"), ibis.null("string")),
+        closed=t._closes > 0, _o1=t[T], _o2=t[ORD],
+    )
+    if len(worked) < len(carried):
+        rest = wide.select(_o2=wide[ORD], **{c: wide[c] for c in carried if c not in worked})
+        out = out.join(rest, "_o2")
+    out = out.select(CASE, TIMESTAMP, ACTIVITY, *carried, *[c for c in out.columns if c not in wide.columns])
+    return out.order_by([out[CASE], out._o1, out._o2]).drop("_o1", "_o2")

@@ -14,7 +14,7 @@ from .. import schema
 from ..calendar import WEEKS, quarter_bounds, week_starts
 from ..errors import WorkbenchError
 from ..profile import SalesProcessProfile
-from ..snapshot import CLOSE_DATE, DealStates, deal_states, snapshots
+from ..snapshot import DealStates, deal_states, snapshots
 from .hierarchy import NO_TEAM, owner, positions, team_of
 
 #: Categorical attributes used by the win model when the log has them.
@@ -36,8 +36,7 @@ def forecast_states(log: pd.DataFrame | DealStates, profile: SalesProcessProfile
     """
     if isinstance(log, DealStates):
         return log
-    present = tuple(c for c in (*CATEGORICAL, CLOSE_DATE) if isinstance(log, pd.DataFrame) and c in log.columns)
-    return deal_states(log, profile=profile, attributes=present)
+    return deal_states(log, profile=profile, attributes=(*CATEGORICAL, schema.CLOSE_DATE))  # those the log has
 
 
 def design(snap: pd.DataFrame, stages: list[str], categories: dict[str, list[str]]) -> np.ndarray:
