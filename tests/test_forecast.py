@@ -485,3 +485,50 @@ def test_the_win_models_newton_reaches_the_maximum_where_whole_steps_diverge():
         warnings.simplefilter("ignore")
         whole_steps = _Logit(y, X, check_rank=False).fit(method="newton", start_params=start, maxiter=50, disp=0)
     assert not whole_steps.mle_retvals["converged"] and whole_steps.params[2] < -20  # what the fit did before
+
+
+def test_the_warm_start_from_a_subsample_reaches_the_same_maximum():
+    """On 80,000 rows Newton starts from the fit on every 5th row; the start changes only the steps."""
+    from workbench.forecast.win_model import WARM_ROWS, _Logit, _warm_start
+
+    rng = np.random.default_rng(3)
+    n = 80_000
+    X = np.column_stack([np.ones(n), rng.normal(size=n), (rng.random(n) < 0.3).astype(float)])
+    y = (X @ np.array([-1.5, 0.8, 1.2]) + rng.logistic(size=n) > 0).astype(float)
+    start = _warm_start(y, X)
+    assert start is not None and n // WARM_ROWS >= 4
+    np.testing.assert_allclose(start, [-1.5, 0.8, 1.2], atol=0.15)  # the subsample's own fit: near the truth
+    steps = []
+
+    class Counted(_Logit):
+        def hessian(self, params):
+            steps.append(1)
+            return super().hessian(params)
+
+    from_start = Counted(y, X, check_rank=False).maximize(start)
+    warm = len(steps)
+    from_zero = Counted(y, X, check_rank=False).maximize()
+    np.testing.assert_allclose(from_start, from_zero, atol=1e-7)
+    assert warm < len(steps) - warm
+    assert _warm_start(y[:3 * WARM_ROWS], X[:3 * WARM_ROWS]) is None  # too few rows to be worth it
+
+
+def test_a_shared_cache_learns_each_quarter_once(log, fitted, forecast):
+    """Fits at one quarter's start on one log learn the same models whatever their seed, draws or
+    calibration: with a shared cache they are learned once, and the forecast is the one without it."""
+    cache: dict = {}
+    first = QuotaForecaster(n_draws=10_000, seed=1).fit(log, as_of=AS_OF, quotas=make_quotas(["2025Q3"]), reps=REPS,
+                                                        cache=cache)
+    pd.testing.assert_frame_equal(first.predict(log).table(), forecast.table())
+    later = AS_OF + pd.Timedelta(days=21)  # same quarter, another week, another seed
+    again = QuotaForecaster(n_draws=500, seed=9, calibration_quarters=0).fit(
+        log, as_of=later, quotas=make_quotas(["2025Q3"]), reps=REPS, cache=cache)
+    assert again.win_model_ is first.win_model_ and again.rep_factor_ is first.rep_factor_
+    other = QuotaForecaster(n_draws=500, prior_strength=3.0, calibration_quarters=0).fit(
+        log, as_of=later, quotas=make_quotas(["2025Q3"]), reps=REPS, cache=cache)
+    assert other.win_model_ is not first.win_model_  # another setting: learned afresh
+    assert not other.rep_factor_.equals(first.rep_factor_)
+    quotas = make_quotas(["2025Q3"], quota=90_000.0)  # other quotas: other hit rates
+    moved = QuotaForecaster(n_draws=500, calibration_quarters=0).fit(
+        log, as_of=later, quotas=quotas, reps=REPS, cache=cache)
+    assert moved.hit_rate_ is not first.hit_rate_

@@ -28,6 +28,12 @@ from .win_model import (amount_ratios, fit_win_model, forecast_states, imputed_a
 #: Quarters after which a quarter counts half in the rep and team factors.
 RECENCY_HALF_LIFE = 2.0
 
+#: What :meth:`QuotaForecaster._learn` sets, and the parameters it does not read.
+_LEARNED = ("history_", "org_", "imputed_amount_", "imputed_amount_source_", "closing_times_", "win_model_",
+            "rep_factor_", "amount_ratio_", "stage_win_rate_", "baseline_sigma_", "hit_rate_",
+            "new_business_model_", "booking_days_", "booking_amounts_")
+_NOT_LEARNED = ("n_draws", "seed", "calibration_quarters")
+
 
 class QuotaForecaster(BaseEstimator):
     """Forecast every rep's, team's, region's and the company's quota attainment.
@@ -132,8 +138,9 @@ class QuotaForecaster(BaseEstimator):
         reps : DataFrame, optional
             rep, team, region (else taken from the log).
         cache : dict, optional
-            Historical weekly snapshots shared by fits on the same log (see
-            :func:`~workbench.forecast.win_model.training_snapshots`).
+            Shared by fits on the same log: the historical weekly snapshots (see
+            :func:`~workbench.forecast.win_model.training_snapshots`) and what is learned at each
+            quarter's start.
         """
         if self.amounts not in ("ratio", "recorded"):
             raise WorkbenchError(f"amounts={self.amounts!r} is not an option.", hint="use 'ratio' or 'recorded'.")
@@ -148,7 +155,16 @@ class QuotaForecaster(BaseEstimator):
         # Everything learned sees only events before the quarter's start (complete quarters).
         past = states.as_of(q_start - INSTANT)
         cache = {} if cache is None else cache
-        spread = self._learn(past, reps, cache)
+        # A backtest fits at each quarter's start once for its forecasts and again for the calibration
+        # of the quarters after: what is learned there depends on nothing else, so it is learned once.
+        key = ("learned", self.quarter_, _fingerprint(reps), _fingerprint(quotas),
+               tuple((k, repr(v)) for k, v in sorted(self.get_params().items()) if k not in _NOT_LEARNED))
+        if key not in cache:
+            spread = self._learn(past, reps, cache)
+            cache[key] = ({name: getattr(self, name) for name in _LEARNED}, spread)
+        learned, spread = cache[key]
+        for name, value in learned.items():
+            setattr(self, name, value)
         self.calibration_ = in_sample(*spread)
         if self.calibration_quarters > 0:
             cases, forecasts = past_cases(self, past, self.history_[-self.calibration_quarters:], quotas=quotas,
@@ -280,6 +296,11 @@ def _history(first: pd.Timestamp, quarter: str, n: int) -> list[str]:
         raise WorkbenchError(f"no complete quarter of history before {quarter} (the log starts {first.date()}).",
                              hint="forecast a quarter that has at least one complete quarter of events before it.")
     return quarters
+
+
+def _fingerprint(frame: pd.DataFrame | None) -> int:
+    """A hash of a (small) table's contents, for cache keys."""
+    return 0 if frame is None else hash((tuple(frame.columns), pd.util.hash_pandas_object(frame).sum()))
 
 
 def _quotas(quotas) -> tuple[pd.DataFrame | None, pd.DataFrame]:
