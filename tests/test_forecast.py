@@ -532,3 +532,84 @@ def test_a_shared_cache_learns_each_quarter_once(log, fitted, forecast):
     moved = QuotaForecaster(n_draws=500, calibration_quarters=0).fit(
         log, as_of=later, quotas=quotas, reps=REPS, cache=cache)
     assert moved.hit_rate_ is not first.hit_rate_
+
+
+def test_a_long_history_trains_on_a_sample_of_whole_deals(log, monkeypatch):
+    """Past MAX_TRAINING_ROWS weekly rows the training set is one deal in 2**k, every week of each,
+    the same deals in every call, each row weighing 2**k deals."""
+    from workbench.calendar import quarter_bounds
+    from workbench.forecast import win_model
+    from workbench.forecast.estimator import _history
+
+    states = win_model.forecast_states(log, "ppvvc")
+    past = states.as_of(quarter_bounds("2025Q3")[0] - pd.Timedelta(microseconds=1))
+    quarters = _history(past.events["timestamp"].min(), "2025Q3", 8)
+    full = win_model.training_snapshots(past, quarters)
+    assert (full["weight"] == 1 / 13).all()
+    monkeypatch.setattr(win_model, "MAX_TRAINING_ROWS", len(full) // 3)
+    sample = win_model.training_snapshots(past, quarters)
+    assert (sample["weight"] == 4 / 13).all()  # 3x too many rows: one deal in 4
+    kept = sample["case_id"].unique()
+    assert 0.15 < len(kept) / full["case_id"].nunique() < 0.35
+    whole = full[full["case_id"].isin(kept)].drop(columns="weight").reset_index(drop=True)
+    pd.testing.assert_frame_equal(sample.drop(columns="weight"), whole)
+    again = win_model.training_snapshots(past, quarters, cache={})
+    pd.testing.assert_frame_equal(again, sample)
+
+
+def _shocked_history(rng, n_quarters: int = 8, deals_per_week: int = 60, phi: float = 0.04) -> pd.DataFrame:
+    """Weekly training rows of deals whose wins share a quarter's shock of relative variance ``phi``."""
+    rows = []
+    for q in range(n_quarters):
+        shock = rng.normal(0.0, np.sqrt(phi))
+        for week in range(1, 14):
+            p = rng.uniform(0.05, 0.6, deals_per_week)
+            amount = rng.lognormal(9, 0.5, deals_per_week)
+            won = (rng.random(deals_per_week) < np.clip(p * (1 + shock), 0, 1)).astype(float)
+            rows.append(pd.DataFrame({"quarter": f"2024Q{q % 4 + 1}" if q < 4 else f"2025Q{q % 4 + 1}",
+                                      "week": week, "rep": rng.choice(["ann", "bob", "cat", "dan"], deals_per_week),
+                                      "p": p, "won": won, "amount_if_won": amount, "amount_used": amount,
+                                      "closed_amount": amount, "weight": 1 / 13}))
+    return pd.concat(rows, ignore_index=True)
+
+
+def test_the_in_sample_spread_of_a_sample_of_deals_is_the_whole_ones_on_average():
+    """Weighted back (Horvitz-Thompson), the company spread measured on one deal in eight averages the
+    spread of all the deals. The sample's own variance, if it were taken for the quarters' shocks, would
+    add about a quarter here (0.076 against 0.060)."""
+    from workbench.forecast.win_model import in_sample_spread
+
+    rng = np.random.default_rng(5)
+    train = _shocked_history(rng, deals_per_week=1_000)  # enough deals that the shocks stand out of the noise
+    quarters = sorted(train["quarter"].unique())
+    whole, _ = in_sample_spread(train, quarters, REPS, 10.0)
+    assert whole > 0.01
+    sampled = [in_sample_spread(train[rng.random(len(train)) < 1 / 8].assign(weight=8 / 13), quarters, REPS, 10.0)[0]
+               for _ in range(60)]
+    assert np.mean(sampled) == pytest.approx(whole, rel=0.15)
+
+
+def test_the_weighted_pipelines_error_on_a_sample_of_deals_is_the_whole_ones_on_average():
+    """The weighted pipeline's historical error, measured on one deal in eight weighted back, averages
+    (as a variance) the error measured on every deal."""
+    from workbench.calendar import quarter_bounds
+    from workbench.forecast.baselines import baseline_sigma
+
+    rng = np.random.default_rng(8)
+    quarters = [f"{y}Q{q}" for y in (2024, 2025) for q in (1, 2, 3, 4)]
+    train = pd.concat([pd.DataFrame({"quarter": q, "week": w, "rep": rng.choice(REPS["rep"], 300), "stage": "S",
+                                     "due": True, "amount": rng.lognormal(9, 0.5, 300), "weight": 1 / 13})
+                       for q in quarters for w in range(1, 14)], ignore_index=True)
+    rates = pd.DataFrame([[0.3] * 13], index=["S"], columns=range(1, 14))
+    won = pd.concat([pd.DataFrame({"rep": rng.choice(REPS["rep"], 400), "amount": rng.lognormal(9, 0.5, 400) * s,
+                                   "closed_at": quarter_bounds(q)[0] + pd.to_timedelta(rng.uniform(0, 90, 400), "D")})
+                     for q, s in zip(quarters, rng.uniform(0.5, 1.5, len(quarters)))], ignore_index=True)
+
+    def company_variance(t: pd.DataFrame) -> pd.Series:
+        sig = baseline_sigma(t, won, rates, quarters, REPS).query("level == 'company'").set_index("week")["sigma"]
+        return sig**2
+
+    whole = company_variance(train)
+    sampled = np.mean([company_variance(train[rng.random(len(train)) < 1 / 8].assign(weight=8 / 13))
+                       for _ in range(30)], axis=0)
+    np.testing.assert_allclose(sampled, whole, rtol=0.15)

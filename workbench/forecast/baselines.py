@@ -80,7 +80,12 @@ def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, 
     DataFrame[level, week, sigma]
     """
     value = weighted_pipeline(train, rates, week=train["week"].to_numpy(int))
-    fc = pd.Series(value, index=train.index).groupby([train["quarter"], train["week"], train[schema.REP]]).sum()
+    # On a sample of the deals each row stands for v of them (see training_snapshots): the pipeline is
+    # weighted back to all deals, and the sample's own variance is not counted as the baseline's error.
+    v = train["weight"].to_numpy() * WEEKS
+    keys = [train["quarter"], train["week"], train[schema.REP]]
+    fc = pd.Series(v * value, index=train.index).groupby(keys).sum()
+    noise = pd.Series(v * (v - 1) * value**2, index=train.index).groupby(keys).sum()
     starts = {q: quarter_bounds(q) for q in quarters}
     quarter = quarter_of(won["closed_at"])
     wq = won[quarter.isin(list(starts))].assign(quarter=quarter)
@@ -94,6 +99,7 @@ def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, 
     reps = sorted(set(won[schema.REP].unique()) | set(train[schema.REP].unique()))
     grid = pd.MultiIndex.from_product([quarters, range(1, WEEKS + 1), reps], names=["quarter", "week", schema.REP])
     err = (booked.reindex(grid, fill_value=0.0) - fc.reindex(grid, fill_value=0.0)).rename("err").reset_index()
+    err["noise"] = noise.reindex(grid, fill_value=0.0).to_numpy()
     e = err.merge(org, on=schema.REP, how="left")
     e[schema.TEAM] = e[schema.TEAM].fillna(NO_TEAM)
     e[schema.REGION] = e[schema.REGION].fillna(NO_REGION)
@@ -101,8 +107,9 @@ def baseline_sigma(train: pd.DataFrame, won: pd.DataFrame, rates: pd.DataFrame, 
     out = []
     for level in LEVELS:
         key = schema.REP if level == "rep" else level
-        agg = e.groupby(["quarter", "week", key])["err"].sum()
-        sig = np.sqrt((agg ** 2).groupby(level="week").mean())
+        agg = e.groupby(["quarter", "week", key])[["err", "noise"]].sum()
+        by_week = (agg["err"] ** 2 - agg["noise"]).groupby(level="week").mean()
+        sig = np.sqrt(by_week.clip(lower=0.0))  # clipped after the mean: clipping each cell would bias it up
         out.append(pd.DataFrame({"level": level, "week": sig.index, "sigma": sig.to_numpy()}))
     return pd.concat(out, ignore_index=True)
 

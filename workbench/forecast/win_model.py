@@ -159,27 +159,66 @@ def training_snapshots(past: DealStates, quarters: list[str], *, cache: dict | N
     ``cache`` shares the weekly snapshots between fits on one log (the backtest):
     a snapshot of a past week depends only on the events before it, so sharing
     it between fits with later as-of dates cannot leak the future.
+
+    Beyond :data:`MAX_TRAINING_ROWS` rows (a log of millions of deals: 14.5 million rows
+    at 10 million events), the rows are those of a sample of the deals, one in ``2**k``
+    chosen by a hash of the case_id (the same deals at every date and in every fit), and
+    ``weight`` is ``2**k / 13``: each row stands for ``2**k`` deals in the sums
+    (:func:`shrunk_factors`, :func:`in_sample_spread`, the weighted pipeline's error).
     """
     ev = past.events
-    outcome = ev[ev["closing"].notna()][[schema.CASE, "closing", schema.TIMESTAMP, schema.AMOUNT]]
-    outcome = outcome.rename(columns={schema.TIMESTAMP: "closed_at", schema.AMOUNT: "closed_amount"})
     cache = {} if cache is None else cache
     keys = [(q, w + 1) for q in quarters for w in range(WEEKS)]
-    missing = sorted({k for k in keys if k not in cache}, key=lambda k: (quarter_bounds(k[0])[0], k[1]))
+    level = _sample_level(past, [week_starts(q)[w - 1] for q, w in keys])
+    if level:
+        past = DealStates(ev[_sampled(ev, level)], past.profile, past.attributes)
+        ev = past.events
+    outcome = ev[ev["closing"].notna()][[schema.CASE, "closing", schema.TIMESTAMP, schema.AMOUNT]]
+    outcome = outcome.rename(columns={schema.TIMESTAMP: "closed_at", schema.AMOUNT: "closed_amount"})
+    missing = sorted({k for k in keys if (*k, level) not in cache}, key=lambda k: (quarter_bounds(k[0])[0], k[1]))
     if missing:
         dates = [week_starts(q)[w - 1] for q, w in missing]
         snaps = snapshots(past, as_of=dates, quarters=[q for q, _ in missing])
         bounds = np.searchsorted(snaps["snapshot"].to_numpy(), np.arange(len(missing) + 1))
         snaps = snaps.drop(columns="snapshot")
         for i, (q, w) in enumerate(missing):
-            cache[(q, w)] = snaps.iloc[bounds[i]:bounds[i + 1]].assign(quarter=q, week=w)
-    train = pd.concat([cache[k] for k in keys], ignore_index=True).merge(outcome, on=schema.CASE, how="left")
+            cache[(q, w, level)] = snaps.iloc[bounds[i]:bounds[i + 1]].assign(quarter=q, week=w)
+    train = pd.concat([cache[(*k, level)] for k in keys], ignore_index=True)
+    train = train.merge(outcome, on=schema.CASE, how="left")
     ends = pd.DatetimeIndex([quarter_bounds(q)[1] for q in quarters])
     q_end = ends[pd.Categorical(train["quarter"], categories=quarters).codes]
     train["won"] = ((train["closing"] == "won").to_numpy() & (train["closed_at"] < q_end).to_numpy()).astype(float)
     train[schema.REP] = owner(train)
-    train["weight"] = 1.0 / WEEKS
+    train["weight"] = 2.0**level / WEEKS
     return train
+
+
+#: Weekly training rows above which the win model learns from a sample of the deals.
+MAX_TRAINING_ROWS = 3_000_000
+
+
+def _sample_level(past: DealStates, dates: list[pd.Timestamp]) -> int:
+    """The smallest ``k`` for which one deal in ``2**k`` gives at most :data:`MAX_TRAINING_ROWS` rows
+    (the deals open at each date: opened by then and not closed)."""
+    ev = past.events
+    code = ev["_case_code"].to_numpy()
+    first = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, bool)
+    stamps = ev[schema.TIMESTAMP]
+    opened = np.sort(stamps[first].to_numpy())
+    closed = np.sort(stamps[ev["closing"].notna().to_numpy()].to_numpy())
+    t = pd.DatetimeIndex(dates).as_unit(stamps.dt.unit).tz_convert(stamps.dt.tz).to_numpy()
+    rows = int((np.searchsorted(opened, t, "right") - np.searchsorted(closed, t, "right")).sum())
+    return max(0, int(np.ceil(np.log2(rows / MAX_TRAINING_ROWS)))) if rows > MAX_TRAINING_ROWS else 0
+
+
+def _sampled(ev: pd.DataFrame, level: int) -> np.ndarray:
+    """The events of the deals kept at sample level ``level`` (one in ``2**level``, nested: a deal
+    kept at one level is kept at every lower one)."""
+    code = ev["_case_code"].to_numpy()
+    first = np.r_[True, code[1:] != code[:-1]]
+    ids = ev[schema.CASE].to_numpy()[first].astype(object)
+    keep = (pd.util.hash_array(ids) & np.uint64(2**level - 1)) == 0
+    return keep[np.cumsum(first) - 1]
 
 
 #: Standard deviation of the weak normal prior on the win model's coefficients (log odds).
@@ -439,13 +478,17 @@ def in_sample_spread(train: pd.DataFrame, quarters: list[str], org: pd.DataFrame
     # cell = (quarter * (WEEKS + 1) + week) * n_teams, and cell + team is the team's cell.
     n_teams = int(team_code.max(initial=0)) + 1
     cell = (quarter_code.astype(np.int64) * (WEEKS + 1) + week) * n_teams
-    values = np.column_stack([won, p * amt, p * (1 - p) * amt ** 2])
+    # Each row stands for v deals (v = 2**k on a sample of the deals, see training_snapshots): the
+    # sums are weighted back to all deals, and the sample's own variance, v (v - 1) per row times
+    # its squared surprise (Horvitz-Thompson), is not taken for the quarter's shock.
+    v = train["weight"].to_numpy() * WEEKS
+    values = np.column_stack([v * won, v * p * amt, v * p * (1 - p) * amt ** 2, v * (v - 1) * (won - p * amt) ** 2])
 
     def phi(key: np.ndarray) -> float:
         groups, idx = np.unique(key, return_inverse=True)
         g = np.column_stack([np.bincount(idx, weights=v, minlength=len(groups)) for v in values.T])
         week_of_group = (groups // n_teams) % (WEEKS + 1)
-        excess = pd.Series((g[:, 0] - g[:, 1]) ** 2 - g[:, 2]).groupby(week_of_group).sum()
+        excess = pd.Series((g[:, 0] - g[:, 1]) ** 2 - g[:, 2] - g[:, 3]).groupby(week_of_group).sum()
         scale = pd.Series(g[:, 1] ** 2).groupby(week_of_group).sum()
         return float(np.mean(np.clip(excess / scale.where(scale > 0), 0, None).fillna(0.0)))
 
