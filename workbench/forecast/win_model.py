@@ -204,9 +204,11 @@ def _sample_level(past: DealStates, dates: list[pd.Timestamp]) -> int:
     code = ev["_case_code"].to_numpy()
     first = np.r_[True, code[1:] != code[:-1]] if len(code) else np.zeros(0, bool)
     stamps = ev[schema.TIMESTAMP]
-    opened = np.sort(stamps[first].to_numpy())
-    closed = np.sort(stamps[ev["closing"].notna().to_numpy()].to_numpy())
-    t = pd.DatetimeIndex(dates).as_unit(stamps.dt.unit).tz_convert(stamps.dt.tz).to_numpy()
+    unit = stamps.dt.unit
+    ts = stamps.array.as_unit(unit).asi8  # integers: a zoned time's to_numpy() is an array of objects
+    opened = np.sort(ts[first])
+    closed = np.sort(ts[ev["closing"].notna().to_numpy()])
+    t = pd.DatetimeIndex(dates).as_unit(unit).asi8
     rows = int((np.searchsorted(opened, t, "right") - np.searchsorted(closed, t, "right")).sum())
     return max(0, int(np.ceil(np.log2(rows / MAX_TRAINING_ROWS)))) if rows > MAX_TRAINING_ROWS else 0
 
