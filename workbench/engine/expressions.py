@@ -428,7 +428,7 @@ def no_rows(t: ir.Table) -> ir.Table:
 
 def null_counts(t: ir.Table, columns: tuple[str, ...]) -> ir.Table:
     """How many events have no value in each of ``columns`` (one row)."""
-    return t.aggregate(**{c: ones(t[c].isnull()).sum() for c in columns}, _n=t.count())
+    return t.aggregate(**{c: ones(t[c].isnull()).sum() for c in columns})
 
 
 def deal_states_expr(t: ir.Table, profile: SalesProcessProfile, carried: tuple[str, ...],
@@ -440,9 +440,10 @@ def deal_states_expr(t: ir.Table, profile: SalesProcessProfile, carried: tuple[s
     when carried, count their changes too); ``gaps``: those of them that have empty cells.
     Every window but the filling of ``gaps`` shares one partition and order, which the engine
     sorts once per layer."""
+    changing = tuple(c for c in (AMOUNT, CLOSE_DATE) if c in carried)  # their changes are counted
     close_date = CLOSE_DATE if CLOSE_DATE in carried else None
     # The windows sort only the columns they read; the other carried ones join back after.
-    worked = tuple(c for c in carried if c in (AMOUNT, close_date) or c in gaps)
+    worked = tuple(c for c in carried if c in changing or c in gaps)
     wide, t = t, t.select(CASE, ACTIVITY, TIMESTAMP, ORD, T, *worked)
     act = t[ACTIVITY]
     k = len(profile.stages) + 1  # a row's position in its case and a stage rank, packed in one int
@@ -474,14 +475,14 @@ def deal_states_expr(t: ir.Table, profile: SalesProcessProfile, carried: tuple[s
         regressions=ones(t._rank < t._prev_max).sum().over(run),  # NULL compares to nothing
         **{c: t[c].max().over(ibis.window(group_by=[t[CASE], t[f"_g{i}"]]))  # a run's only value
            for i, c in enumerate(gaps)},
-        **{f"_raw_{c}": t[c] for c in (AMOUNT, close_date) if c in carried},
+        **{f"_raw_{c}": t[c] for c in changing},
     )
     stage_rank, prev_rank = t._key % k, t._prev_key % k
     new_visit = t._rank.notnull() & (prev_rank.isnull() | (t._rank != prev_rank))
     t = t.mutate(
         stage_rank=stage_rank.cast("float64"),
         stage_entered=ibis.ifelse(new_visit, t[TIMESTAMP], ibis.null(t[TIMESTAMP].type())).max().over(run),
-        **{f"_prev_{c}": t[c].lag().over(w) for c in (AMOUNT, close_date) if c in carried},
+        **{f"_prev_{c}": t[c].lag().over(w) for c in changing},
     )
     open_ = t._closes == 0
     changes = {}
