@@ -129,6 +129,9 @@ def test_hubspot_history_by_hand(reports):
     assert two["as_of"].startswith("2026-06-15T16:00") and two["win_rate"] == pytest.approx(2 / 3)
     first = next(s for s in two["stage_times"] if s["stage"] == "appointmentscheduled")
     assert (first["visits"], first["median_days"]) == (6, 14.0)
+    # one finding beside the rows set aside (the quarter is not complete): said in the singular
+    tile = (reports["hubspot"] / "index.html").read_text(encoding="utf-8")
+    assert "; 1 other finding, the first:" in tile and "other findings" not in tile
 
 
 def test_repair_xes_by_hand(reports):
