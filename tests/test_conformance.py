@@ -131,13 +131,42 @@ def test_reference_model_shape():
     net, im, fm = cf.reference_model(PPVVC)
     labels = [t.label for t in net.transitions if t.label is not None]
     assert sorted(s for s in labels if s in PPVVC.stages) == sorted(PPVVC.stages)
-    assert labels.count(LOST) == len(PPVVC.stages)  # lost reachable from every stage
-    assert labels.count(WON) == 1
-    assert labels.count(FU) == len(PPVVC.stages) + 1  # anywhere before the close
+    assert len(labels) == len(set(labels))  # one transition per activity: a replay that cannot guess
+    assert labels.count(LOST) == labels.count(WON) == labels.count(FU) == 1
     silent = [t for t in net.transitions if t.label is None]
-    assert len(silent) == len(PPVVC.optional)
+    assert len(silent) == len(PPVVC.optional) + len(PPVVC.stages)  # skips, and every stage to the lost close
     open_net, _, _ = cf.reference_model(PPVVC, open_cases=True)
-    assert len([t for t in open_net.transitions if t.label is None]) == len(PPVVC.optional) + len(PPVVC.stages)
+    assert len([t for t in open_net.transitions if t.label is None]) == len(silent) + len(PPVVC.stages)
+    # the language: a follow-up anywhere before the close, lost from any stage, nothing after the close
+    stages = list(PPVVC.stages)
+    fits = [stages + [WON], [stages[0], FU, LOST], [FU, *stages, FU, WON], stages[:3] + [FU, LOST]]
+    unfit = [stages + [WON, FU], [LOST], stages[:2] + [WON]]
+    log = pd.DataFrame([(f"c{i}", a, pd.Timestamp("2026-01-01", tz="UTC") + pd.Timedelta(hours=k))
+                        for i, trace in enumerate(fits + unfit) for k, a in enumerate(trace)],
+                       columns=["case_id", "activity", "timestamp"])
+    replayed = pm4py.conformance_diagnostics_token_based_replay(to_pm4py(log), net, im, fm)
+    assert [r["trace_is_fit"] for r in replayed] == [True] * len(fits) + [False] * len(unfit)
+
+
+def test_token_replay_is_the_same_in_every_run_order_and_chunk(monkeypatch):
+    """pm4py picks among transitions of one label by object address; the reference net has none."""
+    from workbench.profile import SalesProcessProfile
+
+    orders = SalesProcessProfile(name="orders", stages=("Order", "Check", "Approve", "Ship", "Invoice"), won=("Pay",),
+                                 lost=("Reject",), optional=("Approve",), loops=("Call",), events_after_close="keep")
+    variants = list(dict.fromkeys(_many_variants().groupby("case_id")["activity"].agg(tuple)))
+    first = cf_replay._reference_rows(variants, orders, n_jobs=1, progress=False)
+    shuffled = [variants[i] for i in np.random.default_rng(0).permutation(len(variants))]
+    again = dict(zip(shuffled, cf_replay._reference_rows(shuffled, orders, n_jobs=1, progress=False)))
+    assert first == [again[v] for v in variants]
+    assert any(r["fitness"] < 1 for r in first)
+    monkeypatch.setattr(cf_replay, "_REPLAY_CHUNK", 7)  # other variants share each pm4py call
+    assert cf_replay._reference_rows(variants, orders, n_jobs=1, progress=False) == first
+    # an activity the model lacks makes its own trace unfit, not those replayed after it (as pm4py's option does)
+    main = variants.index(("Order", "Check", "Approve", "Ship", "Invoice", "Pay"))
+    assert first[main]["is_fit"] and any("Remind" in v for v in variants)
+    assert [r["is_fit"] for r in first] == [r["missing"] == r["remaining"] == 0 and not {"Remind", "Edit"} & set(v)
+                                            for v, r in zip(variants, first)]
 
 
 def test_variant_alignments_match_pm4py_per_variant():
@@ -345,3 +374,48 @@ def test_a_process_that_finishes_without_an_outcome_reaches_the_end_of_its_refer
     loop = ("Register", "Analyze Defect", "Repair", "Test Repair", "Repair", "Test Repair", "Inform User",
             "Archive Repair")
     assert aligned.loc[[loop], "deviations"].item() == "out of order or unexpected: Repair, Test Repair"
+
+
+def test_reference_fitness_is_the_mean_of_the_per_case_replay_and_pm4py_log_fitness():
+    log = make_log()
+    figures = cf.reference_fitness(log, progress=False)
+    fit = cf.token_replay_fitness(log, progress=False)
+    assert figures["replayed_sample"] == 0 and figures["standard_error"]["log_fitness"] == 0.0
+    assert figures["variants"] == log.groupby("case_id")["activity"].agg(tuple).nunique()
+    assert figures["average_trace_fitness"] == pytest.approx(fit["fitness"].mean())
+    assert figures["percentage_of_fitting_traces"] == pytest.approx(100 * fit["is_fit"].mean())
+    # the log fitness of the closed deals is pm4py's own on the reference net
+    closed = log[log["case_id"].isin(fit.loc[fit["closed"], "case_id"])]
+    net, im, fm = cf.reference_model(PPVVC)
+    theirs = pm4py.fitness_token_based_replay(to_pm4py(closed), net, im, fm)
+    ours = cf.reference_fitness(closed, profile=PPVVC, progress=False)
+    assert {k: ours[k] for k in KEYS} == pytest.approx({k: theirs[k] for k in KEYS})
+
+
+def test_reference_fitness_of_a_long_tail_is_estimated_from_a_sample_with_an_honest_error():
+    from workbench.profile import SalesProcessProfile
+
+    log = _many_variants()
+    orders = SalesProcessProfile(name="orders", stages=("Order", "Check", "Approve", "Ship", "Invoice"), won=("Pay",),
+                                 lost=("Reject",), optional=("Approve",), loops=("Call",), events_after_close="keep")
+    exact = cf.reference_fitness(log, profile=orders, progress=False)
+    per_case = cf.token_replay_fitness(log, profile=orders, progress=False)
+    assert exact["average_trace_fitness"] == pytest.approx(per_case["fitness"].mean())
+    assert exact["variants"] > 200 and exact["replayed_sample"] == 0
+    runs = [cf.reference_fitness(log, profile=orders, max_replayed=100, seed=s, progress=False) for s in range(30)]
+    assert (runs[0]["replayed_most_frequent"], runs[0]["replayed_sample"]) == (50, 50)
+    for key in KEYS[:2]:  # few rare variants fit, so most samples' share of fitting deals has no spread
+        estimates = np.array([r[key] for r in runs])
+        errors = np.array([r["standard_error"][key] for r in runs])
+        assert (errors > 0).all() and len(set(estimates)) > 1
+        assert abs(estimates.mean() - exact[key]) <= 3 * errors.mean() / np.sqrt(len(runs))
+        assert 0.6 <= estimates.std(ddof=1) / errors.mean() <= 1.5
+    shares = np.array([r[KEYS[2]] for r in runs])
+    assert abs(shares.mean() - exact[KEYS[2]]) <= 3 * shares.std(ddof=1) / np.sqrt(len(runs))
+    notes = cf.estimate_notes(**{"the reference process": (runs[0], "average_trace_fitness"),
+                                 "the map": (exact, "log_fitness")})
+    error = 2 * runs[0]["standard_error"]["average_trace_fitness"]
+    assert notes == [f"Fitness is estimated: of the log's {exact['variants']:,} variants, the 50 most common were "
+                     f"replayed, and 50 picked at random stand for the rarer ones, which hold "
+                     f"{runs[0]['share_of_cases_sampled']:.0%} of the deals (the reference process give or take "
+                     f"{error:.3f})."]

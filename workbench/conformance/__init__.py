@@ -3,7 +3,8 @@
 Three views, from the most formal to the one a sales manager reads:
 
 * :func:`reference_model` builds the profile's reference Petri net;
-  :func:`token_replay_fitness` replays every case on it (pm4py) and
+  :func:`token_replay_fitness` replays every case on it (pm4py), :func:`reference_fitness`
+  gives the log's figures (a long tail of rare variants estimated from a sample) and
   :func:`variant_alignments` aligns the most frequent variants within a time budget.
 * :func:`detect_deviations` finds, per case, the deviations defined below.
 * :func:`conformance_summary` gives per rep / team / region the share of conforming
@@ -54,9 +55,9 @@ A case with none of these is *conforming*.
 from ..schema import DEVIATION_KINDS as KINDS
 from .deviations import DEVIATION_COLUMNS, case_conformance, detect_deviations
 from .reference import prepared_events, reference_model
-from .replay import discovered_fitness, token_replay_fitness, variant_alignments
+from .replay import discovered_fitness, estimate_notes, reference_fitness, token_replay_fitness, variant_alignments
 from .summary import OUTCOME_NEUTRAL, conformance_summary, conforming_by_quarter, process_pays
 
 __all__ = ["KINDS", "OUTCOME_NEUTRAL", "DEVIATION_COLUMNS", "prepared_events", "reference_model",
-           "token_replay_fitness", "discovered_fitness", "variant_alignments", "detect_deviations",
-           "case_conformance", "conformance_summary", "conforming_by_quarter", "process_pays"]
+           "token_replay_fitness", "reference_fitness", "discovered_fitness", "estimate_notes", "variant_alignments",
+           "detect_deviations", "case_conformance", "conformance_summary", "conforming_by_quarter", "process_pays"]

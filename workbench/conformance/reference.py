@@ -39,6 +39,12 @@ def reference_model(profile: SalesProcessProfile | str | None = None, *, open_ca
     last stage, a lost activity from every stage. With
     ``open_cases=True`` the net may also stop silently after any stage, so that a
     deal still open replays as fitting as long as what it did so far fits.
+
+    Each activity labels one transition: with two transitions of one label, pm4py's
+    token replay of a trace that does not fit picks one by the order of a set of
+    objects hashed by address, which differs from run to run. So a loop activity
+    circles on a place of its own that holds a token until the close, and a lost
+    activity closes from one place that every stage reaches silently.
     """
     from pm4py.objects.petri_net.obj import Marking, PetriNet
     from pm4py.objects.petri_net.utils.petri_utils import add_arc_from_to
@@ -47,35 +53,43 @@ def reference_model(profile: SalesProcessProfile | str | None = None, *, open_ca
     net = PetriNet(f"reference: {profile.name}")
     places = [PetriNet.Place(f"p{i}") for i in range(len(profile.stages) + 1)]
     end = PetriNet.Place("end")
-    for p in [*places, end]:
-        net.places.add(p)
+    before_close = PetriNet.Place("before_close") if profile.loops else None
+    losing = PetriNet.Place("losing") if profile.lost else None
+    for p in [*places, end, before_close, losing]:
+        if p is not None:
+            net.places.add(p)
 
-    def transition(name: str, label: str | None, src: PetriNet.Place, dst: PetriNet.Place) -> None:
+    def transition(name: str, label: str | None, src: PetriNet.Place, dst: PetriNet.Place,
+                   closes: bool = False) -> None:
         t = PetriNet.Transition(name, label)
         net.transitions.add(t)
         add_arc_from_to(src, t, net)
         add_arc_from_to(t, dst, net)
+        if closes and before_close is not None:
+            add_arc_from_to(before_close, t, net)
 
     for i, stage in enumerate(profile.stages):
         transition(f"stage_{i}", stage, places[i], places[i + 1])
         if stage in profile.optional:
             transition(f"skip_{i}", None, places[i], places[i + 1])
     for j, loop in enumerate(profile.loops):
-        for i, p in enumerate(places):
-            transition(f"loop_{j}_{i}", loop, p, p)
+        transition(f"loop_{j}", loop, before_close, before_close)
     for j, won in enumerate(profile.won):
-        transition(f"won_{j}", won, places[-1], end)
+        transition(f"won_{j}", won, places[-1], end, closes=True)
     # Without them a process that finishes without an outcome (a repair archived) could never reach
     # the end: no case of it aligned, and its finish counted as an activity the model lacks.
     for j, finish in enumerate(profile.ends):
-        transition(f"ends_{j}", finish, places[-1], end)
-    for j, lost in enumerate(profile.lost):
+        transition(f"ends_{j}", finish, places[-1], end, closes=True)
+    if losing is not None:
         for i, p in enumerate(places[1:], start=1):
-            transition(f"lost_{j}_{i}", lost, p, end)
+            transition(f"to_lost_{i}", None, p, losing)
+        for j, lost in enumerate(profile.lost):
+            transition(f"lost_{j}", lost, losing, end, closes=True)
     if open_cases:
         for i, p in enumerate(places[1:], start=1):
-            transition(f"open_{i}", None, p, end)
-    return net, Marking({places[0]: 1}), Marking({end: 1})
+            transition(f"open_{i}", None, p, end, closes=True)
+    initial = Marking({places[0]: 1, **({before_close: 1} if before_close is not None else {})})
+    return net, initial, Marking({end: 1})
 
 
 def traces(variants: Sequence[tuple]):

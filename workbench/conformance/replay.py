@@ -4,6 +4,8 @@ discovered one) and alignments of the most frequent variants."""
 from __future__ import annotations
 
 import contextlib
+from collections import Counter
+from collections.abc import Callable
 import os
 import time
 from concurrent.futures import ProcessPoolExecutor
@@ -41,14 +43,19 @@ _TOKENS = ("missing", "remaining", "consumed", "produced")
 
 
 def _replay_on(variants: list[tuple], net, im, fm) -> list[dict]:
-    """pm4py's token replay of ``variants`` on the net, one row per variant."""
+    """pm4py's token replay of ``variants`` on the net, one row per variant.
+
+    A variant with an activity the net lacks does not fit, whatever its tokens say. pm4py's own
+    option for that (``consider_activities_not_in_model_in_fitness``) remembers such an activity
+    for the rest of the call, so that every trace replayed after it is unfit too; the check is made here.
+    """
     from pm4py.algo.conformance.tokenreplay.variants import token_replay
 
-    params = {token_replay.Parameters.CONSIDER_ACTIVITIES_NOT_IN_MODEL_IN_FITNESS: True,
-              token_replay.Parameters.SHOW_PROGRESS_BAR: False}
-    return [{"fitness": float(r["trace_fitness"]), "is_fit": bool(r["trace_is_fit"]),
+    labels = {t.label for t in net.transitions if t.label is not None}
+    params = {token_replay.Parameters.SHOW_PROGRESS_BAR: False}
+    return [{"fitness": float(r["trace_fitness"]), "is_fit": bool(r["trace_is_fit"]) and labels.issuperset(v),
              **{k: int(r[f"{k}_tokens"]) for k in _TOKENS}}
-            for r in token_replay.apply(traces(variants), net, im, fm, parameters=params)]
+            for v, r in zip(variants, token_replay.apply(traces(variants), net, im, fm, parameters=params))]
 
 
 def _replay(variants: list[tuple], profile: SalesProcessProfile, closed: bool) -> list[dict]:
@@ -84,6 +91,20 @@ def _replay_chunks(replay, work: list[tuple], *, n_jobs: int | None, n_variants:
     return done
 
 
+def _reference_rows(variants: list[tuple], profile: SalesProcessProfile, *, n_jobs: int | None, progress: bool,
+                    desc: str = "token replay") -> list[dict]:
+    """:func:`_replay` of each of ``variants`` on the reference net its close calls for, in their order."""
+    work = []
+    for closed in (True, False):
+        group = [v for v in variants if is_closed(v, profile) == closed]
+        work += [(group[i:i + _REPLAY_CHUNK], profile, closed) for i in range(0, len(group), _REPLAY_CHUNK)]
+    rows: dict[tuple, dict] = {}
+    for (chunk, _, _), replayed in zip(work, _replay_chunks(_replay, work, n_jobs=n_jobs, n_variants=len(variants),
+                                                             progress=progress, desc=desc)):
+        rows.update(zip(chunk, replayed))
+    return [rows[v] for v in variants]
+
+
 def token_replay_fitness(
     log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None, progress: bool = True,
     n_jobs: int | None = None,
@@ -92,6 +113,8 @@ def token_replay_fitness(
 
     Each distinct variant is replayed once. Closed cases are replayed on
     :func:`reference_model`; cases without a close on its ``open_cases`` form.
+    :func:`reference_fitness` gives the log's figures without replaying every
+    rare variant.
 
     Parameters
     ----------
@@ -106,16 +129,43 @@ def token_replay_fitness(
     profile = get_profile(profile, log)
     per_case = _variant_per_case(prepared_events(log))
     unique = list(dict.fromkeys(per_case))
-    work = []
-    for closed in (True, False):
-        group = [v for v in unique if is_closed(v, profile) == closed]
-        work += [(group[i:i + _REPLAY_CHUNK], profile, closed) for i in range(0, len(group), _REPLAY_CHUNK)]
-    rows: dict[tuple, dict] = {}
-    for (variants, _, _), replayed in zip(work, _replay_chunks(_replay, work, n_jobs=n_jobs, n_variants=len(unique),
-                                                                progress=progress, desc="token replay")):
-        rows.update(zip(variants, replayed))
+    rows = dict(zip(unique, _reference_rows(unique, profile, n_jobs=n_jobs, progress=progress)))
     out = pd.DataFrame([rows[v] for v in per_case], index=per_case.index)
     return out.rename_axis(CASE).reset_index()
+
+
+def reference_fitness(
+    log: pd.DataFrame, *, profile: SalesProcessProfile | str | None = None, max_replayed: int = MAX_REPLAYED,
+    seed: int = 0, n_jobs: int | None = None, progress: bool = True,
+) -> dict:
+    """How well the deals follow the reference process, for the whole log: the figures of
+    :func:`discovered_fitness`, replayed on :func:`reference_model` as :func:`token_replay_fitness` does.
+
+    A log of up to ``max_replayed`` variants gives the mean of
+    :func:`token_replay_fitness`'s per-case fitness exactly; a longer tail of
+    rare variants is estimated from a sample of them (``seed``), with its
+    standard error, as in :func:`discovered_fitness`.
+
+    Returns
+    -------
+    dict
+        The keys of :func:`discovered_fitness`.
+
+    Examples
+    --------
+    >>> log = pd.DataFrame({"case_id": ["a", "a", "b"], "activity": ["Ask", "Buy", "Ask"],
+    ...                     "timestamp": pd.to_datetime(["2026-01-01", "2026-01-02", "2026-01-01"], utc=True)})
+    >>> from workbench.profile import SalesProcessProfile
+    >>> buy = SalesProcessProfile(name="buy", stages=("Ask",), won=("Buy",), lost=("Drop",))
+    >>> reference_fitness(log, profile=buy, progress=False)["average_trace_fitness"]  # b is open: a prefix
+    1.0
+    """
+    profile = get_profile(profile, log)
+    per_case = _variant_per_case(prepared_events(log))
+    counts = Counter(per_case)  # in case order, so that ties keep one order
+    var = pd.DataFrame({"variant": list(counts), "count": list(counts.values())})
+    return _estimate(var, lambda variants: _reference_rows(variants, profile, n_jobs=n_jobs, progress=progress),
+                     max_replayed=max_replayed, seed=seed)
 
 
 def discovered_fitness(
@@ -157,19 +207,31 @@ def discovered_fitness(
     1.0
     """
     ev = check_log(log).sort_values([CASE, TIMESTAMP], kind="stable", ignore_index=True)
-    var = discovery.variants(ev).sort_values("count", ascending=False, kind="stable", ignore_index=True)
+    var = discovery.variants(ev)
     net, im, fm = discovery.discover_petri_net(ev, noise_threshold=noise_threshold)
+
+    def replay(variants: list[tuple]) -> list[dict]:
+        work = [(variants[i:i + _REPLAY_CHUNK], net, im, fm) for i in range(0, len(variants), _REPLAY_CHUNK)]
+        return [r for chunk in _replay_chunks(_replay_on, work, n_jobs=n_jobs, n_variants=len(variants),
+                                              progress=progress, desc="token replay (discovered map)") for r in chunk]
+
+    return _estimate(var, replay, max_replayed=max_replayed, seed=seed)
+
+
+def _estimate(var: pd.DataFrame, replay: Callable[[list[tuple]], list[dict]], *, max_replayed: int,
+              seed: int) -> dict:
+    """The log's fitness figures from ``replay`` of its variants (``var``: variant, count), all of
+    them or, past ``max_replayed``, the most frequent and a sample of the rest (see :func:`discovered_fitness`)."""
+    var = var.sort_values("count", ascending=False, kind="stable", ignore_index=True)
     count = var["count"].to_numpy(float)
     head = len(var) if len(var) <= max_replayed else max(1, max_replayed // 2)
     rng = np.random.default_rng(seed)
     sample = np.sort(rng.choice(np.arange(head, len(var)), size=min(len(var) - head, max_replayed - head),
                                 replace=False))
     chosen = np.r_[np.arange(head), sample].astype(int)
-    variants = [var["variant"].iat[i] for i in chosen]
-    work = [(variants[i:i + _REPLAY_CHUNK], net, im, fm) for i in range(0, len(variants), _REPLAY_CHUNK)]
-    rows = [r for chunk in _replay_chunks(_replay_on, work, n_jobs=n_jobs, n_variants=len(variants),
-                                          progress=progress, desc="token replay (discovered map)") for r in chunk]
-    per_case = pd.DataFrame(rows, dtype=float).rename(columns={"is_fit": "fit"})
+    rows = replay([var["variant"].iat[i] for i in chosen]) if len(chosen) else []
+    per_case = pd.DataFrame(rows, columns=["fitness", "is_fit", *_TOKENS], dtype=float)
+    per_case = per_case.rename(columns={"is_fit": "fit"})
     n = count[chosen]
     is_head = np.arange(len(chosen)) < head
     tail_cases = count[head:].sum()
@@ -275,3 +337,29 @@ def _describe_moves(log_moves: list[str], model_moves: list[str]) -> str:
     if log_moves:
         parts.append("out of order or unexpected: " + ", ".join(dict.fromkeys(log_moves)))
     return "; ".join(parts) or "conforms"
+
+
+def estimate_notes(**figures: tuple[dict, str]) -> list[str]:
+    """Plain sentences saying which fitness figures were estimated from a sample of variants, and how closely.
+
+    ``figures`` maps what a figure measures to ``(result, key)``: a result of
+    :func:`reference_fitness` or :func:`discovered_fitness` and the figure quoted from it.
+    Figures estimated from the same variants share a sentence; exact ones get none.
+
+    Examples
+    --------
+    >>> exact = {"replayed_sample": 0}
+    >>> estimate_notes(**{"the reference process": (exact, "average_trace_fitness")})
+    []
+    """
+    shared: dict[tuple, list[str]] = {}
+    for what, (result, key) in figures.items():
+        if result["replayed_sample"]:
+            how = tuple(result[k] for k in ("variants", "replayed_most_frequent", "replayed_sample",
+                                            "share_of_cases_sampled"))
+            margin = 2 * result["standard_error"][key]
+            shared.setdefault(how, []).append(f"{what} give or take {margin:.3f}" if margin >= 0.0005
+                                              else f"{what} within 0.001")
+    return [f"Fitness is estimated: of the log's {n:,} variants, the {head:,} most common were replayed, and "
+            f"{sample:,} picked at random stand for the rarer ones, which hold {share:.0%} of the deals "
+            f"({'; '.join(errors)})." for (n, head, sample, share), errors in shared.items()]
