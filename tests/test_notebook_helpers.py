@@ -215,3 +215,35 @@ def test_the_fingerprint_tells_logs_apart_and_knows_the_same_one():
     assert notebook.fingerprint(a) == notebook.fingerprint(a.copy())
     assert notebook.fingerprint(a) != notebook.fingerprint(a.assign(activity=["x", "z"]))
     assert notebook.fingerprint(None) is None
+
+
+def test_once_shares_an_analysis_of_the_same_log_and_options_and_no_other(log_file, tmp_path, monkeypatch):
+    from workbench import bottlenecks, conformance
+
+    data, south = notebook.load(log_file), notebook.load(log_file, team="South")
+    inputs = tmp_path / "inputs.pickle"
+    inputs.write_bytes(b"")
+    monkeypatch.setenv(notebook.INPUTS_ENV, str(inputs))
+    calls = []
+
+    def counted(analysis):
+        def run(log, **kwargs):
+            calls.append(analysis.__name__)
+            return analysis(log, **kwargs)
+        run.__module__, run.__qualname__ = analysis.__module__, analysis.__qualname__
+        return run
+
+    deviations = conformance.detect_deviations(data.log, profile=data.profile, quarantine=data.quarantine)
+    first = notebook.once(counted(conformance.detect_deviations), data, quarantine=True)
+    pd.testing.assert_frame_equal(first, deviations)  # what the analysis itself gives
+    pd.testing.assert_frame_equal(notebook.once(counted(conformance.detect_deviations), data, quarantine=True), first)
+    assert calls == ["detect_deviations"]
+    # another option, another DataFrame option or another log is computed again
+    by_team = notebook.once(counted(conformance.conformance_summary), data, by="team", deviations=deviations)
+    notebook.once(counted(conformance.conformance_summary), data, by="team", deviations=deviations)
+    notebook.once(counted(conformance.conformance_summary), data, by="team", deviations=deviations.iloc[:0])
+    notebook.once(counted(conformance.conformance_summary), data, by="rep", deviations=deviations)
+    assert calls.count("conformance_summary") == 3 and by_team["team"].tolist() == ["North", "South"]
+    notebook.once(counted(bottlenecks.rank_bottlenecks), data, by="team")
+    notebook.once(counted(bottlenecks.rank_bottlenecks), south, by="team")
+    assert calls.count("rank_bottlenecks") == 2

@@ -525,6 +525,27 @@ def shared(key: tuple, compute):
         return value
 
 
+def once(analysis, data, *, quarantine: bool = False, **options):
+    """``analysis(data.log, profile=data.profile, **options)``, computed once per report (:func:`shared`):
+    the pages that show the same analysis of the same log read one result.
+
+    With ``quarantine=True`` the rows set aside are passed too (``quarantine=data.quarantine``).
+    Options that are DataFrames (deviations found before) enter the key by their :func:`fingerprint`.
+
+    Examples
+    --------
+    >>> from workbench import bottlenecks
+    >>> ranking = once(bottlenecks.rank_bottlenecks, data, by="team", seed=0)  # doctest: +SKIP
+    """
+    kwargs = dict(options, profile=data.profile)
+    if quarantine:
+        kwargs["quarantine"] = data.quarantine
+    key = ("once", analysis.__module__, analysis.__qualname__, fingerprint(data.log), repr(data.profile.to_dict()),
+           fingerprint(data.quarantine) if quarantine else None,
+           tuple((k, fingerprint(v) if isinstance(v, pd.DataFrame) else repr(v)) for k, v in sorted(options.items())))
+    return shared(key, lambda: analysis(data.log, **kwargs))
+
+
 def fingerprint(frame: pd.DataFrame | None) -> tuple | None:
     """A frame's size, columns and a hash of its values: two notebooks of one report given
     the same log agree on it."""

@@ -203,7 +203,7 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
             actual = in_q.groupby(schema.REP)[schema.AMOUNT].sum()
             rows, made = [], []
             for w, t in enumerate(week_starts(q), start=1):
-                forecast = model.predict(past.as_of(t), as_of=t)
+                forecast = model.predict(past, as_of=t)  # which reads nothing after t
                 m = forecast.moments()
                 wp = forecast.baselines().query("level == 'rep'").set_index("entity")["weighted_pipeline"]
                 m["weighted_pipeline"] = m[schema.REP].map(wp).fillna(0.0)

@@ -243,7 +243,9 @@ class QuotaForecaster(BaseEstimator):
         if quarter_of(as_of) != self.quarter_:
             raise WorkbenchError(f"as_of {as_of.date()} is not in the fitted quarter {self.quarter_}.",
                                  hint="fit again for another quarter.")
-        states = forecast_states(log, self.profile_).as_of(as_of)
+        # snapshot() and bookings() read only the events at or before as_of: no cut copy of the log here
+        # (a backtest's callers hand it the log cut already).
+        states = forecast_states(log, self.profile_)
         deals = snapshot(states, as_of=as_of, quarter=self.quarter_)
         deals[schema.REP] = owner(deals)
         imputed = int(deals[schema.AMOUNT].isna().sum())
