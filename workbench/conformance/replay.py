@@ -4,7 +4,6 @@ discovered one) and alignments of the most frequent variants."""
 from __future__ import annotations
 
 import contextlib
-from collections import Counter
 from collections.abc import Callable
 import os
 import time
@@ -34,7 +33,7 @@ _REPLAY_CHUNK = 2_000
 #: a few seconds; pm4py's replay takes about a millisecond per variant).
 _PARALLEL_FROM = 10_000
 
-#: The most variants :func:`discovered_fitness` replays. Beyond, the most frequent half of them are
+#: The most variants :func:`discovered_fitness` and :func:`reference_fitness` replay. Beyond, the most frequent half are
 #: replayed and a random sample of the rest stands for the rarer variants: a log of a million events
 #: had 35,909 variants, 28,781 of them seen once, and replaying them all took a minute.
 MAX_REPLAYED = 10_000
@@ -161,9 +160,7 @@ def reference_fitness(
     1.0
     """
     profile = get_profile(profile, log)
-    per_case = _variant_per_case(prepared_events(log))
-    counts = Counter(per_case)  # in case order, so that ties keep one order
-    var = pd.DataFrame({"variant": list(counts), "count": list(counts.values())})
+    var = discovery.variants(prepared_events(log))[["variant", "count"]]
     return _estimate(var, lambda variants: _reference_rows(variants, profile, n_jobs=n_jobs, progress=progress),
                      max_replayed=max_replayed, seed=seed)
 
