@@ -14,8 +14,9 @@ import json
 import math
 import os
 import pickle
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -525,7 +526,7 @@ def shared(key: tuple, compute):
         return value
 
 
-def once(analysis, data, *, quarantine: bool = False, **options):
+def once(analysis: Callable[..., Any], data, *, quarantine: bool = False, **options: Any) -> Any:
     """``analysis(data.log, profile=data.profile, **options)``, computed once per report (:func:`shared`):
     the pages that show the same analysis of the same log read one result.
 
