@@ -243,8 +243,8 @@ class QuotaForecaster(BaseEstimator):
         if quarter_of(as_of) != self.quarter_:
             raise WorkbenchError(f"as_of {as_of.date()} is not in the fitted quarter {self.quarter_}.",
                                  hint="fit again for another quarter.")
-        # snapshot() and bookings() read only the events at or before as_of: no cut copy of the log here
-        # (a backtest's callers hand it the log cut already).
+        # snapshot() and bookings() read only the events at or before as_of, so the log is not cut here:
+        # a backtest predicts many weeks from one log, and each cut was a copy of every event row.
         states = forecast_states(log, self.profile_)
         deals = snapshot(states, as_of=as_of, quarter=self.quarter_)
         deals[schema.REP] = owner(deals)
