@@ -250,6 +250,19 @@ def test_same_seed_same_numbers_other_seed_other_draws(log, forecast):
     assert not np.array_equal(forecast.simulation.rep_draws, other.simulation.rep_draws)
 
 
+def test_a_forecast_kept_for_drawing_draws_the_same_and_holds_three_columns_per_deal(forecast):
+    slim = forecast.for_draws()
+    assert list(slim.deals.columns) == ["rep", "p_win", "amount_if_won"] and len(slim.deals) == len(forecast.deals)
+    assert slim.won_so_far.empty and len(forecast.won_so_far) > 0  # the original is left whole
+    assert slim.deals.memory_usage(deep=True).sum() < forecast.deals.memory_usage(deep=True).sum() / 4
+    for seed in (0, 7):
+        full, kept = forecast.simulate(n_draws=500, seed=seed), slim.simulate(n_draws=500, seed=seed)
+        for level in ("rep", "team", "company"):
+            np.testing.assert_array_equal(kept.level_draws(level)[1], full.level_draws(level)[1])
+    pd.testing.assert_frame_equal(slim.moments(), forecast.moments())
+    assert slim.week == forecast.week and slim.quotas()["rep"].equals(forecast.quotas()["rep"])
+
+
 def test_states_computed_by_the_engine_give_the_same_forecast(log, forecast):
     from workbench.snapshot import deal_states
 

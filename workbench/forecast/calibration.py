@@ -181,7 +181,8 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
         quarter, week and the columns of :meth:`QuotaForecast.moments`, with
         weighted_pipeline, actual (booked in the quarter) and elapsed_days.
     forecasts : list of (QuotaForecast, Series)
-        Each week's forecast and the reps' actual bookings (for :func:`pit_values`).
+        Each week's forecast, slimmed to what drawing it needs (:meth:`QuotaForecast.for_draws`),
+        and the reps' actual bookings (for :func:`pit_values`).
     """
     from sklearn.base import clone
 
@@ -211,7 +212,7 @@ def past_cases(estimator, past: DealStates, quarters: list[str], *, quotas, reps
                 m["elapsed_days"] = (t - start) / DAY
                 m.insert(0, "week", w)
                 rows.append(m)
-                made.append((forecast, actual))
+                made.append((forecast.for_draws(), actual))
             cache[key] = (pd.concat(rows, ignore_index=True).assign(quarter=q), made)
         frames.append(cache[key][0])
         forecasts += cache[key][1]

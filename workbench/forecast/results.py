@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -188,6 +188,18 @@ class QuotaForecast:
         if self._simulation is None:
             self._simulation = self.simulate()
         return self._simulation
+
+    def for_draws(self) -> QuotaForecast:
+        """A copy keeping only what :meth:`simulate` reads: each open deal's rep, P(win) and amount if won.
+
+        A calibration keeps a forecast per week of each past quarter to draw it again
+        (:func:`~workbench.forecast.calibration.pit_values`); with every snapshot column
+        those held most of a backtest's memory at ten million events. Its moments,
+        baselines and quotas are computed first, from the whole forecast.
+        """
+        self.moments(), self.baselines(), self.quotas()
+        return replace(self, deals=self.deals[[schema.REP, "p_win", "amount_if_won"]].copy(),
+                       won_so_far=self.won_so_far.iloc[:0], _simulation=None, _cache=dict(self._cache))
 
     def quotas(self) -> dict[str, pd.Series]:
         """Quota per entity at each level for the forecast quarter."""
