@@ -194,7 +194,7 @@ class QuotaForecast:
 
         A calibration keeps a forecast per week of each past quarter to draw it again
         (:func:`~workbench.forecast.calibration.pit_values`); with every snapshot column
-        those held most of a backtest's memory at ten million events. Its moments,
+        those held some 3 GB of the forecast page's peak at ten million events. Its moments,
         baselines and quotas are computed first, from the whole forecast.
         """
         self.moments(), self.baselines(), self.quotas()
