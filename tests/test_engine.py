@@ -714,6 +714,21 @@ def test_configure_sets_duckdb_memory_limit_and_spill_directory(tmp_path):
         engine_backends.CONNECTIONS.pop("duckdb", None)
 
 
+def test_disconnect_closes_the_shared_connection_and_the_next_call_opens_another():
+    old = engine.connect()
+    engine.disconnect()
+    with pytest.raises(Exception, match="(?i)closed"):
+        old.con.sql("SELECT 1").fetchall()
+    new = engine.connect()
+    assert new is not old
+    assert engine.variants(tie_log())["count"].sum() == 5
+    # its allocator hands freed memory back between queries rather than at the next one
+    setting = "SELECT current_setting('allocator_background_threads')"
+    assert new.con.sql(setting).fetchall()[0][0] is True
+    engine.disconnect()
+    engine.disconnect()  # nothing open: nothing to do
+
+
 def test_unknown_period_and_backend_raise_workbench_errors():
     with pytest.raises(WorkbenchError, match="unknown period"):
         engine.kpis_by_period(sales_log(), freq="fortnight")

@@ -188,9 +188,14 @@ def test_notebooks_start_from_the_inputs_the_report_validated(tmp_path, small_lo
     small_log.to_csv(tmp_path / "log.csv", index=False)
     code = ("import workbench.io\nfrom workbench import notebook\n"
             f"workbench.io.load_sales_data = None  # reading the files again would fail\n{LOAD}")
+    from workbench.engine import backends
+
+    backends.connect()  # as reading a large log would have
     index = _one_page_report(tmp_path, monkeypatch, code, "[('Deals', data.log['case_id'].nunique())]",
                              log="log.csv")
     assert "<th>Deals</th><td>2</td>" in index.read_text(encoding="utf-8")
+    # the report's own engine closed once the inputs were saved: its memory went back for the kernels
+    assert "duckdb" not in backends.CONNECTIONS
     assert not list(index.parent.glob(".inputs*"))  # the saved inputs do not stay in the report
     assert "WORKBENCH_VALIDATED_INPUTS" not in os.environ
 

@@ -479,6 +479,7 @@ def _write(held: list, inputs: dict, *, out: Path, quarter: str, stamp: pd.Times
     """Run the notebooks on the data ``held`` (a list of one, which this empties) in a temporary
     folder and move it to ``out/quarter``."""
     from . import notebook
+    from .engine.backends import disconnect
 
     data = held.pop()
 
@@ -498,9 +499,11 @@ def _write(held: list, inputs: dict, *, out: Path, quarter: str, stamp: pd.Times
         saved = notebook.save_inputs(data, private / "inputs.pickle", **inputs)
         n_events = len(data.log)
         # Hand the log's memory back for the kernels: Arrow's allocator keeps what it freed
-        # (4.5 GB of 4.6 at 10 million events) until asked.
+        # (4.5 GB of 4.6 at 10 million events) until asked, and DuckDB's what the audit's queries
+        # used (750 MB) until its connection closes.
         del data
         pa.default_memory_pool().release_unused()
+        disconnect()
         if jobs is None:
             jobs = 2 if n_events < PARALLEL_BELOW and (os.cpu_count() or 1) >= 2 else 1
 

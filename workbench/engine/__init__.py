@@ -44,12 +44,12 @@ from .api import (
     to_pm4py_dfg,
     variants,
 )
-from .backends import EngineConfig, configure, connect, spark_session
+from .backends import EngineConfig, configure, connect, disconnect, spark_session
 from .sources import events
 
 __all__ = [
     "activity_counts", "case_durations", "case_table", "configure", "connect", "deal_states", "dfg", "directly_follows",
-    "discovery_bundle", "Discovery", "events", "kpis_by_period", "stage_visits", "start_end_activities",
+    "disconnect", "discovery_bundle", "Discovery", "events", "kpis_by_period", "stage_visits", "start_end_activities",
     "to_pm4py_dfg", "variants",
     "EngineConfig", "spark_session",
 ]
