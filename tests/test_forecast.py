@@ -570,6 +570,31 @@ def test_a_long_history_trains_on_a_sample_of_whole_deals(log, monkeypatch):
     pd.testing.assert_frame_equal(again, sample)
 
 
+def test_each_training_row_is_its_weeks_snapshot_and_the_cache_keeps_only_what_is_learned_from(log):
+    """The rows labelled (quarter, week) are that week's snapshot taken on its own; the cached weekly
+    snapshots, which live as long as a backtest, hold neither the labels nor the columns nothing reads."""
+    from workbench.calendar import quarter_bounds, week_starts
+    from workbench.forecast import win_model
+    from workbench.forecast.estimator import _history
+    from workbench.snapshot import snapshot
+
+    states = win_model.forecast_states(log, "ppvvc")
+    past = states.as_of(quarter_bounds("2025Q3")[0] - pd.Timedelta(microseconds=1))
+    quarters = _history(past.events["timestamp"].min(), "2025Q3", 8)
+    cache: dict = {}
+    train = win_model.training_snapshots(past, quarters, cache=cache)
+    assert len(train) == sum(len(v) for v in cache.values()) and len(cache) == 13 * len(quarters)
+    for q, w in ((quarters[1], 1), (quarters[-1], 7), (quarters[-1], 13)):
+        rows = train[(train["quarter"] == q) & (train["week"] == w)].reset_index(drop=True)
+        alone = snapshot(past, as_of=week_starts(q)[w - 1], quarter=q)
+        assert len(rows) == len(alone) > 0
+        assert rows["case_id"].tolist() == alone["case_id"].tolist()
+        np.testing.assert_array_equal(rows["days_left"], alone["days_left"])
+        np.testing.assert_array_equal(rows["age_days"], alone["age_days"])
+    assert not set(win_model.UNUSED) & set(train.columns)
+    assert all(not {"quarter", "week", *win_model.UNUSED} & set(v.columns) for v in cache.values())
+
+
 def _shocked_history(rng, n_quarters: int = 8, deals_per_week: int = 60, phi: float = 0.04) -> pd.DataFrame:
     """Weekly training rows of deals whose wins share a quarter's shock of relative variance ``phi``."""
     rows = []
