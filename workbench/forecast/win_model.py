@@ -200,8 +200,8 @@ def training_snapshots(past: DealStates, quarters: list[str], *, cache: dict | N
     return train
 
 
-#: Snapshot columns nothing learned reads (the times they were computed from are, as ages and
-#: days): dropped from the training rows, a backtest's largest table (268 -> 209 bytes a row).
+#: Snapshot columns nothing learned reads (what is read are the ages and days computed from
+#: them): dropped from the training rows, a backtest's largest table (268 -> 209 bytes a row).
 UNUSED = ("stage_rank", "created", "stage_entered", "last_activity", "last_activity_at", "n_events")
 
 
